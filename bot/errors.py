@@ -1,0 +1,37 @@
+"""The error guard: whatever fails, the user gets an answer and the update is not half-applied
+(the unit of work drops the buffered FSM writes, the order services write atomically)."""
+import logging
+
+from aiogram import Bot, Router
+from aiogram.types import ErrorEvent, User
+from redis.exceptions import RedisError
+
+from config.texts import Texts, language_of
+
+log = logging.getLogger(__name__)
+
+
+def router(texts: Texts) -> Router:
+    r = Router(name="errors")
+
+    @r.errors()
+    async def on_error(event: ErrorEvent, bot: Bot, event_from_user: User | None = None) -> bool:
+        update, exc = event.update, event.exception
+        busy = isinstance(exc, RedisError | OSError | TimeoutError)
+        log.error("update.failed update_id=%s user=%s error=%s", update.update_id,
+                  event_from_user.id if event_from_user else None, type(exc).__name__,
+                  exc_info=not busy)
+        tr = texts.for_lang(language_of(event_from_user.language_code if event_from_user else None))
+        text = tr("error.busy" if busy else "error.apology")
+        try:
+            if update.callback_query:
+                await update.callback_query.answer(text, show_alert=True)
+            elif update.pre_checkout_query:
+                await update.pre_checkout_query.answer(ok=False, error_message=text)
+            elif event_from_user is not None:
+                await bot.send_message(event_from_user.id, text)
+        except Exception as reply_error:  # telling the user failed too; the log has it
+            log.error("update.reply_failed update_id=%s error=%s", update.update_id, type(reply_error).__name__)
+        return True
+
+    return r

@@ -1,0 +1,74 @@
+"""In-chat payment (F4): a Telegram invoice per order, pre-checkout checks, and the payment
+applied once per charge id. The R13 reminder and 立即绑定 follow a payment."""
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
+
+from bot import screens
+from bot.flow import Flow
+from bot.ui import show
+from services.catalog import format_fen
+from services.orders import Order
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX, DESCRIPTION_MAX = 32, 255  # Bot API limits for sendInvoice
+
+
+async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
+    tr = flow.tr
+    labels = [
+        screens.edition_name(tr, line.code) + f" × {line.quantity}" if line.kind == "edition"
+        else screens.pack_name(tr, line.code)
+        for line in order.lines
+    ]
+    edition = screens.edition_name(tr, order.edition)
+    await bot.send_invoice(
+        chat_id=order.chat_id,
+        title=tr("buy.invoice_title", edition=edition, years=order.years)[:TITLE_MAX],
+        description=tr("buy.invoice_description", order_id=order.id, items=" + ".join(labels),
+                       contracts=f"{order.contracts:,}")[:DESCRIPTION_MAX],
+        payload=order.id,
+        provider_token=flow.app.settings.payment_provider_token.get_secret_value(),
+        currency=order.currency,
+        prices=[LabeledPrice(label=label, amount=line.amount_fen) for label, line in zip(labels, order.lines)],
+    )
+
+
+def router() -> Router:
+    r = Router(name="payment")
+
+    @r.pre_checkout_query()
+    async def pre_checkout(query: PreCheckoutQuery, flow: Flow) -> None:
+        refusal = await flow.app.orders.check_payable(
+            query.invoice_payload, user_id=query.from_user.id,
+            amount_fen=query.total_amount, currency=query.currency,
+        )
+        if refusal is None:
+            await query.answer(ok=True)
+        else:
+            log.info("pre_checkout.refused order=%s reason=%s", query.invoice_payload, refusal)
+            await query.answer(ok=False, error_message=flow.tr(f"pay.refused_{refusal}"))
+
+    @r.message(F.successful_payment)
+    async def successful_payment(message: Message, flow: Flow) -> None:
+        payment = message.successful_payment
+        outcome = await flow.app.orders.mark_paid(
+            payment.invoice_payload,
+            charge_id=payment.telegram_payment_charge_id,
+            amount_fen=payment.total_amount,
+            currency=payment.currency,
+            provider="telegram",
+        )
+        log.info("payment.%s order=%s", outcome.status, payment.invoice_payload)
+        if outcome.status == "paid" and outcome.order:
+            flow.session.order_id = outcome.order.id
+            await flow.state.set_state(None)
+            await show(message, screens.paid(flow.tr, outcome.order))
+        elif outcome.status in ("refund_pending", "unknown_order"):
+            await message.answer(flow.tr("pay.refund_pending", total=format_fen(payment.total_amount),
+                                         order_id=payment.invoice_payload, reason=outcome.reason))
+        # A repeated notice of a payment already applied says nothing more.
+
+    return r

@@ -1,0 +1,85 @@
+"""验证手机号 (F3): a typed or shared number, a 6-digit SMS code, resend after a cool-down,
+limited tries, change of number. On success the purchase goes on to its confirmation."""
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, Message
+
+from bot import screens
+from bot.callbacks import PhoneAction
+from bot.flow import Flow
+from bot.state.states import Buy, Phone
+from bot.ui import show
+from services.phones import InvalidPhone, mask_phone, normalize_phone
+from services.sms import SmsDeliveryError
+
+
+def router(back_labels: set[str]) -> Router:
+    r = Router(name="phone")
+
+    @r.message(Phone.number, F.text.in_(back_labels))
+    async def back(message: Message, flow: Flow) -> None:
+        await show(message, screens.keyboard_removed(flow.tr("btn.back")))
+        await flow.go(message, Buy.pack)
+
+    @r.message(Phone.number, F.contact)
+    async def shared_contact(message: Message, flow: Flow) -> None:
+        contact = message.contact
+        if contact.user_id != message.from_user.id:  # someone else's contact card
+            await flow.again(message, flow.tr("phone.not_own"))
+            return
+        await take_number(message, flow, contact.phone_number)
+
+    @r.message(Phone.number, F.text)
+    async def typed_number(message: Message, flow: Flow) -> None:
+        await take_number(message, flow, message.text or "")
+
+    @r.message(Phone.code, F.text)
+    async def typed_code(message: Message, flow: Flow) -> None:
+        session, tr = flow.session, flow.tr
+        result = await flow.app.codes.verify(flow.user_id, session.phone_pending or "", message.text or "")
+        if result.ok:
+            session.phone, session.phone_pending = session.phone_pending, None
+            await flow.go(message, Buy.confirm, notice=tr("phone.verified", phone=mask_phone(session.phone)))
+        elif result.status == "wrong":
+            await flow.again(message, tr("phone.wrong", left=result.attempts_left))
+        else:
+            await flow.again(message, tr(f"phone.{result.status}"))
+
+    @r.callback_query(Phone.code, PhoneAction.filter(F.action == "resend"))
+    async def resend(query: CallbackQuery, flow: Flow) -> None:
+        await send_code(query, flow, flow.session.phone_pending or "")
+
+    @r.callback_query(Phone.code, PhoneAction.filter(F.action == "change"))
+    async def change(query: CallbackQuery, flow: Flow) -> None:
+        flow.session.phone_pending = None
+        await flow.go(query, Phone.number)
+
+    return r
+
+
+async def take_number(message: Message, flow: Flow, raw: str) -> None:
+    try:
+        phone = normalize_phone(raw)
+    except InvalidPhone:
+        await flow.again(message, flow.tr("phone.invalid"))
+        return
+    await show(message, screens.keyboard_removed(flow.tr("phone.received", phone=mask_phone(phone))))
+    await send_code(message, flow, phone)
+
+
+async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
+    tr = flow.tr
+    try:
+        result = await flow.app.codes.send(flow.user_id, phone, tr.lang)
+    except SmsDeliveryError:
+        await flow.go(event, Phone.number, notice=tr("phone.send_failed"))
+        return
+    if result.sent:
+        flow.session.phone_pending = phone
+        await flow.go(event, Phone.code)
+    elif result.status == "cooldown":
+        flow.session.phone_pending = phone
+        await flow.go(event, Phone.code, notice=tr("phone.cooldown", seconds=result.retry_after))
+    elif result.status == "phone_limit":
+        await flow.go(event, Phone.number, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
+    else:
+        await flow.go(event, Phone.number, notice=tr("phone.user_limit"))

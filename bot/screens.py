@@ -1,0 +1,300 @@
+"""Screens as pure functions of data: text and keyboard, no I/O. Texts come from the locale."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from aiogram.types import KeyboardButton, ReplyKeyboardRemove
+
+from bot.callbacks import (
+    BindConfirm,
+    BindPick,
+    BuyAction,
+    Nav,
+    OrderAction,
+    PhoneAction,
+    PickEdition,
+    PickPack,
+    PickYears,
+)
+from bot.ui import Screen, button, inline, link, reply_keyboard
+from config.texts import Translator
+from services.catalog import Cart, Catalog, Quote, format_fen
+from services.enterprises import Enterprise
+from services.orders import Order, OrderStatus
+from services.phones import mask_phone
+
+CHINA = timezone(timedelta(hours=8))  # dates are shown in Beijing time
+
+
+def local_date(moment: datetime | None, tr: Translator) -> str:
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d") if moment else tr("common.no_expiry")
+
+
+def local_time(moment: datetime) -> str:
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def edition_name(tr: Translator, code: str) -> str:
+    return tr(f"edition.{code}")
+
+
+def pack_name(tr: Translator, code: str | None) -> str:
+    return tr(f"pack.{code}") if code else tr("pack.none")
+
+
+def nav_row(tr: Translator, *, back: str | None = None) -> list:
+    row = [button(tr("btn.home"), Nav(to="home")), button(tr("btn.contact"), Nav(to="contact"))]
+    if back:
+        row.insert(0, button(tr("btn.back"), Nav(to=back)))
+    return row
+
+
+# 首页 (F1) -----------------------------------------------------------------------------
+
+
+def home(tr: Translator, enterprises: list[Enterprise], now: datetime) -> Screen:
+    parts = [tr("home.title"), tr("home.intro")]
+    for ent in enterprises:
+        if not ent.verified:
+            parts.append(tr("home.overview_unverified", name=ent.name))
+            continue
+        in_effect = ent.expires_at is not None and ent.expires_at > now
+        parts.append(tr(
+            "home.overview",
+            name=ent.name,
+            edition=edition_name(tr, ent.edition if in_effect else "experience"),
+            expiry=local_date(ent.expires_at if in_effect else None, tr),
+            contracts=f"{ent.contracts_left:,}",
+        ))
+    markup = inline(
+        [button(tr("btn.buy_plan"), Nav(to="catalog"))],
+        [button(tr("btn.my_orders"), Nav(to="orders")), button(tr("btn.contact"), Nav(to="contact"))],
+    )
+    return Screen("\n\n".join(parts), markup)
+
+
+def contact(tr: Translator) -> Screen:
+    return Screen(tr("contact.body"), inline(nav_row(tr)))
+
+
+# 购买套餐 → 版本选购 (F2) ---------------------------------------------------------------
+
+
+def catalog(tr: Translator, cat: Catalog) -> Screen:
+    lines = [tr("catalog.title")]
+    for ed in cat.sellable_editions:
+        lines.append(tr("catalog.edition_line", name=edition_name(tr, ed.code),
+                        price=format_fen(ed.price_per_year_fen), contracts=f"{ed.contracts_per_year:,}"))
+    if cat.addon_packs:
+        lines.append(tr("catalog.packs_title"))
+        for pack in cat.addon_packs:
+            lines.append(tr("catalog.pack_line", name=pack_name(tr, pack.code), price=format_fen(pack.price_fen)))
+    lines.append(tr("catalog.chat_limit_note", limit=format_fen(cat.chat_payment_limit_fen)))
+    markup = inline([button(tr("btn.buy_now"), Nav(to="buy"))], nav_row(tr))
+    return Screen("\n".join(lines), markup)
+
+
+def choose_edition(tr: Translator, cat: Catalog) -> Screen:
+    rows = [
+        [button(tr("buy.edition_button", name=edition_name(tr, ed.code),
+                   price=format_fen(ed.price_per_year_fen)), PickEdition(code=ed.code))]
+        for ed in cat.sellable_editions
+    ]
+    return Screen(tr("buy.edition_title"), inline(*rows, nav_row(tr, back="catalog")))
+
+
+def choose_years(tr: Translator, cat: Catalog, cart: Cart) -> Screen:
+    ed = cat.edition(cart.edition or "")
+    assert ed is not None
+    rows = [
+        [button(tr("buy.years_button", years=y, price=format_fen(ed.price_per_year_fen * y)), PickYears(years=y))]
+        for y in cat.years
+    ]
+    text = tr("buy.years_title", name=edition_name(tr, ed.code), contracts=f"{ed.contracts_per_year:,}")
+    return Screen(text, inline(*rows, nav_row(tr, back="buy")))
+
+
+def choose_pack(tr: Translator, cat: Catalog, cart: Cart) -> Screen:
+    rows = [[button(tr("pack.none"), PickPack(code="none"))]]
+    rows += [
+        [button(tr("buy.pack_button", name=pack_name(tr, p.code), price=format_fen(p.price_fen)), PickPack(code=p.code))]
+        for p in cat.addon_packs
+    ]
+    text = tr("buy.pack_title", name=edition_name(tr, cart.edition or ""), years=cart.years)
+    return Screen(text, inline(*rows, nav_row(tr, back="years")))
+
+
+def web_only(tr: Translator, cat: Catalog, cart: Cart, web_url: str, total_fen: int | None) -> Screen:
+    """R2: professional and flagship, or a total over the chat limit, are bought elsewhere."""
+    if total_fen is None:
+        text = tr("buy.web_only_edition", name=edition_name(tr, cart.edition or ""), url=web_url)
+    else:
+        text = tr("buy.web_only_total", total=format_fen(total_fen),
+                  limit=format_fen(cat.chat_payment_limit_fen), url=web_url)
+    markup = inline(
+        [button(tr("btn.consult"), Nav(to="contact"))],
+        [link(tr("btn.web_buy"), web_url)],
+        [button(tr("buy.choose_other"), Nav(to="buy"))],
+        nav_row(tr),
+    )
+    return Screen(text, markup)
+
+
+def ask_enterprise_name(tr: Translator) -> Screen:
+    return Screen(tr("buy.name_prompt"), inline(nav_row(tr, back="pack")))
+
+
+def confirm(tr: Translator, q: Quote, enterprise_name: str, phone: str) -> Screen:
+    lines = [tr("buy.confirm_title")]
+    for line in q.lines:
+        label = (tr("buy.line_edition", name=edition_name(tr, line.code), years=line.quantity)
+                 if line.kind == "edition" else pack_name(tr, line.code))
+        lines.append(tr("buy.confirm_line", label=label, amount=format_fen(line.amount_fen)))
+    lines += [
+        tr("buy.confirm_total", total=format_fen(q.total_fen)),
+        tr("buy.confirm_contracts", contracts=f"{q.contracts:,}"),
+        tr("buy.confirm_enterprise", name=enterprise_name),
+        tr("buy.confirm_phone", phone=mask_phone(phone)),
+        "",
+        tr("buy.confirm_note"),
+    ]
+    markup = inline(
+        [button(tr("btn.submit"), BuyAction(action="submit"))],
+        [button(tr("buy.choose_other"), Nav(to="buy"))],
+        nav_row(tr),
+    )
+    return Screen("\n".join(lines), markup)
+
+
+def awaiting_payment(tr: Translator, order: Order, minutes: int) -> Screen:
+    text = tr("buy.payment_prompt", order_id=order.id, total=format_fen(order.total_fen), minutes=minutes)
+    markup = inline(
+        [button(tr("btn.pay"), OrderAction(action="pay", order_id=order.id))],
+        [button(tr("btn.my_orders"), Nav(to="orders"))],
+        nav_row(tr),
+    )
+    return Screen(text, markup)
+
+
+# 验证手机号 (F3) ------------------------------------------------------------------------
+
+
+def ask_phone(tr: Translator) -> Screen:
+    keyboard = reply_keyboard(
+        [KeyboardButton(text=tr("btn.share_phone"), request_contact=True)],
+        [KeyboardButton(text=tr("btn.back"))],
+    )
+    return Screen(tr("phone.prompt"), keyboard)
+
+
+def ask_code(tr: Translator, phone: str) -> Screen:
+    markup = inline(
+        [button(tr("btn.resend"), PhoneAction(action="resend"))],
+        [button(tr("btn.change_phone"), PhoneAction(action="change"))],
+        nav_row(tr),
+    )
+    return Screen(tr("phone.code_prompt", phone=mask_phone(phone)), markup)
+
+
+def keyboard_removed(text: str) -> Screen:
+    return Screen(text, ReplyKeyboardRemove())
+
+
+# 支付 (F4) ------------------------------------------------------------------------------
+
+
+def paid(tr: Translator, order: Order) -> Screen:
+    text = "\n\n".join([
+        tr("pay.success", order_id=order.id, edition=edition_name(tr, order.edition),
+           years=order.years, total=format_fen(order.total_fen)),
+        tr("pay.reminder"),
+    ])
+    markup = inline(
+        [button(tr("btn.bind_now"), OrderAction(action="bind", order_id=order.id))],
+        [button(tr("btn.my_orders"), Nav(to="orders"))],
+        nav_row(tr),
+    )
+    return Screen(text, markup)
+
+
+# 我的订单 (F6) --------------------------------------------------------------------------
+
+
+def order_list(tr: Translator, orders: list[Order]) -> Screen:
+    if not orders:
+        return Screen(tr("orders.empty"), inline([button(tr("btn.buy_plan"), Nav(to="catalog"))], nav_row(tr)))
+    rows = [
+        [button(tr("orders.row", edition=edition_name(tr, o.edition), years=o.years,
+                   total=format_fen(o.total_fen), status=tr(f"status.{o.status.value}")),
+                OrderAction(action="view", order_id=o.id))]
+        for o in orders
+    ]
+    return Screen(tr("orders.title"), inline(*rows, nav_row(tr)))
+
+
+def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None) -> Screen:
+    lines = [
+        tr("orders.detail_title", order_id=order.id),
+        tr("orders.detail_status", status=tr(f"status.{order.status.value}")),
+        tr("orders.detail_created", at=local_time(order.created_at)),
+    ]
+    for line in order.lines:
+        label = (tr("buy.line_edition", name=edition_name(tr, line.code), years=line.quantity)
+                 if line.kind == "edition" else pack_name(tr, line.code))
+        lines.append(tr("buy.confirm_line", label=label, amount=format_fen(line.amount_fen)))
+    lines.append(tr("buy.confirm_total", total=format_fen(order.total_fen)))
+    lines.append(tr("buy.confirm_contracts", contracts=f"{order.contracts:,}"))
+    if order.enterprise_name:
+        lines.append(tr("buy.confirm_enterprise", name=order.enterprise_name))
+    if order.status is OrderStatus.PENDING:
+        lines.append(tr("orders.detail_expires", at=local_time(order.expires_at)))
+    if order.paid_at:
+        lines.append(tr("orders.detail_paid", at=local_time(order.paid_at)))
+    if enterprise is not None:
+        lines.append(tr("orders.detail_bound", name=enterprise.name))
+    rows = []
+    if order.status is OrderStatus.PENDING:
+        rows.append([button(tr("btn.pay"), OrderAction(action="pay", order_id=order.id)),
+                     button(tr("btn.cancel_order"), OrderAction(action="cancel", order_id=order.id))])
+    if order.status is OrderStatus.PAID:
+        rows.append([button(tr("btn.bind_now"), OrderAction(action="bind", order_id=order.id))])
+        lines.append(tr("pay.reminder"))
+    rows.append([button(tr("btn.back"), Nav(to="orders"))])
+    return Screen("\n".join(lines), inline(*rows, nav_row(tr)))
+
+
+# 立即绑定 (F5) --------------------------------------------------------------------------
+
+
+def bind_choose(tr: Translator, order: Order, enterprises: list[Enterprise], phone: str) -> Screen:
+    verified = [e for e in enterprises if e.verified]
+    if not verified:
+        text = tr("bind.none", phone=mask_phone(phone))
+        return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
+    rows = [[button(e.name, BindPick(order_id=order.id, enterprise_id=e.id))] for e in verified]
+    text = tr("bind.choose_title", order_id=order.id)
+    unverified = [e.name for e in enterprises if not e.verified]
+    if unverified:
+        text += "\n" + tr("bind.unverified_note", names="、".join(unverified))
+    return Screen(text, inline(*rows, [button(tr("btn.back"), Nav(to="orders"))], nav_row(tr)))
+
+
+def bind_no_phone(tr: Translator, order: Order) -> Screen:
+    return Screen(tr("bind.no_phone"), inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
+
+
+def bind_confirm(tr: Translator, order: Order, enterprise: Enterprise) -> Screen:
+    text = tr("bind.confirm", order_id=order.id, edition=edition_name(tr, order.edition),
+              years=order.years, name=enterprise.name)
+    markup = inline(
+        [button(tr("btn.confirm_bind"), BindConfirm(order_id=order.id, enterprise_id=enterprise.id))],
+        [button(tr("btn.back"), OrderAction(action="bind", order_id=order.id))],
+        nav_row(tr),
+    )
+    return Screen(text, markup)
+
+
+def bound(tr: Translator, order: Order, enterprise: Enterprise) -> Screen:
+    text = tr("bind.done", name=enterprise.name, edition=edition_name(tr, enterprise.edition),
+              expiry=local_date(enterprise.expires_at, tr), contracts=f"{enterprise.contracts_left:,}")
+    return Screen(text, inline([button(tr("btn.home"), Nav(to="home"))]))

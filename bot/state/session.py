@@ -1,0 +1,29 @@
+"""The conversation's data: one pydantic model kept in the FSM data of each chat."""
+from __future__ import annotations
+
+import secrets
+
+from pydantic import BaseModel
+
+from services.catalog import Cart
+
+
+class Session(BaseModel):
+    cart: Cart = Cart()
+    cart_id: str | None = None  # one order per cart: a double tap cannot make two
+    enterprise_name: str | None = None  # R11: asked on the first purchase, then reused
+    phone: str | None = None  # verified, E.164
+    phone_pending: str | None = None  # waiting for its SMS code
+    order_id: str | None = None  # the order on screen (payment, details, binding)
+    bind_enterprise_id: str | None = None
+
+    def new_cart(self) -> None:
+        self.cart = Cart()
+        self.cart_id = secrets.token_hex(8)
+
+    @classmethod
+    def from_data(cls, data: dict) -> "Session":
+        return cls.model_validate(data.get("session") or {})
+
+    def to_data(self) -> dict:
+        return {"session": self.model_dump(mode="json", exclude_defaults=True)}

@@ -1,0 +1,90 @@
+"""Locale texts: zh-CN first (the vendor's own labels), English second.
+
+Texts live in `config/locales/<lang>.toml`, never in handlers. Keys are dotted paths.
+"""
+from __future__ import annotations
+
+import string
+import tomllib
+from pathlib import Path
+from typing import Any
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+DEFAULT_LANG = "zh"
+LANGS = ("zh", "en")
+
+
+class TextsError(ValueError):
+    pass
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, path + "."))
+        elif isinstance(value, str):
+            flat[path] = value
+        else:
+            raise TextsError(f"{path}: texts must be strings, got {type(value).__name__}")
+    return flat
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def language_of(language_code: str | None) -> str:
+    """Telegram's language_code → our locale: English for English users, zh-CN otherwise."""
+    return "en" if (language_code or "").lower().startswith("en") else DEFAULT_LANG
+
+
+class Translator:
+    def __init__(self, lang: str, table: dict[str, str], fallback: dict[str, str]) -> None:
+        self.lang = lang
+        self._table = table
+        self._fallback = fallback
+
+    def __call__(self, key: str, **values: Any) -> str:
+        template = self._table.get(key) or self._fallback.get(key)
+        if template is None:
+            raise KeyError(f"no text for {key!r}")
+        return template.format(**values) if values else template
+
+
+class Texts:
+    def __init__(self, tables: dict[str, dict[str, str]]) -> None:
+        self.tables = tables
+
+    @classmethod
+    def load(cls, directory: Path = LOCALES_DIR) -> "Texts":
+        tables = {}
+        for lang in LANGS:
+            path = directory / f"{lang}.toml"
+            try:
+                tables[lang] = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise TextsError(f"locale {path}: {exc}") from None
+        return cls(tables)
+
+    def problems(self) -> list[str]:
+        """Keys missing from a locale, and placeholders that differ between locales."""
+        found = []
+        base = self.tables[DEFAULT_LANG]
+        for lang, table in self.tables.items():
+            for key in sorted(base.keys() - table.keys()):
+                found.append(f"{lang}: missing {key}")
+            for key in sorted(table.keys() - base.keys()):
+                found.append(f"{DEFAULT_LANG}: missing {key} (present in {lang})")
+            for key in sorted(base.keys() & table.keys()):
+                if placeholders(base[key]) != placeholders(table[key]):
+                    found.append(f"{lang}: placeholders of {key} differ from {DEFAULT_LANG}")
+        return found
+
+    def for_lang(self, lang: str) -> Translator:
+        return Translator(lang, self.tables.get(lang, {}), self.tables[DEFAULT_LANG])
+
+    def all_labels(self, key: str) -> set[str]:
+        """A label in every language, so a typed button label is understood in any locale."""
+        return {table[key] for table in self.tables.values() if key in table}

@@ -1,0 +1,312 @@
+"""Orders (DOMAIN.md, Orders): pending_payment → paid → bound, with expired and cancelled exits.
+
+Every transition is one optimistic Redis transaction that checks the current state, so a
+repeated call is harmless: a payment notice never pays twice, a paid order is delivered
+once, and a payment that cannot be applied is kept for a refund, never lost.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from services import keys
+from services.catalog import Catalog, Quote, QuoteLine
+from services.clock import Clock
+from services.delivery import DeliveryRefused, deliver
+from services.enterprises import Enterprise
+from services.transactions import Decision, transact
+
+
+class OrderStatus(str, Enum):
+    PENDING = "pending_payment"
+    PAID = "paid"
+    BOUND = "bound"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Channel(str, Enum):
+    CHAT = "chat"
+    WEB = "web"
+    CONSULTATION = "consultation"
+
+
+class OrderEvent(BaseModel):
+    at: datetime
+    kind: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Order(BaseModel):
+    id: str
+    user_id: int
+    chat_id: int
+    channel: Channel
+    status: OrderStatus
+    lines: list[QuoteLine]
+    total_fen: int
+    currency: str
+    edition: str
+    years: int
+    pack: str | None
+    contracts: int
+    enterprise_name: str | None = None  # as the buyer typed it (R11)
+    phone: str | None = None  # the buyer's verified phone, E.164
+    enterprise_id: str | None = None  # set when bound (R12)
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None = None
+    charge_id: str | None = None
+    bound_at: datetime | None = None
+    events: list[OrderEvent] = Field(default_factory=list)
+
+    def is_overdue(self, now: datetime) -> bool:
+        return self.status is OrderStatus.PENDING and now >= self.expires_at
+
+
+PayRefusal = Literal["unknown", "not_yours", "expired", "cancelled", "already_paid", "mismatch"]
+
+
+class PaymentOutcome(BaseModel):
+    status: Literal["paid", "duplicate", "refund_pending", "unknown_order"]
+    order: Order | None = None
+    reason: str | None = None
+
+
+class BindOutcome(BaseModel):
+    status: Literal["bound", "already_bound", "refused"]
+    order: Order | None = None
+    enterprise: Enterprise | None = None
+    reason: str | None = None  # not_yours, not_paid, not_member, not_verified, downgrade, ...
+
+
+def new_order_id() -> str:
+    return "o" + secrets.token_hex(6)
+
+
+class OrderService:
+    def __init__(self, redis: Redis, clock: Clock, catalog: Catalog) -> None:
+        self._redis = redis
+        self._clock = clock
+        self._catalog = catalog
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(minutes=self._catalog.order_ttl_minutes)
+
+    async def create(
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        cart_id: str,
+        quote: Quote,
+        channel: Channel = Channel.CHAT,
+        phone: str | None = None,
+        enterprise_name: str | None = None,
+    ) -> tuple[Order, bool]:
+        """Create the order for a cart, once: the same cart id returns the same order."""
+        now = self._clock.now()
+        order = Order(
+            id=new_order_id(),
+            user_id=user_id,
+            chat_id=chat_id,
+            channel=channel,
+            status=OrderStatus.PENDING,
+            lines=quote.lines,
+            total_fen=quote.total_fen,
+            currency=self._catalog.currency,
+            edition=quote.edition,
+            years=quote.years,
+            pack=quote.pack,
+            contracts=quote.contracts,
+            enterprise_name=enterprise_name,
+            phone=phone,
+            created_at=now,
+            expires_at=now + self.ttl,
+            events=[OrderEvent(at=now, kind="created", detail={"channel": channel.value})],
+        )
+        claimed = await self._redis.set(keys.cart_order(cart_id), order.id, nx=True, ex=86400 * 30)
+        if not claimed:
+            existing_id = await self._redis.get(keys.cart_order(cart_id))
+            existing = await self.get(existing_id) if existing_id else None
+            if existing is not None:
+                return existing, False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.order(order.id), order.model_dump_json())
+            pipe.zadd(keys.user_orders(user_id), {order.id: now.timestamp()})
+            await pipe.execute()
+        return order, True
+
+    async def get(self, order_id: str) -> Order | None:
+        raw = await self._redis.get(keys.order(order_id))
+        if raw is None:
+            return None
+        order = Order.model_validate_json(raw)
+        if order.is_overdue(self._clock.now()):
+            return await self.expire(order_id)
+        return order
+
+    async def list_for_user(self, user_id: int, limit: int = 20) -> list[Order]:
+        ids = await self._redis.zrevrange(keys.user_orders(user_id), 0, limit - 1)
+        if not ids:
+            return []
+        raws = await self._redis.mget([keys.order(i) for i in ids])
+        now = self._clock.now()
+        orders = []
+        for raw in raws:
+            if raw is None:
+                continue
+            order = Order.model_validate_json(raw)
+            if order.is_overdue(now):
+                order = await self.expire(order.id) or order
+            orders.append(order)
+        return orders
+
+    async def check_payable(
+        self, order_id: str, *, user_id: int, amount_fen: int, currency: str
+    ) -> PayRefusal | None:
+        """Whether a pre-checkout may be answered ok (F4): None when it may, else why not."""
+        order = await self.get(order_id)
+        if order is None:
+            return "unknown"
+        if order.user_id != user_id:
+            return "not_yours"
+        if order.status is OrderStatus.EXPIRED:
+            return "expired"
+        if order.status is OrderStatus.CANCELLED:
+            return "cancelled"
+        if order.status is not OrderStatus.PENDING:
+            return "already_paid"
+        if order.total_fen != amount_fen or order.currency != currency:
+            return "mismatch"
+        return None
+
+    async def mark_paid(
+        self, order_id: str, *, charge_id: str, amount_fen: int, currency: str, provider: str
+    ) -> PaymentOutcome:
+        """Apply a payment once, keyed by its charge id; what cannot be applied is kept for a refund."""
+        now = self._clock.now()
+        order_key, charge_key = keys.order(order_id), keys.charge(charge_id)
+        payment = {"charge_id": charge_id, "amount_fen": amount_fen, "currency": currency,
+                   "provider": provider}
+
+        def decide(values: list[str | None]) -> Decision[PaymentOutcome]:
+            raw_order, seen_charge = values
+            if seen_charge is not None:
+                order = Order.model_validate_json(raw_order) if raw_order else None
+                return Decision(PaymentOutcome(status="duplicate", order=order))
+            if raw_order is None:
+                refund = {**payment, "order_id": order_id, "reason": "unknown_order", "at": now.isoformat()}
+                return Decision(
+                    PaymentOutcome(status="unknown_order", reason="unknown_order"),
+                    lambda pipe: (pipe.set(charge_key, order_id),
+                                  pipe.rpush(keys.refunds(), json.dumps(refund))),
+                )
+            order = Order.model_validate_json(raw_order)
+            reason = _payment_problem(order, now, amount_fen, currency)
+            if reason is None:
+                order.status = OrderStatus.PAID
+                order.paid_at = now
+                order.charge_id = charge_id
+                order.events.append(OrderEvent(at=now, kind="paid", detail=payment))
+                outcome = PaymentOutcome(status="paid", order=order)
+                writes = lambda pipe: (pipe.set(charge_key, order_id),
+                                       pipe.set(order_key, order.model_dump_json()))
+                return Decision(outcome, writes)
+            if order.is_overdue(now):
+                order.status = OrderStatus.EXPIRED
+                order.events.append(OrderEvent(at=now, kind="expired"))
+            order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": reason}))
+            refund = {**payment, "order_id": order_id, "reason": reason, "at": now.isoformat()}
+            outcome = PaymentOutcome(status="refund_pending", order=order, reason=reason)
+            writes = lambda pipe: (pipe.set(charge_key, order_id),
+                                   pipe.set(order_key, order.model_dump_json()),
+                                   pipe.rpush(keys.refunds(), json.dumps(refund)))
+            return Decision(outcome, writes)
+
+        return await transact(self._redis, [order_key, charge_key], decide)
+
+    async def bind(self, order_id: str, *, user_id: int, enterprise_id: str, phone: str) -> BindOutcome:
+        """Bind a paid order to a verified enterprise the buyer's phone belongs to, and deliver (R12)."""
+        now = self._clock.now()
+        order_key, ent_key = keys.order(order_id), keys.enterprise(enterprise_id)
+
+        def decide(values: list[str | None]) -> Decision[BindOutcome]:
+            raw_order, raw_ent = values
+            if raw_order is None:
+                return Decision(BindOutcome(status="refused", reason="unknown"))
+            order = Order.model_validate_json(raw_order)
+            if order.user_id != user_id:
+                return Decision(BindOutcome(status="refused", reason="not_yours"))
+            if order.status is OrderStatus.BOUND:
+                status = "already_bound" if order.enterprise_id == enterprise_id else "refused"
+                return Decision(BindOutcome(status=status, order=order, reason="already_bound"))
+            if order.status is not OrderStatus.PAID:
+                return Decision(BindOutcome(status="refused", order=order, reason="not_paid"))
+            if raw_ent is None:
+                return Decision(BindOutcome(status="refused", order=order, reason="unknown_enterprise"))
+            enterprise = Enterprise.model_validate_json(raw_ent)
+            if phone not in enterprise.members:
+                return Decision(BindOutcome(status="refused", order=order, reason="not_member"))
+            if not enterprise.verified:
+                return Decision(BindOutcome(status="refused", order=order, reason="not_verified"))
+            try:
+                deliver(enterprise, order, self._catalog, now)
+            except DeliveryRefused as refusal:
+                return Decision(BindOutcome(status="refused", order=order, reason=refusal.reason))
+            order.status = OrderStatus.BOUND
+            order.enterprise_id = enterprise_id
+            order.bound_at = now
+            order.events.append(OrderEvent(at=now, kind="bound", detail={"enterprise_id": enterprise_id}))
+            writes = lambda pipe: (pipe.set(order_key, order.model_dump_json()),
+                                   pipe.set(ent_key, enterprise.model_dump_json()))
+            return Decision(BindOutcome(status="bound", order=order, enterprise=enterprise), writes)
+
+        return await transact(self._redis, [order_key, ent_key], decide)
+
+    async def expire(self, order_id: str) -> Order | None:
+        """Move an overdue pending order to expired; anything else is left as it is."""
+        return await self._move(order_id, OrderStatus.EXPIRED, "expired",
+                                when=lambda o, now: o.is_overdue(now))
+
+    async def cancel(self, order_id: str, *, user_id: int) -> Order | None:
+        return await self._move(order_id, OrderStatus.CANCELLED, "cancelled",
+                                when=lambda o, now: o.user_id == user_id
+                                and o.status is OrderStatus.PENDING and not o.is_overdue(now))
+
+    async def _move(self, order_id: str, to: OrderStatus, kind: str, when) -> Order | None:
+        now = self._clock.now()
+        order_key = keys.order(order_id)
+
+        def decide(values: list[str | None]) -> Decision[Order | None]:
+            (raw,) = values
+            if raw is None:
+                return Decision(None)
+            order = Order.model_validate_json(raw)
+            if not when(order, now):
+                return Decision(order)
+            order.status = to
+            order.events.append(OrderEvent(at=now, kind=kind))
+            return Decision(order, lambda pipe: pipe.set(order_key, order.model_dump_json()))
+
+        return await transact(self._redis, [order_key], decide)
+
+    async def refunds(self) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in await self._redis.lrange(keys.refunds(), 0, -1)]
+
+
+def _payment_problem(order: Order, now: datetime, amount_fen: int, currency: str) -> str | None:
+    if order.status is OrderStatus.PENDING and order.is_overdue(now):
+        return "expired"
+    if order.status is not OrderStatus.PENDING:
+        return order.status.value
+    if order.total_fen != amount_fen or order.currency != currency:
+        return "mismatch"
+    return None

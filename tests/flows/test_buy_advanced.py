@@ -1,0 +1,86 @@
+"""F1, F2, F3, F4, F5: the whole 高级版 purchase in chat, through to delivery."""
+import pytest
+
+from services.orders import OrderStatus
+
+DEMO_PHONE = "+8613800138000"
+
+
+async def buy_until_confirmation(harness, buyer, *, years="1年", pack="不加购合同加量包"):
+    await buyer.send("/start")
+    await buyer.tap("购买套餐")
+    await buyer.tap("立即购买")
+    await buyer.tap(pytest.approx if False else __import__("re").compile("^高级版"))
+    await buyer.tap(__import__("re").compile(f"^{years}"))
+    await buyer.tap(__import__("re").compile(f"^{pack}"))
+    await buyer.send("深圳示例科技有限公司")
+    await buyer.share_contact()
+    await buyer.send(harness.sms.last_code(buyer.phone))
+
+
+async def test_whole_advanced_purchase_through_delivery(bot_harness):
+    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
+    buyer = bot_harness.user(lang="zh", phone=DEMO_PHONE)
+
+    screen = await buyer.send("/start")
+    assert "欢迎使用腾讯电子签" in screen.text
+    assert {"购买套餐", "我的订单", "联系客服"} <= set(screen.buttons)
+
+    screen = await buyer.tap("购买套餐")
+    assert "高级版：¥4,800.00/年，每年含 600 份合同" in screen.text
+    assert "专业版：¥19,800.00/年" in screen.text
+
+    screen = await buyer.tap("立即购买")
+    assert "版本选购" in screen.text
+    screen = await buyer.tap("高级版 · ¥4,800.00/年")
+    assert screen.buttons[:3] == ["1年 · ¥4,800.00", "2年 · ¥9,600.00", "3年 · ¥14,400.00"]
+    screen = await buyer.tap("2年 · ¥9,600.00")
+    assert "合同加量包" in screen.text
+    screen = await buyer.tap("合同加量包 1千份 · +¥4,000.00")
+    assert "企业名称" in screen.text
+
+    screen = await buyer.send("深圳示例科技有限公司")
+    assert "验证手机号" in screen.text
+    assert "📱 分享我的手机号" in screen.keyboard
+
+    screen = await buyer.share_contact()
+    assert "+86*******8000" in screen.text
+    code = bot_harness.sms.last_code(DEMO_PHONE)
+    screen = await buyer.send(code)
+    assert "订单确认" in screen.text
+    assert "高级版 2年：¥9,600.00" in screen.text
+    assert "合同加量包 1千份：¥4,000.00" in screen.text
+    assert "合计：¥13,600.00" in screen.text
+    assert "合同份数：2,200 份" in screen.text
+
+    screen = await buyer.tap("提交订单")
+    invoice = buyer.last_invoice()
+    assert invoice["currency"] == "CNY"
+    assert invoice["total_amount"] == 1_360_000
+    [order] = await bot_harness.orders.list_for_user(buyer.id)
+    assert order.status is OrderStatus.PENDING and invoice["payload"] == order.id
+
+    screen = await buyer.pay()
+    assert "支付成功" in screen.text
+    assert "请及时认证并绑定企业使用" in screen.text  # R13
+    order = await bot_harness.orders.get(order.id)
+    assert order.status is OrderStatus.PAID
+
+    screen = await buyer.tap("立即绑定")
+    assert "深圳示例科技有限公司" in screen.buttons
+    screen = await buyer.tap("深圳示例科技有限公司")
+    assert "确认将订单" in screen.text
+    screen = await buyer.tap("确认绑定")
+    assert "绑定成功" in screen.text
+    assert "合同余量：2,200 份" in screen.text
+
+    delivered = await bot_harness.enterprises.get(ent.id)
+    assert delivered.edition == "advanced"
+    assert delivered.contracts_left == 2200
+    assert delivered.expires_at.year == bot_harness.clock.now().year + 2
+    order = await bot_harness.orders.get(order.id)
+    assert order.status is OrderStatus.BOUND and order.enterprise_id == ent.id
+
+    screen = await buyer.send("/start")
+    assert "当前版本：高级版" in screen.text
+    assert "合同余量：2,200 份" in screen.text
