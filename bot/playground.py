@@ -1,0 +1,200 @@
+"""`python -m bot playground`: chat with the production dispatcher in this terminal.
+
+No token and no network: Telegram is the fake of bot.testing.fake_telegram, SMS codes print
+to the console, and payments go through a sandbox `/pay`. Redis is the one at REDIS_URL when
+it answers; otherwise an in-process store (nothing persists).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.admin import seed_demo
+from bot.app import build_context, build_dispatcher
+from bot.logs import setup_logging
+from bot.runner import StartupError, load_settings
+from bot.testing.fake_telegram import FakeTelegram, FakeUser
+from services.catalog import CatalogError, format_fen
+
+HELP = """Type a message to send it. Commands:
+  N                 press button N of the last message
+  /contact [PHONE]  share your own phone (default: the demo super admin's)
+  /contact-other P  share someone else's contact card
+  /pay              pay the last invoice (sandbox: pre-checkout, then the payment)
+  /help             this help      /quit  leave"""
+
+
+@dataclass
+class Choice:
+    message_id: int
+    button: dict[str, Any]
+    inline: bool
+
+
+class Playground:
+    def __init__(self, telegram: FakeTelegram, dp, bot, user: FakeUser, out=sys.stdout) -> None:
+        self.telegram, self.dp, self.bot, self.user, self.out = telegram, dp, bot, user, out
+        self.choices: list[Choice] = []
+        telegram.on_bot_message.append(self.print_message)
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def print_message(self, message: dict[str, Any]) -> None:
+        if message["chat"]["id"] != self.user.id:
+            return
+        edited = "✏️  " if message.get("edit_date") else ""
+        body = message.get("text") or message.get("caption") or ""
+        if "invoice" in message:
+            inv = message["invoice"]
+            body = f"💳 {inv['title']} — {format_fen(inv['total_amount'])} {inv['currency']}\n{inv['description']}\n(type /pay to pay in the sandbox)"
+        self.say(f"\n🤖 {edited}{body}")
+        choices = []
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            labels = []
+            for button in row:
+                choices.append(Choice(message["message_id"], button, inline=True))
+                target = f" → {button['url']}" if "url" in button else ""
+                labels.append(f"[{len(choices)}] {button['text']}{target}")
+            self.say("   " + "   ".join(labels))
+        for row in (message.get("reply_keyboard") or {}).get("keyboard", []):
+            labels = []
+            for button in row:
+                choices.append(Choice(message["message_id"], button, inline=False))
+                labels.append(f"[{len(choices)}] ⌨ {button['text']}")
+            self.say("   " + "   ".join(labels))
+        if choices or not edited:
+            self.choices = choices
+
+    async def feed(self, update) -> None:
+        await self.dp.feed_update(self.bot, update)
+
+    async def handle(self, line: str) -> bool:
+        """One line of input; False when the user wants to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if line in ("/quit", "/exit"):
+            return False
+        if line == "/help":
+            self.say(HELP)
+        elif line.isdigit() and self.choices:
+            await self.press(int(line))
+        elif line.startswith("/contact-other"):
+            phone = line.removeprefix("/contact-other").strip() or "+8613900000000"
+            await self.feed(self.telegram.contact_update(self.user, phone, own=False))
+        elif line.startswith("/contact"):
+            phone = line.removeprefix("/contact").strip() or self.user.phone
+            await self.feed(self.telegram.contact_update(self.user, phone))
+        elif line == "/pay":
+            await self.pay()
+        else:
+            await self.feed(self.telegram.message_update(self.user, line))
+        return True
+
+    async def press(self, number: int) -> None:
+        if not 1 <= number <= len(self.choices):
+            self.say(f"(no button {number}; the last message has {len(self.choices)})")
+            return
+        choice = self.choices[number - 1]
+        button = choice.button
+        if not choice.inline:
+            if button.get("request_contact"):
+                await self.feed(self.telegram.contact_update(self.user, self.user.phone))
+            else:
+                await self.feed(self.telegram.message_update(self.user, button["text"]))
+        elif "url" in button:
+            self.say(f"(a link: open {button['url']} in a browser)")
+        else:
+            await self.feed(self.telegram.callback_update(self.user, choice.message_id, button["callback_data"]))
+            answer = next(iter(reversed(self.telegram.callback_answers.values())), None)
+            if answer and answer.get("text"):
+                self.say(f"(notice: {answer['text']})")
+
+    async def pay(self) -> None:
+        invoices = self.telegram.invoices(self.user.id)
+        if not invoices:
+            self.say("(there is no invoice to pay)")
+            return
+        invoice = invoices[-1]
+        update = self.telegram.pre_checkout_update(self.user, invoice["message_id"])
+        await self.feed(update)
+        answer = self.telegram.pre_checkout_answer(update.pre_checkout_query.id) or {}
+        if not answer.get("ok"):
+            self.say(f"(payment refused: {answer.get('error_message', 'no answer')})")
+            return
+        self.say(f"(sandbox: paid {format_fen(invoice['total_amount'])})")
+        await self.feed(self.telegram.successful_payment_update(self.user, invoice["message_id"]))
+
+
+async def open_redis(url: str, say) -> aioredis.Redis:
+    """The configured Redis when it answers; otherwise an in-process one (fakeredis)."""
+    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1)
+    try:
+        await client.ping()
+        say(f"Redis: {url} (conversations and orders persist)")
+        return client
+    except (RedisError, OSError):
+        await client.aclose()
+    import fakeredis
+
+    say(f"Redis at {url} does not answer: using an in-process store; nothing will persist.")
+    return fakeredis.aioredis.FakeRedis(decode_responses=True)
+
+
+async def play(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    setup_logging("WARNING")
+    say = lambda text: print(text, flush=True)  # noqa: E731
+    redis = await open_redis(settings.redis_url, say)
+    try:
+        app = build_context(settings, redis)
+    except CatalogError as exc:
+        raise StartupError(str(exc)) from None
+    enterprise, phone = await seed_demo(app.enterprises)
+    say(f"Demo enterprise: {enterprise.name} (verified, id {enterprise.id})")
+    say(f"Demo phone (its super admin): {phone}  — share it with /contact")
+    telegram = FakeTelegram()
+    bot = telegram.make_bot()
+    user = FakeUser(id=args.user_id, first_name="Playground", phone=phone,
+                    language_code="en" if args.lang == "en" else "zh-hans")
+    telegram.register_user(user)
+    playground = Playground(telegram, build_dispatcher(app), bot, user)
+    say(HELP)
+    await playground.handle("/start")
+    interactive = sys.stdin.isatty()
+    try:
+        while True:
+            if interactive:
+                print("\nyou> ", end="", flush=True)
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:  # end of input
+                break
+            if not interactive:
+                say(f"\nyou> {line.rstrip()}")
+            if not await playground.handle(line):
+                break
+    finally:
+        await bot.session.close()
+        await redis.aclose()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot playground", description=__doc__.splitlines()[0])
+    parser.add_argument("--lang", choices=["zh", "en"], default="zh", help="the user's Telegram language")
+    parser.add_argument("--user-id", type=int, default=10001, help="the simulated user's Telegram id")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(play(args))
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
