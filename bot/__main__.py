@@ -1,4 +1,4 @@
-"""python -m bot run | playground | admin ..."""
+"""python -m bot run | playground | admin ... | flowtest PATH..."""
 import sys
 
 USAGE = """usage: python -m bot COMMAND
@@ -7,17 +7,28 @@ commands:
   run          run the bot against the Bot API at TELEGRAM_API_BASE (needs BOT_TOKEN, Redis)
   playground   chat with the bot in this terminal: no token, no network
   admin ...    manage the enterprise directory (python -m bot admin --help)
+  flowtest     run scenario files: python -m bot flowtest scenarios/ (docs/testing.md)
 """
 
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     if command == "run":
+        if rest:  # `run --help` (or a typo) must not start the bot
+            if rest[0] in ("-h", "--help"):
+                print(USAGE)
+                return 0
+            print(f"error: run takes no arguments (settings come from the environment): {' '.join(rest)}",
+                  file=sys.stderr)
+            return 2
         from bot.runner import run
         return run()
     if command == "playground":
         from bot.playground import main as playground
         return playground(rest)
+    if command == "flowtest":
+        from bot.flowtest import main as flowtest
+        return flowtest(rest)
     if command == "admin":
         from bot.admin import main as admin
         return admin(rest)

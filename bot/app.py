@@ -74,12 +74,13 @@ def build_dispatcher(app: AppContext) -> Dispatcher:
     dp.update.outer_middleware(UnitOfWork(storage))
     dp.update.outer_middleware(SessionAndLanguage(app.texts))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.callback_query.middleware(errors.LeaveFailedAnswersToTheGuard())
     dp.include_routers(
         errors.router(app.texts),
         home.router(),
         payment.router(),
         buy.router(),
-        phone.router(back_labels=app.texts.all_labels("btn.back")),
+        phone.router(),
         orders.router(),
         bind.router(),
         fallback.router(),

@@ -1,14 +1,38 @@
 """The error guard: whatever fails, the user gets an answer and the update is not half-applied
 (the unit of work drops the buffered FSM writes, the order services write atomically)."""
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiogram import Bot, Router
-from aiogram.types import ErrorEvent, User
+from aiogram import BaseMiddleware, Bot, Router
+from aiogram.types import ErrorEvent, TelegramObject, User
+from aiogram.utils.callback_answer import CallbackAnswer
 from redis.exceptions import RedisError
 
 from config.texts import Texts, language_of
 
 log = logging.getLogger(__name__)
+
+
+class LeaveFailedAnswersToTheGuard(BaseMiddleware):
+    """aiogram's CallbackAnswerMiddleware answers every query in a `finally`, even when the
+    handler raised, so the guard's alert below would come too late ("query is too old") and
+    the user would see nothing. Running inside it, this turns that empty answer off when the
+    handler fails; the guard then answers the query with the apology."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            return await handler(event, data)
+        except Exception:
+            answer: CallbackAnswer | None = data.get("callback_answer")
+            if answer is not None and not answer.answered:
+                answer.disabled = True
+            raise
 
 
 def router(texts: Texts) -> Router:

@@ -16,7 +16,7 @@ from bot.state.states import Bind, Buy, Menu, Orders, Phone
 from bot.ui import Screen, show
 from config.texts import Translator
 from services.catalog import quote
-from services.orders import Order
+from services.orders import Order, OrderStatus
 
 ALL_STEPS: dict[str, State] = {
     s.state: s
@@ -32,13 +32,23 @@ class Flow:
     tr: Translator
     state: FSMContext
     user_id: int
+    keyboard_closed: bool = False  # the phone step's reply keyboard was taken away in this update
 
     async def step(self) -> str | None:
         return await self.state.get_state()
 
     async def go(self, event: Message | CallbackQuery, step: State | None, *, notice: str | None = None) -> None:
+        if step != Phone.number and await self.step() == Phone.number.state:
+            # Only the phone step has a reply keyboard; it would outlive the step otherwise.
+            await self.close_keyboard(event, self.tr("phone.closed"))
         await self.state.set_state(step)
         await show(event, await self.screen_for(step.state if step else None), notice=notice)
+
+    async def close_keyboard(self, event: Message | CallbackQuery, text: str) -> None:
+        """Take the reply keyboard away (Telegram needs a message for that), once per update."""
+        if not self.keyboard_closed:
+            await show(event, screens.keyboard_removed(text))
+            self.keyboard_closed = True
 
     async def again(self, event: Message | CallbackQuery, notice: str | None = None) -> None:
         """Show the current step once more, with a word on what was wrong."""
@@ -78,9 +88,10 @@ class Flow:
             return screens.order_list(tr, await app.orders.list_for_user(self.user_id))
         order = await self.order() if step in (Buy.payment.state, Orders.detail.state,
                                                 Bind.choose.state, Bind.confirm.state) else None
-        if step == Buy.payment.state and order:
+        if step == Buy.payment.state and order and order.status is OrderStatus.PENDING:
             return screens.awaiting_payment(tr, order, app.catalog.order_ttl_minutes)
-        if step == Orders.detail.state and order:
+        # An order no longer waiting for payment (expired, cancelled, paid) shows as it is now.
+        if step in (Buy.payment.state, Orders.detail.state) and order:
             bound_to = await app.enterprises.get(order.enterprise_id) if order.enterprise_id else None
             return screens.order_detail(tr, order, bound_to)
         if step == Bind.choose.state and order and session.phone:

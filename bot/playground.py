@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,10 +21,13 @@ from bot.app import build_context, build_dispatcher
 from bot.logs import setup_logging
 from bot.runner import StartupError, load_settings
 from bot.testing.fake_telegram import FakeTelegram, FakeUser
+from bot.testing.harness import screen_of
+from bot.testing.scenario import Recorder
 from services.catalog import CatalogError, format_fen
+from services.sms import ConsoleSms, SmsGateway
 
 HELP = """Type a message to send it. Commands:
-  N                 press button N of the last message
+  N                 press button N of the last message (longer numbers are sent as text)
   /contact [PHONE]  share your own phone (default: the demo super admin's)
   /contact-other P  share someone else's contact card
   /pay              pay the last invoice (sandbox: pre-checkout, then the payment)
@@ -38,8 +42,10 @@ class Choice:
 
 
 class Playground:
-    def __init__(self, telegram: FakeTelegram, dp, bot, user: FakeUser, out=sys.stdout) -> None:
+    def __init__(self, telegram: FakeTelegram, dp, bot, user: FakeUser, out=sys.stdout,
+                 recorder: Recorder | None = None, sms: SmsGateway | None = None) -> None:
         self.telegram, self.dp, self.bot, self.user, self.out = telegram, dp, bot, user, out
+        self.recorder, self.sms = recorder, sms
         self.choices: list[Choice] = []
         telegram.on_bot_message.append(self.print_message)
 
@@ -82,26 +88,48 @@ class Playground:
             return True
         if line in ("/quit", "/exit"):
             return False
+        step: tuple[str, str | None] | None = None  # the scenario step this line was, if any
         if line == "/help":
             self.say(HELP)
-        elif line.isdigit() and self.choices:
-            await self.press(int(line))
+        elif line.isdigit() and len(line) <= 2 and self.choices:  # longer: a phone or a code
+            label = await self.press(int(line))
+            step = ("tap", label) if label else None
         elif line.startswith("/contact-other"):
             phone = line.removeprefix("/contact-other").strip() or "+8613900000000"
             await self.feed(self.telegram.contact_update(self.user, phone, own=False))
+            step = ("contact_other", phone)
         elif line.startswith("/contact"):
             phone = line.removeprefix("/contact").strip() or self.user.phone
             await self.feed(self.telegram.contact_update(self.user, phone))
+            step = ("contact", None if phone == self.user.phone else phone)
         elif line == "/pay":
-            await self.pay()
+            step = ("pay", None) if await self.pay() else None
         else:
+            step = self.typed_step(line)
             await self.feed(self.telegram.message_update(self.user, line))
+        if step and self.recorder:
+            kind, value = step
+            if kind == "tap" and value:
+                self.recorder.tap(value)
+            else:
+                self.recorder.step(kind, value)
+            self.recorder.screen(screen_of(self.telegram, self.user.id))
         return True
 
-    async def press(self, number: int) -> None:
+    def typed_step(self, text: str) -> tuple[str, str | None]:
+        """Typed text as a scenario step: an SMS code is `code` (codes differ from run to run)."""
+        if isinstance(self.sms, ConsoleSms) and self.sms.outbox and text.isdigit() and len(text) == 6:
+            for phone in dict.fromkeys(sms.phone for sms in self.sms.outbox):
+                if self.sms.last_code(phone) == text:
+                    return ("code", None if phone == self.user.phone else phone)
+            return ("wrong_code", None)
+        return ("send", text)
+
+    async def press(self, number: int) -> str | None:
+        """Press button `number`; returns its label when something was pressed (not a link)."""
         if not 1 <= number <= len(self.choices):
             self.say(f"(no button {number}; the last message has {len(self.choices)})")
-            return
+            return None
         choice = self.choices[number - 1]
         button = choice.button
         if not choice.inline:
@@ -111,30 +139,39 @@ class Playground:
                 await self.feed(self.telegram.message_update(self.user, button["text"]))
         elif "url" in button:
             self.say(f"(a link: open {button['url']} in a browser)")
+            return None
         else:
             await self.feed(self.telegram.callback_update(self.user, choice.message_id, button["callback_data"]))
             answer = next(iter(reversed(self.telegram.callback_answers.values())), None)
             if answer and answer.get("text"):
                 self.say(f"(notice: {answer['text']})")
+        return str(button["text"])
 
-    async def pay(self) -> None:
+    async def pay(self) -> bool:
+        """Pay the last invoice in the sandbox; True when the payment went through."""
         invoices = self.telegram.invoices(self.user.id)
         if not invoices:
             self.say("(there is no invoice to pay)")
-            return
+            return False
         invoice = invoices[-1]
         update = self.telegram.pre_checkout_update(self.user, invoice["message_id"])
         await self.feed(update)
         answer = self.telegram.pre_checkout_answer(update.pre_checkout_query.id) or {}
         if not answer.get("ok"):
             self.say(f"(payment refused: {answer.get('error_message', 'no answer')})")
-            return
+            return False
         self.say(f"(sandbox: paid {format_fen(invoice['total_amount'])})")
         await self.feed(self.telegram.successful_payment_update(self.user, invoice["message_id"]))
+        return True
 
 
-async def open_redis(url: str, say) -> aioredis.Redis:
-    """The configured Redis when it answers; otherwise an in-process one (fakeredis)."""
+async def open_redis(url: str, say, *, fresh: bool = False) -> aioredis.Redis:
+    """The configured Redis when it answers; otherwise (or when `fresh`) an in-process one."""
+    if fresh:
+        import fakeredis
+
+        say("Recording: using a fresh in-process store, so that the replay starts from the same state.")
+        return fakeredis.aioredis.FakeRedis(decode_responses=True)
     client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1)
     try:
         await client.ping()
@@ -152,7 +189,7 @@ async def play(args: argparse.Namespace) -> int:
     settings = load_settings()
     setup_logging("WARNING")
     say = lambda text: print(text, flush=True)  # noqa: E731
-    redis = await open_redis(settings.redis_url, say)
+    redis = await open_redis(settings.redis_url, say, fresh=bool(args.record))
     try:
         app = build_context(settings, redis)
     except CatalogError as exc:
@@ -165,7 +202,11 @@ async def play(args: argparse.Namespace) -> int:
     user = FakeUser(id=args.user_id, first_name="Playground", phone=phone,
                     language_code="en" if args.lang == "en" else "zh-hans")
     telegram.register_user(user)
-    playground = Playground(telegram, build_dispatcher(app), bot, user)
+    recorder = None
+    if args.record:
+        recorder = Recorder(lang=args.lang, phone=phone, enterprises=await app.enterprises.all(),
+                            name=Path(args.record).stem)
+    playground = Playground(telegram, build_dispatcher(app), bot, user, recorder=recorder, sms=app.sms)
     say(HELP)
     await playground.handle("/start")
     interactive = sys.stdin.isatty()
@@ -183,6 +224,9 @@ async def play(args: argparse.Namespace) -> int:
     finally:
         await bot.session.close()
         await redis.aclose()
+        if recorder:
+            path = recorder.save(args.record)
+            say(f"\nRecorded {recorder.steps} steps to {path}; replay them with: python -m bot flowtest {path}")
     return 0
 
 
@@ -190,6 +234,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot playground", description=__doc__.splitlines()[0])
     parser.add_argument("--lang", choices=["zh", "en"], default="zh", help="the user's Telegram language")
     parser.add_argument("--user-id", type=int, default=10001, help="the simulated user's Telegram id")
+    parser.add_argument("--record", metavar="FILE",
+                        help="write the session as a scenario file (replay: python -m bot flowtest FILE)")
     args = parser.parse_args(argv)
     try:
         return asyncio.run(play(args))

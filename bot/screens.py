@@ -182,7 +182,7 @@ def awaiting_payment(tr: Translator, order: Order, minutes: int) -> Screen:
 def ask_phone(tr: Translator) -> Screen:
     keyboard = reply_keyboard(
         [KeyboardButton(text=tr("btn.share_phone"), request_contact=True)],
-        [KeyboardButton(text=tr("btn.back"))],
+        [KeyboardButton(text=tr("btn.back")), KeyboardButton(text=tr("btn.contact"))],
     )
     return Screen(tr("phone.prompt"), keyboard)
 
@@ -215,6 +215,12 @@ def paid(tr: Translator, order: Order) -> Screen:
         nav_row(tr),
     )
     return Screen(text, markup)
+
+
+def refund_pending(tr: Translator, order_id: str, amount_fen: int, reason: str) -> Screen:
+    """A payment that could not be applied: it is kept for a refund, and the buyer is told."""
+    text = tr("pay.refund_pending", total=format_fen(amount_fen), order_id=order_id, reason=reason)
+    return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
 
 
 # 我的订单 (F6) --------------------------------------------------------------------------
@@ -268,14 +274,13 @@ def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None) ->
 
 def bind_choose(tr: Translator, order: Order, enterprises: list[Enterprise], phone: str) -> Screen:
     verified = [e for e in enterprises if e.verified]
+    unverified = [e.name for e in enterprises if not e.verified]
+    note = "\n" + tr("bind.unverified_note", names="、".join(unverified)) if unverified else ""
     if not verified:
-        text = tr("bind.none", phone=mask_phone(phone))
+        text = tr("bind.none", phone=mask_phone(phone)) + note
         return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
     rows = [[button(e.name, BindPick(order_id=order.id, enterprise_id=e.id))] for e in verified]
-    text = tr("bind.choose_title", order_id=order.id)
-    unverified = [e.name for e in enterprises if not e.verified]
-    if unverified:
-        text += "\n" + tr("bind.unverified_note", names="、".join(unverified))
+    text = tr("bind.choose_title", order_id=order.id) + note
     return Screen(text, inline(*rows, [button(tr("btn.back"), Nav(to="orders"))], nav_row(tr)))
 
 
@@ -297,4 +302,4 @@ def bind_confirm(tr: Translator, order: Order, enterprise: Enterprise) -> Screen
 def bound(tr: Translator, order: Order, enterprise: Enterprise) -> Screen:
     text = tr("bind.done", name=enterprise.name, edition=edition_name(tr, enterprise.edition),
               expiry=local_date(enterprise.expires_at, tr), contracts=f"{enterprise.contracts_left:,}")
-    return Screen(text, inline([button(tr("btn.home"), Nav(to="home"))]))
+    return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))

@@ -69,16 +69,26 @@ class Texts:
         return cls(tables)
 
     def problems(self) -> list[str]:
-        """Keys missing from a locale, and placeholders that differ between locales."""
+        """Keys missing from a locale, malformed templates, and placeholders that differ."""
         found = []
         base = self.tables[DEFAULT_LANG]
+        fields: dict[str, dict[str, set[str] | None]] = {}
+        for lang, table in self.tables.items():
+            fields[lang] = {}
+            for key in sorted(table):
+                try:
+                    fields[lang][key] = placeholders(table[key])
+                except ValueError as exc:  # "{" alone, "{0" ...: str.format would raise
+                    fields[lang][key] = None
+                    found.append(f"{lang}: {key} is not a valid template ({exc})")
         for lang, table in self.tables.items():
             for key in sorted(base.keys() - table.keys()):
                 found.append(f"{lang}: missing {key}")
             for key in sorted(table.keys() - base.keys()):
                 found.append(f"{DEFAULT_LANG}: missing {key} (present in {lang})")
             for key in sorted(base.keys() & table.keys()):
-                if placeholders(base[key]) != placeholders(table[key]):
+                ours, theirs = fields[DEFAULT_LANG][key], fields[lang][key]
+                if ours is not None and theirs is not None and ours != theirs:
                     found.append(f"{lang}: placeholders of {key} differ from {DEFAULT_LANG}")
         return found
 

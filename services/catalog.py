@@ -8,7 +8,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "config" / "catalog.toml"
 
@@ -17,7 +17,23 @@ class CatalogError(ValueError):
     """The catalog file is invalid; the message names the field."""
 
 
+class _FieldProblem(ValueError):
+    """A cross-field problem found after the fields parsed; `loc` names the offending field."""
+
+    def __init__(self, loc: str, message: str) -> None:
+        super().__init__(f"{loc}: {message}")
+        self.loc = loc
+        self.message = message
+
+
+# Strict: TOML has real integers and booleans, so "4800" (text) or 4800.5 for a price is a mistake
+# to report, not a value to coerce.
+_STRICT = ConfigDict(strict=True)
+
+
 class Edition(BaseModel):
+    model_config = _STRICT
+
     code: str = Field(pattern=r"^[a-z_]{1,20}$")
     rank: int = Field(ge=0)
     price_per_year_fen: int = Field(ge=0)
@@ -27,12 +43,16 @@ class Edition(BaseModel):
 
 
 class AddonPack(BaseModel):
+    model_config = _STRICT
+
     code: str = Field(pattern=r"^[a-z0-9_]{1,20}$")
     contracts: int = Field(gt=0)
     price_fen: int = Field(gt=0)
 
 
 class Catalog(BaseModel):
+    model_config = _STRICT
+
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     chat_payment_limit_fen: int = Field(gt=0)
     order_ttl_minutes: int = Field(gt=0, le=24 * 60)
@@ -49,17 +69,16 @@ class Catalog(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Catalog":
-        codes = [e.code for e in self.editions]
-        if len(set(codes)) != len(codes):
-            raise ValueError("edition codes must be unique")
-        ranks = [e.rank for e in self.editions]
-        if len(set(ranks)) != len(ranks):
-            raise ValueError("edition ranks must be unique")
-        for edition in self.editions:
+        # Each problem names the offending field (editions.3.code), like a field error does.
+        _unique("editions", "code", [e.code for e in self.editions])
+        _unique("editions", "rank", [e.rank for e in self.editions])
+        for i, edition in enumerate(self.editions):
             if edition.sellable and edition.price_per_year_fen == 0:
-                raise ValueError(f"edition {edition.code!r} is sellable but has no price")
-        if len({p.code for p in self.addon_packs}) != len(self.addon_packs):
-            raise ValueError("add-on pack codes must be unique")
+                raise _FieldProblem(
+                    f"editions.{i}.price_per_year_fen",
+                    f"edition {edition.code!r} is sellable but has no price",
+                )
+        _unique("addon_packs", "code", [p.code for p in self.addon_packs])
         return self
 
     def edition(self, code: str) -> Edition | None:
@@ -71,6 +90,21 @@ class Catalog(BaseModel):
     @property
     def sellable_editions(self) -> list[Edition]:
         return sorted((e for e in self.editions if e.sellable), key=lambda e: e.rank)
+
+
+def _unique(table: str, name: str, values: list) -> None:
+    seen: set = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            raise _FieldProblem(f"{table}.{i}.{name}", f"{name} {value!r} is used twice; it must be unique")
+        seen.add(value)
+
+
+def _describe(err: dict) -> str:
+    problem = (err.get("ctx") or {}).get("error")
+    if isinstance(problem, _FieldProblem):
+        return f"{problem.loc}: {problem.message}"
+    return f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}"
 
 
 def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:
@@ -85,10 +119,7 @@ def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:
     try:
         return Catalog.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_describe(err) for err in exc.errors())
         raise CatalogError(f"catalog {path} is invalid: {problems}") from None
 
 
@@ -120,6 +151,8 @@ class Quote(BaseModel):
 
 def quote(catalog: Catalog, cart: Cart) -> Quote:
     """Price a complete cart. Raises ValueError when the cart is incomplete or unknown."""
+    if not cart.pack_chosen:
+        raise ValueError("the add-on pack step is not done yet (pack_chosen is False)")
     edition = catalog.edition(cart.edition or "")
     if edition is None or not edition.sellable:
         raise ValueError(f"not a sellable edition: {cart.edition!r}")
@@ -153,6 +186,7 @@ def quote(catalog: Catalog, cart: Cart) -> Quote:
 
 
 def format_fen(amount_fen: int) -> str:
-    """¥4,800.00 — yuan with thousands separators and two decimals."""
-    yuan, fen = divmod(amount_fen, 100)
-    return f"¥{yuan:,}.{fen:02d}"
+    """¥4,800.00 — yuan with thousands separators and two decimals; -¥0.01 below zero."""
+    sign = "-" if amount_fen < 0 else ""
+    yuan, fen = divmod(abs(amount_fen), 100)
+    return f"{sign}¥{yuan:,}.{fen:02d}"

@@ -35,8 +35,16 @@ def deliver(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datet
     in_effect = enterprise.expires_at is not None and enterprise.expires_at > now
     if current is not None and in_effect and current.rank > bought.rank:
         raise DeliveryRefused("downgrade")
-    # Time adds up on the same edition; a new or higher edition starts now (R13 bills from purchase).
-    start = enterprise.expires_at if in_effect and enterprise.edition == bought.code else now
+    # R13: the term starts at the purchase (payment), bound or not; binding late does not
+    # lengthen it. On the same edition time adds up: the new term starts where the current one
+    # ends, when that is later. A new or higher edition starts at the purchase.
+    purchased = order.paid_at or now
+    same_edition_runs_on = (
+        enterprise.edition == bought.code
+        and enterprise.expires_at is not None
+        and enterprise.expires_at > purchased
+    )
+    start = enterprise.expires_at if same_edition_runs_on else purchased
     enterprise.edition = bought.code
     enterprise.expires_at = add_years(start, order.years)
     enterprise.contracts_left += order.contracts

@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from services import keys
 from services.catalog import Catalog, Quote, QuoteLine
 from services.clock import Clock
 from services.delivery import DeliveryRefused, deliver
 from services.enterprises import Enterprise
-from services.transactions import Decision, transact
+from services.transactions import Decision, TransactionConflict, transact
 
 
 class OrderStatus(str, Enum):
@@ -86,6 +87,14 @@ class BindOutcome(BaseModel):
     reason: str | None = None  # not_yours, not_paid, not_member, not_verified, downgrade, ...
 
 
+CREATE_ATTEMPTS = 20
+CART_CLAIM_SECONDS = 86400 * 30  # a cart id maps to its order this long (double-tap guard)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def new_order_id() -> str:
     return "o" + secrets.token_hex(6)
 
@@ -132,17 +141,32 @@ class OrderService:
             expires_at=now + self.ttl,
             events=[OrderEvent(at=now, kind="created", detail={"channel": channel.value})],
         )
-        claimed = await self._redis.set(keys.cart_order(cart_id), order.id, nx=True, ex=86400 * 30)
-        if not claimed:
-            existing_id = await self._redis.get(keys.cart_order(cart_id))
-            existing = await self.get(existing_id) if existing_id else None
-            if existing is not None:
-                return existing, False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.order(order.id), order.model_dump_json())
-            pipe.zadd(keys.user_orders(user_id), {order.id: now.timestamp()})
-            await pipe.execute()
-        return order, True
+        # The cart's claim and the order are written in one MULTI under a WATCH of the claim, so
+        # a concurrent create either sees both (and returns that order) or retries; it never
+        # sees a claim whose order is not written yet, and never writes a second order.
+        cart_key = keys.cart_order(cart_id)
+        for _ in range(CREATE_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(cart_key)
+                    existing_id = await pipe.get(cart_key)
+                    raw_existing = (
+                        await pipe.get(keys.order(_text(existing_id))) if existing_id else None
+                    )
+                    if raw_existing is not None:
+                        await pipe.unwatch()
+                    else:  # no claim yet (or a claim whose order is gone): this order takes it
+                        pipe.multi()
+                        pipe.set(cart_key, order.id, ex=CART_CLAIM_SECONDS)
+                        pipe.set(keys.order(order.id), order.model_dump_json())
+                        pipe.zadd(keys.user_orders(user_id), {order.id: now.timestamp()})
+                        await pipe.execute()
+                        return order, True
+                except WatchError:
+                    continue
+            existing = await self.get(_text(existing_id))  # expires it lazily when overdue
+            return existing or Order.model_validate_json(raw_existing), False
+        raise TransactionConflict(f"cart {cart_id} kept changing")
 
     async def get(self, order_id: str) -> Order | None:
         raw = await self._redis.get(keys.order(order_id))
@@ -277,6 +301,9 @@ class OrderService:
                                 when=lambda o, now: o.is_overdue(now))
 
     async def cancel(self, order_id: str, *, user_id: int) -> Order | None:
+        """Cancel the buyer's own pending order; an overdue one is expired instead, once."""
+        if await self.get(order_id) is None:  # get() expires an overdue order first
+            return None
         return await self._move(order_id, OrderStatus.CANCELLED, "cancelled",
                                 when=lambda o, now: o.user_id == user_id
                                 and o.status is OrderStatus.PENDING and not o.is_overdue(now))
@@ -305,8 +332,10 @@ class OrderService:
 def _payment_problem(order: Order, now: datetime, amount_fen: int, currency: str) -> str | None:
     if order.status is OrderStatus.PENDING and order.is_overdue(now):
         return "expired"
+    if order.status in (OrderStatus.PAID, OrderStatus.BOUND):
+        return "already_paid"  # the same word check_payable uses
     if order.status is not OrderStatus.PENDING:
-        return order.status.value
+        return order.status.value  # expired, cancelled
     if order.total_fen != amount_fen or order.currency != currency:
         return "mismatch"
     return None

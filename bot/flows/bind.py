@@ -22,7 +22,8 @@ def router() -> Router:
         if order is None:
             return
         if order.status is not OrderStatus.PAID:
-            callback_answer.text = flow.tr("bind.refused_not_paid")
+            bound = order.status is OrderStatus.BOUND
+            callback_answer.text = flow.tr("bind.refused_bound" if bound else "bind.refused_not_paid")
             await flow.go(query, Orders.detail)
             return
         if not flow.session.phone:
@@ -33,6 +34,14 @@ def router() -> Router:
     @r.callback_query(Bind.choose, BindPick.filter())
     async def pick(query: CallbackQuery, callback_data: BindPick, flow: Flow, callback_answer: CallbackAnswer) -> None:
         if not await own_order(flow, callback_data.order_id, callback_answer):
+            return
+        # Only the verified enterprises this phone has joined were offered (a forged id is not).
+        joined = {e.id: e for e in await flow.app.enterprises.for_phone(flow.session.phone or "")}
+        chosen = joined.get(callback_data.enterprise_id)
+        if chosen is None or not chosen.verified:
+            callback_answer.text = flow.tr("bind.refused_not_verified" if chosen else "bind.refused_not_member")
+            callback_answer.show_alert = True
+            await flow.again(query)
             return
         flow.session.bind_enterprise_id = callback_data.enterprise_id
         await flow.go(query, Bind.confirm)

@@ -11,8 +11,8 @@ from bot.callbacks import BuyAction, Nav, PickEdition, PickPack, PickYears
 from bot.flow import Flow
 from bot.flows.payment import send_invoice
 from bot.state.states import Buy, Phone
-from services.catalog import quote
-from services.orders import Channel
+from services.catalog import Quote, quote
+from services.orders import Channel, Order, OrderStatus
 
 NAME_PATTERN = re.compile(r"\w")  # at least one letter or digit, in any script
 
@@ -27,10 +27,11 @@ def router() -> Router:
         await flow.go(query, Buy.edition)
 
     @r.callback_query(Buy.edition, PickEdition.filter())
-    async def pick_edition(query: CallbackQuery, callback_data: PickEdition, flow: Flow) -> None:
+    async def pick_edition(query: CallbackQuery, callback_data: PickEdition, flow: Flow,
+                           callback_answer: CallbackAnswer) -> None:
         edition = flow.app.catalog.edition(callback_data.code)
         if edition is None or not edition.sellable:
-            await flow.again(query, flow.tr("error.stale"))
+            await refuse_stale(query, flow, callback_answer)
             return
         flow.session.cart.edition = edition.code
         flow.session.cart.years = None
@@ -42,9 +43,10 @@ def router() -> Router:
         await flow.go(query, Buy.years)
 
     @r.callback_query(Buy.years, PickYears.filter())
-    async def pick_years(query: CallbackQuery, callback_data: PickYears, flow: Flow) -> None:
+    async def pick_years(query: CallbackQuery, callback_data: PickYears, flow: Flow,
+                         callback_answer: CallbackAnswer) -> None:
         if callback_data.years not in flow.app.catalog.years:
-            await flow.again(query, flow.tr("error.stale"))
+            await refuse_stale(query, flow, callback_answer)
             return
         flow.session.cart.years = callback_data.years
         await flow.go(query, Buy.pack)
@@ -54,10 +56,11 @@ def router() -> Router:
         await flow.go(query, Buy.pack)
 
     @r.callback_query(Buy.pack, PickPack.filter())
-    async def pick_pack(query: CallbackQuery, callback_data: PickPack, flow: Flow) -> None:
+    async def pick_pack(query: CallbackQuery, callback_data: PickPack, flow: Flow,
+                        callback_answer: CallbackAnswer) -> None:
         code = None if callback_data.code == "none" else callback_data.code
         if code is not None and flow.app.catalog.pack(code) is None:
-            await flow.again(query, flow.tr("error.stale"))
+            await refuse_stale(query, flow, callback_answer)
             return
         cart = flow.session.cart
         cart.pack, cart.pack_chosen = code, True
@@ -78,31 +81,46 @@ def router() -> Router:
         await continue_to_phone(message, flow)
 
     @r.callback_query(Buy.confirm, BuyAction.filter(F.action == "submit"))
-    async def submit(query: CallbackQuery, flow: Flow, callback_answer: CallbackAnswer) -> None:
+    async def submit(query: CallbackQuery, flow: Flow) -> None:
         session, app = flow.session, flow.app
         q = quote(app.catalog, session.cart)
         if not q.chat_payable:
             await flow.go(query, Buy.web_only)
             return
-        order, created = await app.orders.create(
-            user_id=flow.user_id,
-            chat_id=query.message.chat.id if query.message else flow.user_id,
-            cart_id=session.cart_id or "",
-            quote=q,
-            channel=Channel.CHAT,
-            phone=session.phone,
-            enterprise_name=session.enterprise_name,
-        )
+        # A cart makes one order (a double tap cannot make two). Its order exists already only
+        # when an earlier submit failed before the step moved on (e.g. Telegram refused the
+        # invoice): that order is invoiced now, or replaced if it can no longer be paid.
+        order, created = await create_order(query, flow, q)
+        if not created and order.status is not OrderStatus.PENDING:
+            session.renew_cart_id()
+            order, _ = await create_order(query, flow, q)
         session.order_id = order.id
-        if not created:
-            callback_answer.text = flow.tr("buy.already_submitted")
-            await flow.go(query, Buy.payment)
-            return
-        await flow.go(query, Buy.payment)
+        # The invoice first: if it fails, the confirmation stays on screen, matching the step.
         await send_invoice(query.bot, order, flow)
+        await flow.go(query, Buy.payment)
         session.new_cart()  # the next purchase starts from a fresh cart
 
     return r
+
+
+async def create_order(query: CallbackQuery, flow: Flow, q: Quote) -> tuple[Order, bool]:
+    session = flow.session
+    return await flow.app.orders.create(
+        user_id=flow.user_id,
+        chat_id=query.message.chat.id if query.message else flow.user_id,
+        cart_id=session.cart_id or "",
+        quote=q,
+        channel=Channel.CHAT,
+        phone=session.phone,
+        enterprise_name=session.enterprise_name,
+    )
+
+
+async def refuse_stale(query: CallbackQuery, flow: Flow, callback_answer: CallbackAnswer) -> None:
+    """A choice the catalog does not offer (an old or forged button): a short notice, and the
+    step shown as it is now (the message is left alone when it already shows it)."""
+    callback_answer.text = flow.tr("error.stale")
+    await flow.again(query)
 
 
 async def continue_to_phone(event: Message | CallbackQuery, flow: Flow) -> None:

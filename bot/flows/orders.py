@@ -32,8 +32,8 @@ def router() -> Router:
             callback_answer.text = flow.tr("pay.not_payable", reason=flow.tr(f"status.{order.status.value}"))
             await flow.go(query, Orders.detail)
             return
+        await send_invoice(query.bot, order, flow)  # first: if it fails, the step stays as it was
         await flow.go(query, Buy.payment)
-        await send_invoice(query.bot, order, flow)
 
     @r.callback_query(OrderAction.filter(F.action == "cancel"))
     async def cancel(query: CallbackQuery, callback_data: OrderAction, flow: Flow, callback_answer: CallbackAnswer) -> None:

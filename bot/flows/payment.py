@@ -8,7 +8,6 @@ from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 from bot import screens
 from bot.flow import Flow
 from bot.ui import show
-from services.catalog import format_fen
 from services.orders import Order
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,11 @@ def router() -> Router:
             await flow.state.set_state(None)
             await show(message, screens.paid(flow.tr, outcome.order))
         elif outcome.status in ("refund_pending", "unknown_order"):
-            await message.answer(flow.tr("pay.refund_pending", total=format_fen(payment.total_amount),
-                                         order_id=payment.invoice_payload, reason=outcome.reason))
+            reason = f"pay.reason_{outcome.reason}"
+            if reason not in flow.app.texts.tables["zh"]:
+                reason = "pay.reason_other"
+            await show(message, screens.refund_pending(flow.tr, payment.invoice_payload,
+                                                       payment.total_amount, flow.tr(reason)))
         # A repeated notice of a payment already applied says nothing more.
 
     return r

@@ -3,22 +3,32 @@ limited tries, change of number. On success the purchase goes on to its confirma
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
-from bot import screens
 from bot.callbacks import PhoneAction
+from bot.context import AppContext
 from bot.flow import Flow
-from bot.state.states import Buy, Phone
-from bot.ui import show
+from bot.state.states import Buy, Menu, Phone
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.sms import SmsDeliveryError
 
 
-def router(back_labels: set[str]) -> Router:
+def is_label(key: str):
+    """A filter: the text is this button's label in any language (a reply-keyboard press)."""
+    def matches(message: Message, app: AppContext) -> bool:
+        return message.text in app.texts.all_labels(key)
+    return matches
+
+
+def router() -> Router:
     r = Router(name="phone")
 
-    @r.message(Phone.number, F.text.in_(back_labels))
+    @r.message(Phone.number, F.text, is_label("btn.back"))
     async def back(message: Message, flow: Flow) -> None:
-        await show(message, screens.keyboard_removed(flow.tr("btn.back")))
+        await flow.close_keyboard(message, flow.tr("btn.back"))
         await flow.go(message, Buy.pack)
+
+    @r.message(Phone.number, F.text, is_label("btn.contact"))
+    async def contact(message: Message, flow: Flow) -> None:  # R17, from the reply keyboard
+        await flow.go(message, Menu.contact)
 
     @r.message(Phone.number, F.contact)
     async def shared_contact(message: Message, flow: Flow) -> None:
@@ -62,7 +72,7 @@ async def take_number(message: Message, flow: Flow, raw: str) -> None:
     except InvalidPhone:
         await flow.again(message, flow.tr("phone.invalid"))
         return
-    await show(message, screens.keyboard_removed(flow.tr("phone.received", phone=mask_phone(phone))))
+    await flow.close_keyboard(message, flow.tr("phone.received", phone=mask_phone(phone)))
     await send_code(message, flow, phone)
 
 

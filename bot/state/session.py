@@ -19,6 +19,10 @@ class Session(BaseModel):
 
     def new_cart(self) -> None:
         self.cart = Cart()
+        self.renew_cart_id()
+
+    def renew_cart_id(self) -> None:
+        """The same choices, but free to become a new order."""
         self.cart_id = secrets.token_hex(8)
 
     @classmethod

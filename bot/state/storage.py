@@ -6,6 +6,7 @@ conversation exactly as it was.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -84,7 +85,9 @@ class UnitOfWorkStorage(BaseStorage):
         if record is None:
             await self.inner.set_data(key, data)
             return
-        record.data = dict(data)
+        # Deep copies in and out, as RedisStorage (JSON) gives: a change the handler makes in
+        # place, without set_data, must not leak into the buffer.
+        record.data = copy.deepcopy(dict(data))
         record.dirty_data = True
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
@@ -93,7 +96,7 @@ class UnitOfWorkStorage(BaseStorage):
             return await self.inner.get_data(key)
         if record.data is _MISSING:
             record.data = await self.inner.get_data(key)
-        return dict(record.data)
+        return copy.deepcopy(record.data)
 
     async def close(self) -> None:
         await self.inner.close()

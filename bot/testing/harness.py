@@ -12,21 +12,27 @@ fake Telegram of bot.testing.fake_telegram. A failing step says what was on the 
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Update
 from redis.asyncio import Redis
 
 from bot.app import build_context, build_dispatcher
 from bot.context import AppContext
+from bot.state.session import Session
 from bot.testing.fake_telegram import FakeTelegram, FakeUser
 from config.settings import Settings
+from services.catalog import Catalog
 from services.clock import FixedClock
 from services.enterprises import Enterprise, Role
+from services.orders import Order, OrderStatus
 from services.phones import normalize_phone
 from services.sms import ConsoleSms
 
@@ -102,25 +108,33 @@ class ChatUser:
 
     @property
     def screen(self) -> Screen:
-        message = self.telegram.last_message(self.id, from_bot=True)
-        if message is None:
-            return Screen()
-        markup = message.get("reply_markup") or {}
-        keyboard = self.telegram.reply_keyboard(self.id) or {}
-        invoice = next((i for i in self.telegram.invoices(self.id) if i["message_id"] == message["message_id"]), None)
-        return Screen(
-            text=message.get("text") or message.get("caption") or (invoice or {}).get("description", ""),
-            buttons=[b["text"] for row in markup.get("inline_keyboard", []) for b in row],
-            keyboard=[b["text"] for row in keyboard.get("keyboard", []) for b in row],
-            message_id=message["message_id"],
-            invoice=invoice,
-        )
+        return screen_of(self.telegram, self.id)
+
+    @property
+    def latest(self) -> Screen:
+        """The bot message sent or edited last (an edit of an older message above an invoice)."""
+        snapshot = next((m for m in reversed(self.telegram.bot_log) if m["chat"]["id"] == self.id), None)
+        return screen_of(self.telegram, self.id, snapshot["message_id"] if snapshot else None)
 
     def bot_messages(self) -> list[str]:
         return [m.get("text") or "" for m in self.telegram.messages(self.id, from_bot=True)]
 
     async def send(self, text: str) -> Screen:
         await self.harness.feed(self.telegram.message_update(self.fake, text))
+        return self.screen
+
+    async def send_photo(self, caption: str | None = None) -> Screen:
+        """A photo (optionally with a caption) where the bot may expect text."""
+        await self.harness.feed(self.telegram.message_update(self.fake, caption, photo=f"photo-{self.id}"))
+        return self.screen
+
+    async def send_sticker(self) -> Screen:
+        """A sticker: a message with no text at all."""
+        telegram = self.telegram
+        sticker = {"file_id": f"sticker-{self.id}", "file_unique_id": f"u-sticker-{self.id}", "type": "regular",
+                   "width": 512, "height": 512, "is_animated": False, "is_video": False}
+        update = telegram._update(message=telegram._user_message(self.fake, None, {"sticker": sticker}, None, None))
+        await self.harness.feed(update)
         return self.screen
 
     async def share_contact(self, phone: str | None = None, *, own: bool = True) -> Screen:
@@ -179,26 +193,121 @@ class ChatUser:
         await self.harness.feed(update)
         return self.screen
 
+    async def send_code(self, phone: str | None = None) -> Screen:
+        """Type the last SMS code sent to `phone` (default: this user's own phone)."""
+        return await self.send(self.harness.sms.last_code(phone or self.phone))
+
+    # --- assertions: a failure says what was expected and shows the screen found ---------------
+
+    def expect(self, pattern: str | re.Pattern[str]) -> Screen:
+        """The screen's text must match the regex (searched; ^ and $ anchor single lines)."""
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, re.MULTILINE)
+        screen = self.screen
+        if regex.search(screen.text) is None:
+            raise StepFailed(expected_vs_screen(f"text matching /{regex.pattern}/", self.telegram, self.id))
+        return screen
+
+    def expect_buttons(self, *labels: Label) -> Screen:
+        """Every label (exact text, or a compiled regex) must be a button on the screen."""
+        screen = self.screen
+        missing = [label for label in labels if not screen.has_button(label)]
+        if missing:
+            wanted = ", ".join(describe_label(label) for label in missing)
+            raise StepFailed(expected_vs_screen(f"button {wanted}", self.telegram, self.id))
+        return screen
+
+    async def double_tap(self, label: Label) -> list[dict[str, Any] | None]:
+        """Press an inline button twice at once, as an impatient finger does: both presses carry
+        the same message and data. Returns the bot's two callback answers ({} is a silent one)."""
+        try:
+            message_id, button = self.telegram.find_button(self.id, label)
+        except LookupError:
+            raise StepFailed(f"no button {label!r} on the screen:\n{self.screen}") from None
+        presses = [self.telegram.callback_update(self.fake, message_id, button["callback_data"]) for _ in range(2)]
+        await asyncio.gather(*(self.harness.feed(update) for update in presses))
+        return [self.telegram.callback_answer(update.callback_query.id) for update in presses]
+
+
+def describe_label(label: Label) -> str:
+    return f"/{label.pattern}/" if isinstance(label, re.Pattern) else repr(label)
+
+
+def screen_of(telegram: FakeTelegram, chat_id: int, message_id: int | None = None) -> Screen:
+    """A chat's screen: the bot's last message (or the given one), its buttons, the reply keyboard."""
+    if message_id is None:
+        message = telegram.last_message(chat_id, from_bot=True)
+    else:
+        message = telegram.message(chat_id, message_id)
+    if message is None:
+        return Screen()
+    markup = message.get("reply_markup") or {}
+    keyboard = telegram.reply_keyboard(chat_id) or {}
+    invoice = next((i for i in telegram.invoices(chat_id) if i["message_id"] == message["message_id"]), None)
+    return Screen(
+        text=message.get("text") or message.get("caption") or (invoice or {}).get("description", ""),
+        buttons=[b["text"] for row in markup.get("inline_keyboard", []) for b in row],
+        keyboard=[b["text"] for row in keyboard.get("keyboard", []) for b in row],
+        message_id=message["message_id"],
+        invoice=invoice,
+    )
+
+
+def expected_vs_screen(expected: str, telegram: FakeTelegram, chat_id: int, earlier: int = 2) -> str:
+    """A failure message: what was expected, the screen found, and the bot's other replies to the
+    user's last message (up to `earlier` of them) just above it."""
+    indent = lambda text: "\n".join(("    " + line).rstrip() for line in text.splitlines())  # noqa: E731
+    lines = [f"expected {expected}", "found on the screen:", indent(str(screen_of(telegram, chat_id)))]
+    replies = list(itertools.takewhile(lambda m: m["from"]["id"] == telegram.bot_id,
+                                       reversed(telegram.messages(chat_id))))
+    before = list(reversed(replies[1:1 + earlier]))
+    if before:
+        lines.append("(the bot's messages just above it:)")
+        lines += [indent(m.get("text") or m.get("caption") or "(no text)") for m in before]
+    return "\n".join(lines)
+
 
 class BotHarness:
     """The production dispatcher on a test Redis, a fake Telegram, a fixed clock and the console SMS."""
 
     _user_ids = itertools.count(5_000_001)
 
-    def __init__(self, redis: Redis, *, clock: FixedClock | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        clock: FixedClock | None = None,
+        settings: Settings | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
         self.redis = redis
+        self.catalog = catalog  # None: the catalog file named by the settings
         self.clock = clock or FixedClock()
         self.settings = settings or Settings(_env_file=None, bot_token=None, code_secret="test-secret")
         self.telegram = FakeTelegram()
         self.bot: Bot = self.telegram.make_bot()
         self.sms = SmsOutbox(ConsoleSms(self.clock))
-        self.app: AppContext = build_context(self.settings, redis, clock=self.clock, sms=self.sms.gateway)
+        self.fed: list[Update] = []  # every update fed to the dispatcher, in order
+        self.app: AppContext = self._build_context()
         self.dp: Dispatcher = build_dispatcher(self.app)
+
+    def _build_context(self) -> AppContext:
+        return build_context(self.settings, self.redis, clock=self.clock, sms=self.sms.gateway, catalog=self.catalog)
 
     def restart(self) -> None:
         """A new process: a fresh dispatcher and services on the same Redis and Telegram."""
-        self.app = build_context(self.settings, self.redis, clock=self.clock, sms=self.sms.gateway)
+        self.app = self._build_context()
         self.dp = build_dispatcher(self.app)
+
+    def _storage_key(self, user: ChatUser) -> StorageKey:
+        return StorageKey(bot_id=self.bot.id, chat_id=user.id, user_id=user.id)
+
+    async def state_of(self, user: ChatUser) -> str | None:
+        """The user's stored step ("Buy:years", ...; None is 首页), as the next update will see it."""
+        return await self.dp.storage.get_state(self._storage_key(user))
+
+    async def session_of(self, user: ChatUser) -> Session:
+        """The user's stored conversation data (cart, phone, order on screen)."""
+        return Session.from_data(await self.dp.storage.get_data(self._storage_key(user)))
 
     def user(self, lang: str = "zh", *, phone: str | None = None, name: str | None = None) -> ChatUser:
         uid = next(self._user_ids)
@@ -212,7 +321,19 @@ class BotHarness:
         return ChatUser(self, fake)
 
     async def feed(self, update: Update) -> Any:
+        self.fed.append(update)
         return await self.dp.feed_update(self.bot, update)
+
+    def unanswered_queries(self) -> list[str]:
+        """Ids of the callback and pre-checkout queries fed so far that the bot never answered."""
+        missing = []
+        for update in self.fed:
+            if update.callback_query and update.callback_query.id not in self.telegram.callback_answers:
+                missing.append(update.callback_query.id)
+            query = update.pre_checkout_query
+            if query and query.id not in self.telegram.pre_checkout_answers:
+                missing.append(query.id)
+        return missing
 
     @property
     def orders(self):
@@ -231,3 +352,30 @@ class BotHarness:
 
     async def close(self) -> None:
         await self.bot.session.close()
+
+    # --- the clock and the order book ----------------------------------------------------------
+
+    def advance(self, *, days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0) -> datetime:
+        """Move the bot's clock forward (trials, expiry, code cool-downs); returns the new time."""
+        self.clock.advance(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        return self.clock.now()
+
+    async def orders_of(self, user: ChatUser) -> list[Order]:
+        """The user's orders, newest first (overdue ones come back expired, as the bot sees them)."""
+        return await self.app.orders.list_for_user(user.id)
+
+    async def last_order(self, user: ChatUser) -> Order:
+        orders = await self.orders_of(user)
+        if not orders:
+            raise StepFailed(f"{user.fake.first_name} has no order; the screen was:\n{user.screen}")
+        return orders[0]
+
+    async def expect_order(self, user: ChatUser, status: OrderStatus | str) -> Order:
+        """The user's newest order must be in `status` (pending_payment, paid, bound, ...)."""
+        order = await self.last_order(user)
+        if order.status is not OrderStatus(status):
+            raise StepFailed(
+                f"expected the newest order to be {OrderStatus(status).value}, "
+                f"found {order.id} {order.status.value}; the screen was:\n{user.screen}"
+            )
+        return order

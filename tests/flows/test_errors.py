@@ -1,0 +1,199 @@
+"""The error guard (DESIGN, middlewares): whatever fails, the user gets an answer, and the
+update is not half-applied — the conversation stays at the step it was, nothing is written,
+and the same input works once the fault is gone."""
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from services.orders import OrderStatus
+from tests.flows.steps import ENTERPRISE_NAME, button_data, paid_order, to_code, to_confirmation, to_payment
+
+APOLOGY = "抱歉，处理您的请求时出现问题，请稍后重试。您的进度已保留。"
+BUSY = "服务繁忙，请稍后再试。您的进度已保留。"
+
+
+def failing(exc: Exception):
+    async def fail(*args, **kwargs):
+        raise exc
+    return fail
+
+
+async def snapshot(harness, buyer):
+    return (await harness.state_of(buyer), await harness.session_of(buyer),
+            await harness.orders.list_for_user(buyer.id))
+
+
+async def test_handler_error_on_submit_apologises_and_keeps_the_confirmation(bot_harness, monkeypatch):
+    buyer = bot_harness.user()
+    await to_confirmation(bot_harness, buyer)
+    before = await snapshot(bot_harness, buyer)
+    message_id, data = button_data(buyer, "提交订单")
+    monkeypatch.setattr(bot_harness.app.orders, "create", failing(RuntimeError("boom")))
+
+    answer = await buyer.tap_stale(message_id, data)
+
+    assert answer == {"text": APOLOGY, "show_alert": True}
+    assert await snapshot(bot_harness, buyer) == before
+    assert await bot_harness.state_of(buyer) == "Buy:confirm"
+    assert "订单确认" in buyer.screen.text and "提交订单" in buyer.screen.buttons
+    assert bot_harness.telegram.calls_of("sendInvoice") == []
+
+    monkeypatch.undo()
+    await buyer.tap("提交订单")
+    [order] = await bot_harness.orders.list_for_user(buyer.id)
+    assert buyer.last_invoice()["payload"] == order.id
+    assert "支付成功" in (await buyer.pay()).text
+
+
+async def test_redis_going_away_on_submit_says_busy_and_writes_nothing(bot_harness, monkeypatch):
+    buyer = bot_harness.user()
+    await to_confirmation(bot_harness, buyer)
+    before = await snapshot(bot_harness, buyer)
+    keys_before = sorted(await bot_harness.redis.keys("*"))
+    monkeypatch.setattr(bot_harness.app.orders, "create", failing(RedisConnectionError("Connection refused")))
+
+    message_id, data = button_data(buyer, "提交订单")
+    answer = await buyer.tap_stale(message_id, data)
+
+    assert answer == {"text": BUSY, "show_alert": True}
+    assert await snapshot(bot_harness, buyer) == before
+    # Not even the update's dedup mark is left: Telegram's redelivery may try again.
+    assert sorted(await bot_harness.redis.keys("*")) == keys_before
+    assert bot_harness.telegram.calls_of("sendInvoice") == []
+    monkeypatch.undo()
+    await buyer.tap("提交订单")
+    assert len(await bot_harness.orders.list_for_user(buyer.id)) == 1
+
+
+async def test_redis_going_away_at_the_code_step_says_busy_and_the_code_still_works(bot_harness, monkeypatch):
+    buyer = bot_harness.user()
+    await to_code(buyer)
+    before = await snapshot(bot_harness, buyer)
+    code = bot_harness.sms.last_code(buyer.phone)
+    monkeypatch.setattr(bot_harness.app.codes, "verify", failing(RedisConnectionError("gone")))
+
+    screen = await buyer.send(code)
+
+    assert screen.text == BUSY
+    assert await snapshot(bot_harness, buyer) == before
+    monkeypatch.undo()
+    screen = await buyer.send(code)
+    assert "订单确认" in screen.text
+
+
+async def test_redis_going_away_at_pre_checkout_refuses_with_busy(bot_harness, monkeypatch):
+    buyer = bot_harness.user()
+    order = await to_payment(bot_harness, buyer)
+    monkeypatch.setattr(bot_harness.app.orders, "check_payable", failing(RedisConnectionError("gone")))
+
+    answer = await buyer.pre_checkout()
+
+    assert answer == {"ok": False, "error_message": BUSY}
+    monkeypatch.undo()
+    assert (await buyer.pre_checkout())["ok"] is True
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PENDING
+
+
+async def test_payment_notice_that_fails_is_applied_when_telegram_delivers_it_again(bot_harness, monkeypatch):
+    buyer = bot_harness.user()
+    order = await to_payment(bot_harness, buyer)
+    assert (await buyer.pre_checkout())["ok"]
+    update = bot_harness.telegram.successful_payment_update(buyer.fake, buyer.last_invoice()["message_id"])
+    monkeypatch.setattr(bot_harness.app.orders, "mark_paid", failing(RedisConnectionError("gone")))
+
+    await bot_harness.feed(update)
+
+    assert buyer.screen.text == BUSY
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PENDING
+    monkeypatch.undo()
+    await bot_harness.feed(update)  # Telegram's redelivery of the same update
+    assert "支付成功" in buyer.screen.text
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+
+
+async def test_error_after_the_step_changed_rolls_the_step_back(bot_harness, monkeypatch):
+    """立即绑定 sets the bind step, then fails while drawing it: the step is not kept."""
+    buyer = bot_harness.user()
+    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+    await paid_order(bot_harness, buyer)
+    before = await snapshot(bot_harness, buyer)
+    monkeypatch.setattr(bot_harness.app.enterprises, "for_phone", failing(RuntimeError("directory down")))
+
+    message_id, data = button_data(buyer, "立即绑定")
+    answer = await buyer.tap_stale(message_id, data)
+
+    assert answer == {"text": APOLOGY, "show_alert": True}
+    assert await snapshot(bot_harness, buyer) == before
+    monkeypatch.undo()
+    await buyer.tap("立即绑定")
+    assert ENTERPRISE_NAME in buyer.screen.buttons
+
+
+async def test_invoice_that_telegram_refuses_is_sent_again_on_the_next_submit(bot_harness):
+    """The order is created, then sendInvoice fails: the next 提交订单 (same cart) sends the
+    invoice for that same order instead of a second order, or none at all."""
+    buyer = bot_harness.user()
+    await to_confirmation(bot_harness, buyer)
+    bot_harness.telegram.fail_next("sendInvoice", 500)
+    message_id, data = button_data(buyer, "提交订单")
+
+    answer = await buyer.tap_stale(message_id, data)
+
+    assert answer == {"text": APOLOGY, "show_alert": True}
+    assert await bot_harness.state_of(buyer) == "Buy:confirm"
+    assert "提交订单" in buyer.latest.buttons  # the screen still matches the step
+    await buyer.tap("提交订单")
+    orders = await bot_harness.orders.list_for_user(buyer.id)
+    assert len(orders) == 1
+    assert len(bot_harness.telegram.invoices(buyer.id)) == 1
+    assert buyer.last_invoice()["payload"] == orders[0].id
+    assert await bot_harness.state_of(buyer) == "Buy:payment"
+    assert "支付成功" in (await buyer.pay()).text
+
+
+@pytest.mark.parametrize("lang, text", [("en", "Sorry, something went wrong")])
+async def test_apology_is_in_the_users_language(bot_harness, monkeypatch, lang, text):
+    buyer = bot_harness.user(lang=lang)
+    await buyer.send("/start")
+    monkeypatch.setattr(bot_harness.app.orders, "list_for_user", failing(RuntimeError("boom")))
+    message_id, data = button_data(buyer, "My orders")
+    answer = await buyer.tap_stale(message_id, data)
+    assert answer["text"].startswith(text) and answer["show_alert"] is True
+    assert await bot_harness.state_of(buyer) is None
+
+
+async def test_failed_invoice_then_the_order_expires_the_next_submit_makes_a_fresh_order(bot_harness):
+    buyer = bot_harness.user()
+    await to_confirmation(bot_harness, buyer)
+    bot_harness.telegram.fail_next("sendInvoice", 500)
+    message_id, data = button_data(buyer, "提交订单")
+    await buyer.tap_stale(message_id, data)
+    [stale] = await bot_harness.orders.list_for_user(buyer.id)
+    bot_harness.clock.advance(minutes=31)
+
+    await buyer.tap("提交订单")
+
+    orders = await bot_harness.orders.list_for_user(buyer.id)
+    assert len(orders) == 2
+    fresh = next(o for o in orders if o.id != stale.id)
+    assert fresh.status is OrderStatus.PENDING
+    assert buyer.last_invoice()["payload"] == fresh.id
+    assert (await buyer.pre_checkout())["ok"] is True
+
+
+async def test_redis_down_for_the_whole_update_still_answers_busy(bot_harness, monkeypatch):
+    """Redis refusing every command (the per-user lock and the FSM storage included)."""
+    buyer = bot_harness.user()
+    await to_confirmation(bot_harness, buyer)
+    message_id, data = button_data(buyer, "提交订单")
+    monkeypatch.setattr(bot_harness.redis, "execute_command", failing(RedisConnectionError("refused")))
+
+    answer = await buyer.tap_stale(message_id, data)
+    screen = await buyer.send("13800138000")
+
+    assert answer == {"text": BUSY, "show_alert": True}
+    assert screen.text == BUSY
+    monkeypatch.undo()
+    assert await bot_harness.orders.list_for_user(buyer.id) == []
+    assert await bot_harness.state_of(buyer) == "Buy:confirm"
+    await buyer.tap("提交订单")
+    assert len(await bot_harness.orders.list_for_user(buyer.id)) == 1

@@ -1,0 +1,150 @@
+"""F5 立即绑定 (R12, R13): a paid order is bound to a verified enterprise the buyer's phone has
+joined, and delivered to it. Anything else is refused, and the order keeps waiting."""
+import re
+
+from services.orders import OrderStatus
+from tests.flows.steps import ENTERPRISE_NAME, paid_order
+
+OTHER = "广州另一家科技有限公司"
+UNVERIFIED = "杭州未认证贸易有限公司"
+
+
+async def test_F5_buyer_in_no_verified_enterprise_is_told_how_to_get_verified_and_binds_later(bot_harness):
+    buyer = bot_harness.user()
+    order = await paid_order(bot_harness, buyer)
+
+    screen = await buyer.tap("立即绑定")
+
+    assert "尚未加入任何已认证企业" in screen.text
+    assert "企业认证" in screen.text and "添加为企业成员" in screen.text  # how to get there
+    assert "订单将保留在「我的订单」中（已支付待绑定）" in screen.text
+    assert "我的订单" in screen.buttons
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+
+    ent = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "member"})
+    await buyer.tap("我的订单")
+    screen = await buyer.tap(re.compile("^高级版 1年 · ¥4,800.00 · 已支付待绑定"))
+    assert "订单详情" in screen.text and "立即绑定" in screen.buttons
+    screen = await buyer.tap("立即绑定")
+    assert ENTERPRISE_NAME in screen.buttons
+    await buyer.tap(ENTERPRISE_NAME)
+    screen = await buyer.tap("确认绑定")
+
+    assert "绑定成功" in screen.text and f"「{ENTERPRISE_NAME}」当前版本：高级版" in screen.text
+    bound = await bot_harness.orders.get(order.id)
+    assert bound.status is OrderStatus.BOUND and bound.enterprise_id == ent.id
+    delivered = await bot_harness.enterprises.get(ent.id)
+    assert delivered.edition == "advanced" and delivered.contracts_left == 600
+    assert delivered.delivered_orders == [order.id]
+
+
+async def test_F5_forged_bind_confirmation_for_an_enterprise_not_joined_is_refused(bot_harness):
+    buyer = bot_harness.user()
+    mine = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+    theirs = await bot_harness.enterprise(OTHER, members={"+8613911112222": "super_admin"})
+    order = await paid_order(bot_harness, buyer)
+    await buyer.tap("立即绑定")
+    await buyer.tap(ENTERPRISE_NAME)  # now at the confirmation, for the enterprise joined
+
+    answer = await buyer.tap_stale(buyer.screen.message_id, f"bok:{order.id}:{theirs.id}")
+
+    assert answer["text"] == "您的手机号不是该企业的成员，无法绑定。" and answer["show_alert"] is True
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+    untouched = await bot_harness.enterprises.get(theirs.id)
+    assert untouched.edition == "experience" and untouched.delivered_orders == []
+    # The buyer can still bind to their own enterprise.
+    await buyer.tap(ENTERPRISE_NAME)
+    screen = await buyer.tap("确认绑定")
+    assert "绑定成功" in screen.text
+    assert (await bot_harness.orders.get(order.id)).enterprise_id == mine.id
+
+
+async def test_F5_forged_enterprise_pick_is_refused_without_showing_that_enterprise(bot_harness):
+    buyer = bot_harness.user()
+    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+    theirs = await bot_harness.enterprise(OTHER, members={"+8613911112222": "super_admin"})
+    order = await paid_order(bot_harness, buyer)
+    await buyer.tap("立即绑定")
+
+    answer = await buyer.tap_stale(buyer.screen.message_id, f"bnd:{order.id}:{theirs.id}")
+
+    assert answer["text"] == "您的手机号不是该企业的成员，无法绑定。"
+    assert await bot_harness.state_of(buyer) == "Bind:choose"
+    assert all(OTHER not in m for m in buyer.bot_messages())  # its name is not revealed
+
+
+async def test_F5_unverified_enterprise_is_listed_as_not_bindable(bot_harness):
+    buyer = bot_harness.user()
+    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+    unverified = await bot_harness.enterprise(UNVERIFIED, verified=False, members={buyer.phone: "super_admin"})
+    order = await paid_order(bot_harness, buyer)
+
+    screen = await buyer.tap("立即绑定")
+
+    assert ENTERPRISE_NAME in screen.buttons
+    assert UNVERIFIED not in screen.buttons
+    assert f"以下企业尚未认证，认证后才能绑定：{UNVERIFIED}" in screen.text
+
+    answer = await buyer.tap_stale(screen.message_id, f"bnd:{order.id}:{unverified.id}")
+    assert answer["text"] == "该企业尚未认证，无法绑定。"
+    await buyer.tap(ENTERPRISE_NAME)
+    answer = await buyer.tap_stale(buyer.screen.message_id, f"bok:{order.id}:{unverified.id}")
+    assert answer["text"] == "该企业尚未认证，无法绑定。"
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+    assert (await bot_harness.enterprises.get(unverified.id)).edition == "experience"
+
+
+async def test_F5_only_unverified_enterprises_are_named_as_not_bindable(bot_harness):
+    buyer = bot_harness.user()
+    await bot_harness.enterprise(UNVERIFIED, verified=False, members={buyer.phone: "member"})
+    await paid_order(bot_harness, buyer)
+
+    screen = await buyer.tap("立即绑定")
+
+    assert "尚未加入任何已认证企业" in screen.text
+    assert f"以下企业尚未认证，认证后才能绑定：{UNVERIFIED}" in screen.text
+    assert UNVERIFIED not in screen.buttons
+
+
+async def test_F5_binding_a_lower_edition_over_a_higher_one_is_refused(bot_harness):
+    buyer = bot_harness.user()
+    ent = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+
+    def flagship(e):
+        e.edition = "flagship"
+        e.expires_at = bot_harness.clock.now().replace(year=bot_harness.clock.now().year + 1)
+    await bot_harness.enterprises.update(ent.id, flagship)
+    order = await paid_order(bot_harness, buyer)
+    await buyer.tap("立即绑定")
+    await buyer.tap(ENTERPRISE_NAME)
+
+    await buyer.tap("确认绑定")
+
+    answer = bot_harness.telegram.callback_answer(bot_harness.fed[-1].callback_query.id)
+    assert answer["text"].startswith("该企业当前版本高于所购版本，不支持降级")
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+    assert (await bot_harness.enterprises.get(ent.id)).edition == "flagship"
+
+
+async def test_F5_bind_now_on_a_bound_order_says_it_is_bound(bot_harness):
+    buyer = bot_harness.user()
+    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+    order = await paid_order(bot_harness, buyer)
+    await buyer.tap("立即绑定")
+    await buyer.tap(ENTERPRISE_NAME)
+    await buyer.tap("确认绑定")
+
+    answer = await buyer.tap_stale(1, f"ord:bind:{order.id}")
+
+    assert answer["text"] == "该订单已绑定企业，无需再次绑定。"
+    assert f"已绑定企业：{ENTERPRISE_NAME}" in buyer.latest.text
+
+
+async def test_F5_bind_now_on_an_unpaid_order_is_refused(bot_harness):
+    from tests.flows.steps import to_payment
+
+    buyer = bot_harness.user()
+    order = await to_payment(bot_harness, buyer)
+    answer = await buyer.tap_stale(1, f"ord:bind:{order.id}")
+    assert answer["text"] == "该订单尚未支付或已失效，无法绑定。"
+    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PENDING

@@ -1,0 +1,206 @@
+"""FSM storage (bot/state/storage.py): aiogram's RedisStorage behind a unit of work, on real Redis."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+from bot.state.storage import UnitOfWorkStorage, build_storage
+
+KEY = StorageKey(bot_id=42, chat_id=1, user_id=1)
+OTHER = StorageKey(bot_id=42, chat_id=2, user_id=2)
+STATE_KEY, DATA_KEY = "fsm:42:1:1:state", "fsm:42:1:1:data"
+TTL = 600
+
+
+class Demo(StatesGroup):
+    first = State()
+    second = State()
+
+
+@pytest.fixture
+async def storage(redis):
+    storage, _ = build_storage(redis, TTL)
+    yield storage
+    # The storage shares the test's client; closing it here would close the fixture's too.
+
+
+class Boom(Exception):
+    pass
+
+
+class _Spy:
+    """Counts the writes that reach the inner storage."""
+
+    def __init__(self, storage: UnitOfWorkStorage) -> None:
+        self.calls: list[tuple[str, StorageKey, object]] = []
+        inner = storage.inner
+        real_state, real_data = inner.set_state, inner.set_data
+
+        async def set_state(key, state=None):
+            self.calls.append(("state", key, state))
+            await real_state(key, state)
+
+        async def set_data(key, data):
+            self.calls.append(("data", key, dict(data)))
+            await real_data(key, data)
+
+        inner.set_state, inner.set_data = set_state, set_data
+
+
+def test_build_storage_wraps_redis_storage_with_the_ttl(redis):
+    storage, isolation = build_storage(redis, TTL)
+    assert isinstance(storage, UnitOfWorkStorage)
+    assert isinstance(storage.inner, RedisStorage) and isinstance(isolation, RedisEventIsolation)
+    assert storage.inner.redis is redis
+    assert (storage.inner.state_ttl, storage.inner.data_ttl) == (TTL, TTL)
+    assert isolation.key_builder is storage.inner.key_builder
+
+
+async def test_keys_include_the_bot_id(storage, redis):
+    await storage.set_state(KEY, Demo.first)
+    await storage.set_data(KEY, {"a": 1})
+    assert sorted(await redis.keys("fsm:*")) == [DATA_KEY, STATE_KEY]
+
+    await storage.set_state(StorageKey(bot_id=43, chat_id=1, user_id=1), "other")
+    assert await redis.get("fsm:43:1:1:state") == "other"
+    assert await storage.get_state(KEY) == Demo.first.state
+
+
+async def test_outside_a_unit_writes_go_straight_through(storage, redis):
+    await storage.set_state(KEY, Demo.first)
+    assert await redis.get(STATE_KEY) == "Demo:first"
+    assert 0 < await redis.ttl(STATE_KEY) <= TTL
+
+    await storage.set_data(KEY, {"cart": {"edition": "advanced"}})
+    assert json.loads(await redis.get(DATA_KEY)) == {"cart": {"edition": "advanced"}}
+    assert 0 < await redis.ttl(DATA_KEY) <= TTL
+
+    assert await storage.get_state(KEY) == "Demo:first"
+    assert await storage.get_data(KEY) == {"cart": {"edition": "advanced"}}
+
+    await storage.set_state(KEY, None)
+    await storage.set_data(KEY, {})
+    assert await redis.keys("fsm:*") == []
+
+
+async def test_inside_a_unit_writes_are_buffered_and_flushed_once(storage, redis):
+    spy = _Spy(storage)
+    async with storage.unit_of_work():
+        await storage.set_state(KEY, Demo.first)
+        await storage.set_data(KEY, {"step": 1})
+        await storage.set_state(KEY, Demo.second)
+        await storage.set_data(KEY, {"step": 2})
+        await storage.set_data(KEY, {"step": 3, "cart": {"years": 2}})
+
+        assert await redis.keys("fsm:*") == []  # nothing written yet
+        assert spy.calls == []
+        # ...but the unit reads its own writes
+        assert await storage.get_state(KEY) == "Demo:second"
+        assert await storage.get_data(KEY) == {"step": 3, "cart": {"years": 2}}
+
+    assert spy.calls == [("state", KEY, "Demo:second"), ("data", KEY, {"step": 3, "cart": {"years": 2}})]
+    assert await redis.get(STATE_KEY) == "Demo:second"
+    assert json.loads(await redis.get(DATA_KEY)) == {"step": 3, "cart": {"years": 2}}
+    assert 0 < await redis.ttl(STATE_KEY) <= TTL and 0 < await redis.ttl(DATA_KEY) <= TTL
+
+
+async def test_a_unit_that_only_reads_writes_nothing(storage, redis):
+    await storage.set_state(KEY, "s")
+    await storage.set_data(KEY, {"x": 1})
+    spy = _Spy(storage)
+    async with storage.unit_of_work():
+        assert await storage.get_state(KEY) == "s"
+        assert await storage.get_data(KEY) == {"x": 1}
+    assert spy.calls == []
+
+
+async def test_when_the_body_raises_nothing_is_written(storage, redis):
+    await storage.set_state(KEY, Demo.first)
+    await storage.set_data(KEY, {"step": 1})
+    before = {k: await redis.get(k) for k in await redis.keys("fsm:*")}
+
+    with pytest.raises(Boom):
+        async with storage.unit_of_work():
+            await storage.set_state(KEY, Demo.second)
+            await storage.set_data(KEY, {"step": 2})
+            await storage.set_state(OTHER, "other")
+            raise Boom
+
+    assert {k: await redis.get(k) for k in await redis.keys("fsm:*")} == before
+    assert await storage.get_state(KEY) == "Demo:first"
+    assert await storage.get_data(KEY) == {"step": 1}
+    assert await storage.get_state(OTHER) is None
+
+
+async def test_clearing_inside_a_unit_deletes_on_flush(storage, redis):
+    await storage.set_state(KEY, Demo.first)
+    await storage.set_data(KEY, {"step": 1})
+    async with storage.unit_of_work():
+        await storage.set_state(KEY, None)
+        await storage.set_data(KEY, {})
+        assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {}
+        assert await redis.get(STATE_KEY) == "Demo:first"
+    assert await redis.keys("fsm:*") == []
+
+
+async def test_only_what_changed_is_flushed(storage, redis):
+    await storage.set_state(KEY, "before")
+    async with storage.unit_of_work():
+        assert await storage.get_state(KEY) == "before"
+        await storage.set_data(KEY, {"x": 1})
+        await redis.set(STATE_KEY, "changed elsewhere")  # another writer, meanwhile
+    assert await redis.get(STATE_KEY) == "changed elsewhere"  # the unit did not write a stale state
+    assert json.loads(await redis.get(DATA_KEY)) == {"x": 1}
+
+
+async def test_several_keys_in_one_unit(storage, redis):
+    async with storage.unit_of_work():
+        await storage.set_state(KEY, "a")
+        await storage.set_state(OTHER, "b")
+    assert await redis.get(STATE_KEY) == "a"
+    assert await redis.get("fsm:42:2:2:state") == "b"
+
+
+async def test_data_read_in_a_unit_is_a_copy(storage, redis):
+    await storage.set_data(KEY, {"cart": {"years": 1}, "tags": ["a"]})
+    async with storage.unit_of_work():
+        data = await storage.get_data(KEY)
+        data["cart"]["years"] = 3  # changed in place, never saved
+        data["tags"].append("b")
+        assert await storage.get_data(KEY) == {"cart": {"years": 1}, "tags": ["a"]}
+
+        mine = {"cart": {"years": 2}}
+        await storage.set_data(KEY, mine)
+        mine["cart"]["years"] = 9  # changed after saving: not what was saved
+        assert await storage.get_data(KEY) == {"cart": {"years": 2}}
+    assert json.loads(await redis.get(DATA_KEY)) == {"cart": {"years": 2}}
+
+
+async def test_concurrent_units_do_not_share_buffers(storage, redis):
+    async def ok():
+        async with storage.unit_of_work():
+            await storage.set_state(KEY, "ok")
+            await asyncio.sleep(0.01)
+
+    async def fails():
+        async with storage.unit_of_work():
+            await storage.set_state(OTHER, "lost")
+            await asyncio.sleep(0.005)
+            raise Boom
+
+    results = await asyncio.gather(ok(), fails(), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], Boom)
+    assert await redis.get(STATE_KEY) == "ok"
+    assert await redis.get("fsm:42:2:2:state") is None
+
+
+async def test_after_a_unit_writes_go_straight_through_again(storage, redis):
+    async with storage.unit_of_work():
+        await storage.set_state(KEY, "inside")
+    await storage.set_state(KEY, "outside")
+    assert await redis.get(STATE_KEY) == "outside"
