@@ -3,6 +3,7 @@ step and the session alone. Handlers change the session and `go` to a step; a ba
 a stale button shows the current step again (`screen_for`)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram.fsm.context import FSMContext
@@ -12,17 +13,24 @@ from aiogram.types import CallbackQuery, Message
 from bot import screens
 from bot.context import AppContext
 from bot.state.session import Session
-from bot.state.states import Bind, Buy, Menu, Orders, Phone
+from bot.state.states import Phone
 from bot.ui import Screen, show
 from config.texts import Translator
-from services.catalog import quote
-from services.orders import Order, OrderStatus
+from services.orders import Order
 
-ALL_STEPS: dict[str, State] = {
-    s.state: s
-    for group in (Menu, Buy, Phone, Orders, Bind)
-    for s in group.__all_states__
-}
+StepScreen = Callable[["Flow"], Awaitable[Screen | None]]
+
+# Each flow module registers the screen of each of its steps here (`@step_screen(...)`).
+STEP_SCREENS: dict[str, StepScreen] = {}
+
+
+def step_screen(*steps: State) -> Callable[[StepScreen], StepScreen]:
+    """Register the screen shown at these steps; it returns None when the step's data is gone."""
+    def register(render: StepScreen) -> StepScreen:
+        for step in steps:
+            STEP_SCREENS[step.state] = render
+        return render
+    return register
 
 
 @dataclass
@@ -62,44 +70,10 @@ class Flow:
         return order if order and order.user_id == self.user_id else None
 
     async def screen_for(self, step: str | None) -> Screen:
-        app, session, tr, cart = self.app, self.session, self.tr, self.session.cart
-        if step == Menu.catalog.state:
-            return screens.catalog(tr, app.catalog)
-        if step == Menu.contact.state:
-            return screens.contact(tr)
-        if step == Buy.edition.state:
-            return screens.choose_edition(tr, app.catalog)
-        if step == Buy.years.state and cart.edition:
-            return screens.choose_years(tr, app.catalog, cart)
-        if step == Buy.pack.state and cart.edition and cart.years:
-            return screens.choose_pack(tr, app.catalog, cart)
-        if step == Buy.web_only.state and cart.edition:
-            total = quote(app.catalog, cart).total_fen if cart.pack_chosen else None
-            return screens.web_only(tr, app.catalog, cart, app.settings.web_purchase_url, total)
-        if step == Buy.enterprise_name.state:
-            return screens.ask_enterprise_name(tr)
-        if step == Buy.confirm.state and cart.pack_chosen and session.phone and session.enterprise_name:
-            return screens.confirm(tr, quote(app.catalog, cart), session.enterprise_name, session.phone)
-        if step == Phone.number.state:
-            return screens.ask_phone(tr)
-        if step == Phone.code.state and session.phone_pending:
-            return screens.ask_code(tr, session.phone_pending)
-        if step == Orders.list.state:
-            return screens.order_list(tr, await app.orders.list_for_user(self.user_id))
-        order = await self.order() if step in (Buy.payment.state, Orders.detail.state,
-                                                Bind.choose.state, Bind.confirm.state) else None
-        if step == Buy.payment.state and order and order.status is OrderStatus.PENDING:
-            return screens.awaiting_payment(tr, order, app.catalog.order_ttl_minutes)
-        # An order no longer waiting for payment (expired, cancelled, paid) shows as it is now.
-        if step in (Buy.payment.state, Orders.detail.state) and order:
-            bound_to = await app.enterprises.get(order.enterprise_id) if order.enterprise_id else None
-            return screens.order_detail(tr, order, bound_to)
-        if step == Bind.choose.state and order and session.phone:
-            return screens.bind_choose(tr, order, await app.enterprises.for_phone(session.phone), session.phone)
-        if step == Bind.confirm.state and order and session.bind_enterprise_id:
-            enterprise = await app.enterprises.get(session.bind_enterprise_id)
-            if enterprise:
-                return screens.bind_confirm(tr, order, enterprise)
+        render = STEP_SCREENS.get(step or "")
+        screen = await render(self) if render else None
+        if screen is not None:
+            return screen
         # 首页, or a step whose data is gone: home is always a safe place to land.
         if step is not None:
             await self.state.set_state(None)

@@ -54,19 +54,30 @@ class Translator:
 
 
 class Texts:
-    def __init__(self, tables: dict[str, dict[str, str]]) -> None:
+    def __init__(self, tables: dict[str, dict[str, str]], sources: dict[str, dict[str, str]] | None = None) -> None:
         self.tables = tables
+        self.sources = sources or {}  # lang -> key -> the file it comes from
 
     @classmethod
     def load(cls, directory: Path = LOCALES_DIR) -> "Texts":
-        tables = {}
+        """`<lang>.toml` holds the core texts; a flow may keep its own in `<flow>.<lang>.toml`."""
+        tables: dict[str, dict[str, str]] = {}
+        sources: dict[str, dict[str, str]] = {}
         for lang in LANGS:
-            path = directory / f"{lang}.toml"
-            try:
-                tables[lang] = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise TextsError(f"locale {path}: {exc}") from None
-        return cls(tables)
+            tables[lang], sources[lang] = {}, {}
+            for path in [directory / f"{lang}.toml", *sorted(directory.glob(f"*.{lang}.toml"))]:
+                try:
+                    table = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+                except (OSError, tomllib.TOMLDecodeError) as exc:
+                    raise TextsError(f"locale {path}: {exc}") from None
+                for key in table.keys() & tables[lang].keys():
+                    raise TextsError(f"locale {path}: {key} is also in {sources[lang][key]}")
+                tables[lang].update(table)
+                sources[lang].update(dict.fromkeys(table, f"config/locales/{path.name}"))
+        return cls(tables, sources)
+
+    def source(self, lang: str, key: str) -> str:
+        return self.sources.get(lang, {}).get(key, f"config/locales/{lang}.toml")
 
     def problems(self) -> list[str]:
         """Keys missing from a locale, malformed templates, and placeholders that differ."""

@@ -6,11 +6,27 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot import screens
 from bot.callbacks import BindConfirm, BindPick, OrderAction
-from bot.flow import Flow
+from bot.flow import Flow, step_screen
+from bot.ui import Screen
 from bot.flows.orders import own_order
 from bot.state.states import Bind, Orders
 from bot.ui import show
 from services.orders import OrderStatus
+
+
+@step_screen(Bind.choose)
+async def choose_screen(flow: Flow) -> Screen | None:
+    order, phone = await flow.order(), flow.session.phone
+    if order is None or not phone:
+        return None
+    return screens.bind_choose(flow.tr, order, await flow.app.enterprises.for_phone(phone), phone)
+
+
+@step_screen(Bind.confirm)
+async def confirm_screen(flow: Flow) -> Screen | None:
+    order, enterprise_id = await flow.order(), flow.session.bind_enterprise_id
+    enterprise = await flow.app.enterprises.get(enterprise_id) if enterprise_id else None
+    return screens.bind_confirm(flow.tr, order, enterprise) if order and enterprise else None
 
 
 def router() -> Router:

@@ -8,13 +8,54 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BuyAction, Nav, PickEdition, PickPack, PickYears
-from bot.flow import Flow
+from bot import screens
+from bot.flow import Flow, step_screen
+from bot.ui import Screen
 from bot.flows.payment import send_invoice
 from bot.state.states import Buy, Phone
 from services.catalog import Quote, quote
 from services.orders import Channel, Order, OrderStatus
 
 NAME_PATTERN = re.compile(r"\w")  # at least one letter or digit, in any script
+
+
+@step_screen(Buy.edition)
+async def edition_screen(flow: Flow) -> Screen:
+    return screens.choose_edition(flow.tr, flow.app.catalog)
+
+
+@step_screen(Buy.years)
+async def years_screen(flow: Flow) -> Screen | None:
+    cart = flow.session.cart
+    return screens.choose_years(flow.tr, flow.app.catalog, cart) if cart.edition else None
+
+
+@step_screen(Buy.pack)
+async def pack_screen(flow: Flow) -> Screen | None:
+    cart = flow.session.cart
+    return screens.choose_pack(flow.tr, flow.app.catalog, cart) if cart.edition and cart.years else None
+
+
+@step_screen(Buy.web_only)
+async def web_only_screen(flow: Flow) -> Screen | None:
+    app, cart = flow.app, flow.session.cart
+    if not cart.edition:
+        return None
+    total = quote(app.catalog, cart).total_fen if cart.pack_chosen else None
+    return screens.web_only(flow.tr, app.catalog, cart, app.settings.web_purchase_url, total)
+
+
+@step_screen(Buy.enterprise_name)
+async def enterprise_name_screen(flow: Flow) -> Screen:
+    return screens.ask_enterprise_name(flow.tr)
+
+
+@step_screen(Buy.confirm)
+async def confirm_screen(flow: Flow) -> Screen | None:
+    session = flow.session
+    if not (session.cart.pack_chosen and session.phone and session.enterprise_name):
+        return None
+    return screens.confirm(flow.tr, quote(flow.app.catalog, session.cart), session.enterprise_name, session.phone)
 
 
 def router() -> Router:

@@ -4,8 +4,20 @@ from aiogram.filters import CommandStart
 from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import Nav
-from bot.flow import Flow
+from bot import screens
+from bot.flow import Flow, step_screen
 from bot.state.states import Menu
+from bot.ui import Screen
+
+
+@step_screen(Menu.catalog)
+async def catalog_screen(flow: Flow) -> Screen:
+    return screens.catalog(flow.tr, flow.app.catalog)
+
+
+@step_screen(Menu.contact)
+async def contact_screen(flow: Flow) -> Screen:
+    return screens.contact(flow.tr)
 
 
 def router() -> Router:

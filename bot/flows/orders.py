@@ -4,10 +4,29 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import Nav, OrderAction
-from bot.flow import Flow
+from bot import screens
+from bot.flow import Flow, step_screen
+from bot.ui import Screen
 from bot.flows.payment import send_invoice
 from bot.state.states import Buy, Orders
 from services.orders import OrderStatus
+
+
+@step_screen(Orders.list)
+async def list_screen(flow: Flow) -> Screen:
+    return screens.order_list(flow.tr, await flow.app.orders.list_for_user(flow.user_id))
+
+
+@step_screen(Buy.payment, Orders.detail)
+async def order_screen(flow: Flow) -> Screen | None:
+    order = await flow.order()
+    if order is None:
+        return None
+    if order.status is OrderStatus.PENDING and await flow.step() == Buy.payment.state:
+        return screens.awaiting_payment(flow.tr, order, flow.app.catalog.order_ttl_minutes)
+    # An order no longer waiting for payment (expired, cancelled, paid) shows as it is now.
+    bound_to = await flow.app.enterprises.get(order.enterprise_id) if order.enterprise_id else None
+    return screens.order_detail(flow.tr, order, bound_to)
 
 
 def router() -> Router:

@@ -5,10 +5,23 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import PhoneAction
 from bot.context import AppContext
-from bot.flow import Flow
+from bot import screens
+from bot.flow import Flow, step_screen
+from bot.ui import Screen
 from bot.state.states import Buy, Menu, Phone
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.sms import SmsDeliveryError
+
+
+@step_screen(Phone.number)
+async def number_screen(flow: Flow) -> Screen:
+    return screens.ask_phone(flow.tr)
+
+
+@step_screen(Phone.code)
+async def code_screen(flow: Flow) -> Screen | None:
+    pending = flow.session.phone_pending
+    return screens.ask_code(flow.tr, pending) if pending else None
 
 
 def is_label(key: str):

@@ -332,11 +332,11 @@ class ScenarioRun:
         screen = self.users[self.current].screen
         labels: list[Label] = step.arg if step.kind == "expect_buttons" else [step.arg]
         on_screen = screen.buttons + screen.keyboard
-        tables = self.harness.app.texts.tables
+        texts = self.harness.app.texts
 
         def where(text: str) -> str:
-            found = [f"{key} in config/locales/{lang}.toml"
-                     for lang, table in tables.items() for key, value in table.items() if value == text]
+            found = [f"{key} in {texts.source(lang, key)}"
+                     for lang, table in texts.tables.items() for key, value in table.items() if value == text]
             return " and ".join(found) or "no text of config/locales/*.toml"
 
         lines = []
