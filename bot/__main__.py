@@ -1,4 +1,4 @@
-"""python -m bot run | playground | admin ... | flowtest PATH..."""
+"""python -m bot run | playground | admin ... | flowtest PATH... | flows --mermaid"""
 import sys
 
 USAGE = """usage: python -m bot COMMAND
@@ -8,6 +8,7 @@ commands:
   playground   chat with the bot in this terminal: no token, no network
   admin ...    manage the enterprise directory (python -m bot admin --help)
   flowtest     run scenario files: python -m bot flowtest scenarios/ (docs/testing.md)
+  flows        print the conversation's states and transitions: python -m bot flows --mermaid
 """
 
 
@@ -29,6 +30,9 @@ def main(argv: list[str]) -> int:
     if command == "flowtest":
         from bot.flowtest import main as flowtest
         return flowtest(rest)
+    if command == "flows":
+        from bot.flowgraph import main as flows
+        return flows(rest)
     if command == "admin":
         from bot.admin import main as admin
         return admin(rest)

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from bot import errors
 from bot.context import AppContext
 from bot.flows import bind, buy, fallback, home, orders, payment, phone
+from bot.logs import LogContext
 from bot.middlewares import DropRepeatedUpdates, SessionAndLanguage, UnitOfWork
 from bot.state.storage import build_storage
 from config.settings import Settings
@@ -70,6 +71,7 @@ def build_dispatcher(app: AppContext) -> Dispatcher:
     dp = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_CHAT)
     dp["app"] = app
     # Outer update middlewares run inside aiogram's FSM middleware, i.e. under the user's lock.
+    dp.update.outer_middleware(LogContext())
     dp.update.outer_middleware(DropRepeatedUpdates(app.redis, settings.update_dedup_seconds))
     dp.update.outer_middleware(UnitOfWork(storage))
     dp.update.outer_middleware(SessionAndLanguage(app.texts))

@@ -45,3 +45,5 @@ class Settings(BaseSettings):
     # Conversations idle longer than this are forgotten.
     session_ttl_days: int = Field(default=30, gt=0)
     log_level: str = "INFO"
+    # json: one JSON object per line (for log shippers); text: for reading in a terminal.
+    log_format: Literal["json", "text"] = "json"
