@@ -1,21 +1,7 @@
 """F1, F2, F3, F4, F5: the whole 高级版 purchase in chat, through to delivery."""
-import pytest
-
 from services.orders import OrderStatus
 
 DEMO_PHONE = "+8613800138000"
-
-
-async def buy_until_confirmation(harness, buyer, *, years="1年", pack="不加购合同加量包"):
-    await buyer.send("/start")
-    await buyer.tap("购买套餐")
-    await buyer.tap("立即购买")
-    await buyer.tap(pytest.approx if False else __import__("re").compile("^高级版"))
-    await buyer.tap(__import__("re").compile(f"^{years}"))
-    await buyer.tap(__import__("re").compile(f"^{pack}"))
-    await buyer.send("深圳示例科技有限公司")
-    await buyer.share_contact()
-    await buyer.send(harness.sms.last_code(buyer.phone))
 
 
 async def test_whole_advanced_purchase_through_delivery(bot_harness):

@@ -1,0 +1,86 @@
+"""Outbound limits for the Bot API (issue 6): wait out a 429 `retry_after` and try again, and
+pace messages to one chat to about one a second after a short burst, as Telegram asks.
+
+A 429 means the message was not sent, so sending it again after the wait neither drops
+nor doubles it. Attached to the production bot's session by the runner.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+log = logging.getLogger(__name__)
+
+# Methods that put a new message into a chat; edits and answers are not paced.
+SENDS = frozenset({
+    "sendMessage", "sendInvoice", "copyMessage", "forwardMessage", "sendPhoto", "sendDocument",
+    "sendVoice", "sendVideo", "sendSticker", "sendAudio", "sendAnimation", "sendMediaGroup",
+})
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class OutboundLimits(BaseRequestMiddleware):
+    def __init__(
+        self,
+        *,
+        per_chat_rate: float = 1.0,  # messages a second to one chat, sustained
+        per_chat_burst: int = 3,  # sent at once before pacing starts
+        max_retries: int = 5,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.max_retries = per_chat_rate, per_chat_burst, max_retries
+        self._sleep, self._clock = sleep, clock
+        self._buckets: dict[Any, _Bucket] = {}
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        if method.__api_method__ in SENDS and chat_id is not None:
+            await self._take(chat_id)
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt == self.max_retries:
+                    raise
+                log.warning("telegram.retry_after method=%s seconds=%s", method.__api_method__, exc.retry_after)
+                await self._sleep(exc.retry_after)
+        raise AssertionError("unreachable")
+
+    async def _take(self, chat_id: Any) -> None:
+        """Token bucket per chat: `burst` at once, then `rate` a second."""
+        bucket = self._buckets.setdefault(chat_id, _Bucket(tokens=self.burst, updated=self._clock()))
+        async with bucket.lock:
+            now = self._clock()
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+            if bucket.tokens < 1:
+                wait = (1 - bucket.tokens) / self.rate
+                await self._sleep(wait)
+                bucket.tokens, bucket.updated = 1.0, self._clock()
+            bucket.tokens -= 1
+        if len(self._buckets) > 10_000:  # forget idle chats
+            idle = [cid for cid, b in self._buckets.items() if b.tokens >= self.burst and not b.lock.locked()]
+            for cid in idle:
+                del self._buckets[cid]
