@@ -9,6 +9,7 @@ from aiogram.types import ErrorEvent, TelegramObject, User
 from aiogram.utils.callback_answer import CallbackAnswer
 from redis.exceptions import RedisError
 
+from bot.metrics import REDIS_ERRORS
 from config.texts import Texts, language_of
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def router(texts: Texts) -> Router:
     async def on_error(event: ErrorEvent, bot: Bot, event_from_user: User | None = None) -> bool:
         update, exc = event.update, event.exception
         busy = isinstance(exc, RedisError | OSError | TimeoutError)
+        if busy:
+            REDIS_ERRORS.inc()
         log.error("update.failed update_id=%s user=%s error=%s", update.update_id,
                   event_from_user.id if event_from_user else None, type(exc).__name__,
                   exc_info=not busy)

@@ -7,6 +7,8 @@ from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 
 from bot import screens
 from bot.flow import Flow
+from bot.logs import bind as bind_log
+from bot.metrics import PAYMENTS
 from bot.ui import show
 from services.orders import Order
 
@@ -60,7 +62,9 @@ def router() -> Router:
             currency=payment.currency,
             provider="telegram",
         )
-        log.info("payment.%s order=%s", outcome.status, payment.invoice_payload)
+        bind_log(order_id=payment.invoice_payload)
+        PAYMENTS.labels("telegram", outcome.status).inc()
+        log.info("payment.%s", outcome.status)
         if outcome.status == "paid" and outcome.order:
             flow.session.order_id = outcome.order.id
             await flow.state.set_state(None)
