@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
+from bot.redis_client import redis_from_url
 from bot.testing.harness import BotHarness
 from bot.testing.scenario import format_result, load_file, run_scenario
 from services.clock import FixedClock
@@ -30,7 +30,7 @@ def redis_url_for_tests() -> str:
 
 @pytest.fixture
 async def redis():
-    client = aioredis.Redis.from_url(redis_url_for_tests(), decode_responses=True)
+    client = redis_from_url(redis_url_for_tests())
     await client.flushdb()  # the tests' own index only; never FLUSHALL
     yield client
     await client.flushdb()
