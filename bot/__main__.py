@@ -8,7 +8,9 @@ commands:
   playground   chat with the bot in this terminal: no token, no network
   admin ...    manage the enterprise directory (python -m bot admin --help)
   flowtest     run scenario files: python -m bot flowtest scenarios/ (docs/testing.md)
+  bench        benchmark the purchase flow against bare aiogram (docs/performance.md)
   flows        print the conversation's states and transitions: python -m bot flows --mermaid
+  settings     print the environment variables as a Markdown table (docs/deploy.md)
 """
 
 
@@ -30,9 +32,15 @@ def main(argv: list[str]) -> int:
     if command == "flowtest":
         from bot.flowtest import main as flowtest
         return flowtest(rest)
+    if command == "settings":
+        from bot.settingsdoc import main as settings_table
+        return settings_table(rest)
     if command == "flows":
         from bot.flowgraph import main as flows
         return flows(rest)
+    if command == "bench":
+        from bot.bench import main as bench
+        return bench(rest)
     if command == "admin":
         from bot.admin import main as admin
         return admin(rest)

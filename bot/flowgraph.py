@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aiogram import Dispatcher, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
 
 HOME = "home"  # the default step (no state): 首页
@@ -30,6 +31,18 @@ class Transition:
 
 def _state_name(state: State | None) -> str:
     return HOME if state is None or state.state is None else state.state.replace(":", "_")
+
+
+def _states_in(check: object) -> list[State]:
+    """The states a filter lets through: a State, a StateFilter, or either wrapped in a function."""
+    if isinstance(check, State):
+        return [check]
+    if isinstance(check, StateFilter):
+        return [s for s in check.states if isinstance(s, State)]
+    if isinstance(check, types.FunctionType):
+        wrapped = [c.cell_contents for c in check.__closure__ or () if _cell_filled(c)]
+        return [state for inner in wrapped if isinstance(inner, State | StateFilter) for state in _states_in(inner)]
+    return []
 
 
 def _handlers(router: Router) -> Iterator[tuple[str, object]]:
@@ -99,7 +112,7 @@ def transitions(dp: Dispatcher) -> list[Transition]:
         callback = handler.callback
         if not isinstance(callback, types.FunctionType):
             continue
-        sources = {_state_name(f.callback) for f in handler.filters or [] if isinstance(f.callback, State)}
+        sources = {_state_name(state) for f in handler.filters or [] for state in _states_in(f.callback)}
         for target in _targets(callback):
             for source in sources or {"*"}:
                 found.add(Transition(source, target, callback.__name__))

@@ -1,29 +1,85 @@
-"""Update middlewares, outermost first: drop repeated updates, one storage write per update,
-then the conversation's session and the user's language for the handlers."""
+"""Update middlewares, outermost first: the user's lock with the dedup check and the stored
+conversation (one Redis round trip in, one out), drop repeated updates, one storage write per
+update, then the conversation's session and the user's language for the handlers."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from inspect import isclass
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Dispatcher, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import TelegramObject, Update, User
+from aiogram.filters import StateFilter
+from aiogram.dispatcher.event.handler import FilterObject
+from aiogram.filters.callback_data import CallbackQueryFilter
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.methods import AnswerCallbackQuery, CopyMessage, CreateForumTopic, EditMessageText, SendMessage
+from aiogram.methods.base import Response
+from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from redis.asyncio import Redis
 
 from bot.flow import Flow
 from bot.state.session import Session
-from bot.state.storage import UnitOfWorkStorage
+from bot.state.storage import SessionIsolation, UnitOfWorkStorage
 from config.texts import Texts, language_of
 from services import keys
 
 log = logging.getLogger(__name__)
 
+# aiogram parses every Bot API reply with `Response[method.__returning__]`, a pydantic generic
+# model built on first use and cached only weakly: each garbage collection drops them, and the
+# next reply rebuilds one (5-15 ms of schema building). The bench saw one rebuild every ~20
+# updates, about a tenth of the CPU. Holding the ones the bot's methods return keeps them built.
+KEPT_RESPONSE_MODELS = tuple(Response[m.__returning__] for m in (
+    SendMessage, EditMessageText, AnswerCallbackQuery, CopyMessage, CreateForumTopic))
+
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+DEDUPLICATED = "update_deduplicated"  # set in the data when SessionLock checked the update id
+
+
+class SessionLock(FSMContextMiddleware):
+    """aiogram's FSM middleware (same context, same per-user lock, state loaded under the lock,
+    issue 1317), with the update's dedup check folded into the lock: taking the lock, checking
+    `esign:update:{bot}:{update_id}` and reading the state and data are one round trip
+    (SessionIsolation); storing what changed, marking the update handled and unlocking are one
+    more. A repeated update is dropped before any handler sees it. The mark is written only
+    when the update succeeded, so a redelivery of a failed one is handled again."""
+
+    def __init__(self, storage: UnitOfWorkStorage, events_isolation: SessionIsolation, strategy: Any,
+                 dedup_seconds: int) -> None:
+        super().__init__(storage=storage, events_isolation=events_isolation, strategy=strategy)
+        self.dedup_seconds = dedup_seconds
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        bot = data["bot"]
+        context = self.resolve_event_context(bot, data)
+        data["fsm_storage"] = self.storage
+        if context is None or not isinstance(self.events_isolation, SessionIsolation):
+            return await super().__call__(handler, event, data)
+        seen = None
+        if isinstance(event, Update):
+            seen = (keys.update_seen(bot.id, event.update_id), self.dedup_seconds)
+        async with self.events_isolation.session(context.key, seen=seen) as fresh:
+            if not fresh:
+                log.info("update.repeated update_id=%s", getattr(event, "update_id", None))
+                return None
+            data[DEDUPLICATED] = seen is not None
+            data.update({"state": context, "raw_state": await context.get_state()})
+            return await handler(event, data)
+
+
+def install_session_lock(dp: Dispatcher, dedup_seconds: int) -> None:
+    """Put SessionLock where aiogram puts its FSM middleware: build the dispatcher with
+    `disable_fsm=True` and call this before registering any other update middleware."""
+    dp.fsm = SessionLock(dp.fsm.storage, dp.fsm.events_isolation, dp.fsm.strategy, dedup_seconds)
+    dp.update.outer_middleware(dp.fsm)
 
 
 class DropRepeatedUpdates(BaseMiddleware):
-    """Telegram re-delivers an update when it is unsure it arrived; handle each id once."""
+    """Telegram re-delivers an update when it is unsure it arrived; handle each id once.
+    (Updates with a user are checked under their lock by SessionLock; this handles the rest.)"""
 
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis
@@ -31,6 +87,8 @@ class DropRepeatedUpdates(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
+        if data.get(DEDUPLICATED):
+            return await handler(event, data)
         key = keys.update_seen(data["bot"].id, event.update_id)
         if not await self._redis.set(key, 1, nx=True, ex=self._ttl):
             log.info("update.repeated update_id=%s", event.update_id)
@@ -57,6 +115,20 @@ class UnitOfWork(BaseMiddleware):
             return await handler(event, data)
 
 
+_SESSION_DEFAULTS: dict[str, Any] | None = None
+
+
+def load_session(stored: dict[str, Any]) -> Session:
+    """Session.from_data, 3-4x cheaper: pydantic deep-copies a model-valued default (the cart,
+    the billing cart, the trial form) for every field the stored data leaves out, and the
+    stored data leaves out every default; building them from their plain defaults is cheaper
+    than copying. The result is equal to Session.from_data(stored)."""
+    global _SESSION_DEFAULTS
+    if _SESSION_DEFAULTS is None:
+        _SESSION_DEFAULTS = Session().model_dump(mode="json")
+    return Session.model_validate({**_SESSION_DEFAULTS, **(stored.get("session") or {})})
+
+
 class SessionAndLanguage(BaseMiddleware):
     """Give handlers `tr` (texts in the user's language), `session` (the conversation's data)
     and `flow` (both, with the step machinery); the session is stored once, after the handler."""
@@ -71,7 +143,7 @@ class SessionAndLanguage(BaseMiddleware):
         if state is None:
             return await handler(event, data)
         stored = await state.get_data()
-        session = Session.from_data(stored)
+        session = load_session(stored)
         data["session"] = session
         if user is not None:
             data["flow"] = Flow(app=data["app"], session=session, tr=data["tr"], state=state, user_id=user.id)
@@ -80,3 +152,102 @@ class SessionAndLanguage(BaseMiddleware):
         if fresh != {"session": stored.get("session") or {}}:
             await state.set_data(fresh)
         return result
+
+
+def speed_up_filters(dispatcher: Router, *, skip_early: bool = True) -> None:
+    """Make aiogram's handler lookup cheap, without changing what matches. Call it once the
+    routers are included.
+
+    1. Synchronous filters run in the event loop. aiogram 3 runs every synchronous callable it
+       is given through `asyncio.to_thread`, filters included: a `State` used as a filter
+       (`@r.message(Buy.enterprise_name)`), `F.text`, `F.contact`, `router.message.filter(...)`
+       predicates. An update is checked against dozens of handlers, so it paid several thread
+       hand-offs (the bench measured ~7 an update, a third of its CPU). Filters here are pure
+       and instant; one that must do I/O is written `async`, as the handlers are.
+    2. A handler that cannot match is skipped before its filters run: when it has a state
+       filter (a `State` or `StateFilter`) and the update's state is not one of them, or a
+       callback-data filter and the tap's data has another prefix. These are necessary
+       conditions of those very filters, so the result is the same; the filters still run in
+       full for the handlers that pass. An update passes ~40 handlers on its way through the
+       routers, each costing a coroutine, a partial and a kwargs copy per filter otherwise.
+    """
+    for router in dispatcher.chain_tail:
+        for observer in router.observers.values():
+            # The observer's own filters (`router.message.filter(...)`) sit on its `_handler`.
+            root = getattr(observer, "_handler", None)
+            for handler in [*observer.handlers, *([root] if root is not None else [])]:
+                guard = _guard(handler.filters or ())
+                for filter_ in handler.filters or ():
+                    if not filter_.awaitable and type(filter_) is FilterObject:
+                        filter_.__class__ = _InlineFilter  # same filter, same callback, called inline
+                if skip_early and guard is not None and handler is not root:
+                    handler.check = _guarded(handler.check, *guard)
+
+
+
+
+class _InlineFilter(FilterObject):
+    """A synchronous filter, called in the event loop (aiogram's FilterObject would hand it to a
+    thread). Its `callback` is untouched, so tools that read filters (bot.flowgraph) see it."""
+
+    async def call(self, *args: Any, **kwargs: Any) -> Any:
+        return self.callback(*args, **self._prepare_kwargs(kwargs))
+
+
+_ANY = object()
+
+
+def _allowed_states(filter_: Any) -> frozenset[str | None] | object | None:
+    """The raw states a state filter lets through (_ANY: all), or None if it is no state filter."""
+    def names(state: Any) -> set[str | None] | object:
+        if state is None or isinstance(state, str):
+            return _ANY if state == "*" else {state}
+        if isinstance(state, State):
+            return _ANY if state.state == "*" else {state.state}
+        if isinstance(state, StatesGroup) or (isclass(state) and issubclass(state, StatesGroup)):
+            return set(type(state).__all_states_names__ if isinstance(state, StatesGroup)
+                       else state.__all_states_names__)
+        return _ANY  # something else: never skip on it
+
+    if isinstance(filter_, State):
+        found = names(filter_)
+    elif isinstance(filter_, StateFilter):
+        found = set()
+        for state in filter_.states:
+            allowed = names(state)
+            if allowed is _ANY:
+                return _ANY
+            found |= allowed  # type: ignore[operator]
+    else:
+        return None
+    return found if found is _ANY else frozenset(found)  # type: ignore[arg-type]
+
+
+def _guard(filters: Any) -> tuple[frozenset[str | None] | None, str | None, str] | None:
+    states: frozenset[str | None] | None = None
+    prefix: str | None = None
+    separator = ":"
+    for filter_ in filters:
+        callback = getattr(filter_, "magic", None) or filter_.callback
+        allowed = _allowed_states(callback)
+        if states is None and isinstance(allowed, frozenset):
+            states = allowed
+        if prefix is None and isinstance(callback, CallbackQueryFilter):
+            prefix, separator = callback.callback_data.__prefix__, callback.callback_data.__separator__
+    return (states, prefix, separator) if states is not None or prefix is not None else None
+
+
+def _guarded(check: Callable[..., Awaitable[Any]], states: frozenset[str | None] | None, prefix: str | None,
+             separator: str) -> Callable[..., Awaitable[Any]]:
+    head = None if prefix is None else prefix + separator
+
+    async def guarded(event: Any, **kwargs: Any) -> Any:
+        if states is not None and kwargs.get("raw_state") not in states:
+            return False, kwargs
+        if head is not None and isinstance(event, CallbackQuery):
+            data = event.data
+            if not data or not (data.startswith(head) or data == prefix):
+                return False, kwargs
+        return await check(event, **kwargs)
+
+    return guarded

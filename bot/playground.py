@@ -2,7 +2,9 @@
 
 No token and no network: Telegram is the fake of bot.testing.fake_telegram, SMS codes print
 to the console, and payments go through a sandbox `/pay`. Redis is the one at REDIS_URL when
-it answers; otherwise an in-process store (nothing persists).
+it answers; otherwise an in-process store (nothing persists). The web app (bot.web: checkout
+pages, the sandbox gateway's cashier page, payment notices) is served on WEB_HOST:WEB_PORT, and
+each checkout link the bot hands out is printed to open in a browser (F12).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from bot.admin import seed_demo
 from bot.app import build_context, build_dispatcher
 from bot.logs import setup_logging
 from bot.runner import StartupError, load_settings
-from bot.testing.fake_telegram import FakeTelegram, FakeUser
+from bot.testing.fake_telegram import fresh_update_id, FakeTelegram, FakeUser
 from bot.testing.harness import screen_of
 from bot.testing.scenario import Recorder
 from services.catalog import CatalogError, format_fen
@@ -62,12 +64,16 @@ class Playground:
             body = f"💳 {inv['title']} — {format_fen(inv['total_amount'])} {inv['currency']}\n{inv['description']}\n(type /pay to pay in the sandbox)"
         self.say(f"\n🤖 {edited}{body}")
         choices = []
+        checkout_links: list[str] = []
         for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
             labels = []
             for button in row:
                 choices.append(Choice(message["message_id"], button, inline=True))
-                target = f" → {button['url']}" if "url" in button else ""
+                url = button.get("url") or (button.get("web_app") or {}).get("url")
+                target = f" → {url}" if url else ""
                 labels.append(f"[{len(choices)}] {button['text']}{target}")
+                if url and "/checkout/" in url:
+                    checkout_links.append(url)
             self.say("   " + "   ".join(labels))
         for row in (message.get("reply_keyboard") or {}).get("keyboard", []):
             labels = []
@@ -75,6 +81,8 @@ class Playground:
                 choices.append(Choice(message["message_id"], button, inline=False))
                 labels.append(f"[{len(choices)}] ⌨ {button['text']}")
             self.say("   " + "   ".join(labels))
+        for url in checkout_links:
+            self.say(f"🌐 Web checkout (open in a browser): {url}")
         if choices or not edited:
             self.choices = choices
 
@@ -137,8 +145,9 @@ class Playground:
                 await self.feed(self.telegram.contact_update(self.user, self.user.phone))
             else:
                 await self.feed(self.telegram.message_update(self.user, button["text"]))
-        elif "url" in button:
-            self.say(f"(a link: open {button['url']} in a browser)")
+        elif "url" in button or "web_app" in button:
+            url = button.get("url") or button["web_app"]["url"]
+            self.say(f"(a link: open {url} in a browser)")
             return None
         else:
             await self.feed(self.telegram.callback_update(self.user, choice.message_id, button["callback_data"]))
@@ -197,7 +206,7 @@ async def play(args: argparse.Namespace) -> int:
     enterprise, phone = await seed_demo(app.enterprises)
     say(f"Demo enterprise: {enterprise.name} (verified, id {enterprise.id})")
     say(f"Demo phone (its super admin): {phone}  — share it with /contact")
-    telegram = FakeTelegram()
+    telegram = FakeTelegram(first_update_id=fresh_update_id())
     bot = telegram.make_bot()
     user = FakeUser(id=args.user_id, first_name="Playground", phone=phone,
                     language_code="en" if args.lang == "en" else "zh-hans")
@@ -206,7 +215,12 @@ async def play(args: argparse.Namespace) -> int:
     if args.record:
         recorder = Recorder(lang=args.lang, phone=phone, enterprises=await app.enterprises.all(),
                             name=Path(args.record).stem)
-    playground = Playground(telegram, build_dispatcher(app), bot, user, recorder=recorder, sms=app.sms)
+    dp = build_dispatcher(app)
+    playground = Playground(telegram, dp, bot, user, recorder=recorder, sms=app.sms)
+    web_runner = await serve_web(app, bot, dp, say)
+    from bot.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
+
+    jobs = start_background(app, bot)
     say(HELP)
     await playground.handle("/start")
     interactive = sys.stdin.isatty()
@@ -222,6 +236,9 @@ async def play(args: argparse.Namespace) -> int:
             if not await playground.handle(line):
                 break
     finally:
+        await stop_background(jobs)
+        if web_runner is not None:
+            await web_runner.cleanup()
         await bot.session.close()
         await redis.aclose()
         if recorder:
@@ -230,13 +247,67 @@ async def play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp's site will
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+async def serve_web(app, bot, dp, say):
+    """The web app (checkout, sandbox cashier, notices) on WEB_HOST:WEB_PORT. When that port is
+    taken and PUBLIC_BASE_URL is this machine's, another free port is used (and the links say so)."""
+    from aiohttp import web
+
+    from bot.web import build_web_app
+    from bot.web.security import RedactingAccessLogger
+
+    settings = app.settings
+    host, port = settings.web_host, settings.web_port
+    local = settings.public_base_url in (f"http://{host}:{port}", f"http://127.0.0.1:{port}", f"http://localhost:{port}")
+    if not _port_free(host, port):
+        if not local:
+            say(f"Web checkout: {host}:{port} is taken; the checkout links will not open (set WEB_PORT).")
+            return None
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        app.settings = settings.model_copy(update={"public_base_url": base, "web_port": port})
+        app.checkout.base_url = base
+    web_app = build_web_app(app, bot, dp)
+    runner = web.AppRunner(web_app, access_log_class=RedactingAccessLogger, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        say(f"Web checkout: cannot listen on {host}:{port} ({exc.strerror or exc}); the checkout links will not open.")
+        return None
+    say(f"Web checkout: {app.settings.public_base_url} (checkout pages and the sandbox cashier; SMS codes print here)")
+    return runner
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot playground", description=__doc__.splitlines()[0])
     parser.add_argument("--lang", choices=["zh", "en"], default="zh", help="the user's Telegram language")
     parser.add_argument("--user-id", type=int, default=10001, help="the simulated user's Telegram id")
     parser.add_argument("--record", metavar="FILE",
                         help="write the session as a scenario file (replay: python -m bot flowtest FILE)")
+    parser.add_argument("--web", action="store_true",
+                        help="the playground in the browser instead of this terminal (bot/webplay)")
+    parser.add_argument("--port", type=int, default=8000, help="with --web: the page's port (default 8000)")
     args = parser.parse_args(argv)
+    if args.web:
+        from bot.webplay import main as web_playground
+        return web_playground(args)
     try:
         return asyncio.run(play(args))
     except StartupError as exc:

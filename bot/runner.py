@@ -2,22 +2,27 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+import signal
 import sys
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bot.app import build_context, build_dispatcher
-from bot.logs import setup_logging
+from bot.admin import redact_url
+from bot.redis_client import redis_from_url
 from config.settings import Settings
-from services.catalog import CatalogError
+from services import keys
+from services.catalog import Catalog, CatalogError, load_catalog
+
+# aiogram takes seconds to import: it is imported only once the settings, the token's presence,
+# Redis and the catalog have passed, so those start-up errors are reported at once.
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -28,75 +33,204 @@ class StartupError(Exception):
 
 def load_settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]).upper()
+        if not field:  # a rule across settings (e.g. production needs WEB_GATEWAY): its message names them
+            raise StartupError(f"settings are invalid: {err['msg'].removeprefix('Value error, ')}") from None
         raise StartupError(f"setting {field} is invalid: {err['msg']}") from None
+    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
+        raise StartupError(f"setting LOG_LEVEL is invalid: {settings.log_level!r} is not a logging level "
+                           "(DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    return settings
 
 
 async def connect_redis(url: str) -> aioredis.Redis:
-    redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3,
-                                    health_check_interval=30)
+    # The URL may carry a password: only its redacted form is ever printed.
+    try:
+        redis = redis_from_url(url)
+    except ValueError as exc:
+        raise StartupError(f"setting REDIS_URL is not a Redis URL: {redact_url(url)} ({exc})") from None
     try:
         await redis.ping()
     except (RedisError, OSError) as exc:
         await redis.aclose()
-        raise StartupError(f"Redis at {url} does not answer: {exc}") from None
+        raise StartupError(f"Redis at {redact_url(url)} does not answer: {exc}") from None
     return redis
 
 
-def make_bot(settings: Settings) -> Bot:
-    if settings.bot_token is None or not settings.bot_token.get_secret_value().strip():
+def bot_token(settings: Settings) -> str:
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    if not token:
         raise StartupError("BOT_TOKEN is not set: give the token from @BotFather in the BOT_TOKEN environment variable")
+    return token
+
+
+async def warn_if_not_durable(redis, settings: Settings) -> None:
+    """Orders and payments live in Redis: in production, say so when it keeps nothing on disk."""
+    if settings.environment != "production":
+        return
+    try:
+        appendonly = (await redis.config_get("appendonly")).get("appendonly")
+    except Exception:  # CONFIG may be disabled on a managed Redis: nothing to check then
+        return
+    if appendonly != "yes":
+        log.warning("redis.not_durable appendonly=%s: orders and payments are lost if Redis restarts; "
+                    "set appendonly yes (docs/reliability.md)", appendonly)
+
+
+def load_catalog_or_fail(settings: Settings) -> Catalog:
+    """The business data (catalog, customer-service hours) is checked before anything starts."""
+    from services.support_config import SupportConfigError, load_support_config
+
+    try:
+        load_support_config(settings.support_config_path)
+        return load_catalog(settings.catalog_path)
+    except (CatalogError, SupportConfigError) as exc:
+        raise StartupError(str(exc)) from None
+
+
+def make_bot(settings: Settings) -> Bot:
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    token = bot_token(settings)
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     try:
-        return Bot(settings.bot_token.get_secret_value().strip(), session=session)
+        return Bot(token, session=session)
     except Exception as exc:  # aiogram rejects a malformed token
         raise StartupError(f"BOT_TOKEN is not a valid bot token: {exc}") from None
 
 
-async def serve(settings: Settings) -> None:
-    bot = make_bot(settings)
-    redis = await connect_redis(settings.redis_url)
+async def check_bot_api(bot: Bot, settings: Settings) -> None:
+    """One getMe before anything else, so a wrong token or API base is one line, not a traceback."""
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+
+    base = settings.telegram_api_base
     try:
-        app = build_context(settings, redis)
-    except CatalogError as exc:
+        await bot.get_me(request_timeout=10)
+    except TelegramUnauthorizedError:
+        raise StartupError(f"BOT_TOKEN was rejected by the Bot API at {base} (401 Unauthorized)") from None
+    except TelegramNetworkError as exc:
+        raise StartupError(f"the Bot API at {base} (TELEGRAM_API_BASE) does not answer: {exc.message}") from None
+    except TelegramAPIError as exc:
+        raise StartupError(f"the Bot API at {base} (TELEGRAM_API_BASE) refused getMe: {exc.message}") from None
+
+
+async def serve(settings: Settings) -> None:
+    bot_token(settings)
+    redis = await connect_redis(settings.redis_url)
+    bot: Bot | None = None
+    try:
+        catalog = load_catalog_or_fail(settings)
+        from bot.logs import setup_logging  # imports aiogram, like bot.app: only now
+
+        setup_logging(settings.log_level, settings.log_format)
+        await warn_if_not_durable(redis, settings)
+        from bot.app import build_context, build_dispatcher  # imports aiogram
+
+        bot = make_bot(settings)
+        await check_bot_api(bot, settings)
+        dp = build_dispatcher(build_context(settings, redis, catalog=catalog))
+    except BaseException:
         await redis.aclose()
-        raise StartupError(str(exc)) from None
-    dp = build_dispatcher(app)
+        if bot is not None:
+            await bot.session.close()
+        raise
+    from bot.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
+    from bot.polling import run_polling
+
+    jobs = start_background(dp["app"], bot)
     try:
         if settings.webhook_url:
             await serve_webhook(dp, bot, settings)
         else:
             log.info("bot.start mode=polling api=%s", settings.telegram_api_base)
             await bot.delete_webhook(drop_pending_updates=False)
-            await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
+            # The checkout pages and payment notices (F12) are served beside the polling.
+            web_runner = await start_web(dp, bot, settings, required=False)
+            try:
+                await run_polling(dp, bot)  # confirms updates only once handled
+            finally:
+                if web_runner is not None:
+                    await web_runner.cleanup()
     finally:
+        await stop_background(jobs)
         await redis.aclose()
 
 
 async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    web_app = web.Application()
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(web_app, path=settings.webhook_path)
-    setup_application(web_app, dp, bot=bot)
-    await bot.set_webhook(settings.webhook_url.rstrip("/") + settings.webhook_path, secret_token=secret,
-                          allowed_updates=dp.resolve_used_update_types())
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-    log.info("bot.start mode=webhook host=%s port=%s", settings.web_host, settings.web_port)
+    from bot.web.app import webhook_secret
+
+    # Telegram sends the secret token with every update; without WEBHOOK_SECRET one is derived
+    # from the bot token, so that every replica checks the same one.
+    secret = webhook_secret(settings, bot.token)
+    runner = await start_web(dp, bot, settings, required=True, webhook_secret_token=secret)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await register_webhook_once(dp, bot, settings, secret)
+        log.info("bot.start mode=webhook host=%s port=%s", settings.web_host, settings.web_port)
+        await stop.wait()
+        log.info("bot.stop: no new updates; finishing the ones in flight")
     finally:
+        await runner.cleanup()  # stops listening, then waits for the requests being handled
+
+
+async def register_webhook_once(dp: Dispatcher, bot: Bot, settings: Settings, secret: str) -> bool:
+    """setWebhook only when what is registered differs: with several instances behind a load
+    balancer, the first one registers and the others (and every restart) leave it alone.
+    The secret cannot be read back from Telegram, so its fingerprint is kept in Redis."""
+    url = settings.webhook_url.rstrip("/") + settings.webhook_path
+    allowed = sorted(dp.resolve_used_update_types())
+    fingerprint = hashlib.sha256(json.dumps([url, secret, allowed]).encode()).hexdigest()
+    redis = dp["app"].redis
+    key = keys.webhook(bot.id)
+    info = await bot.get_webhook_info()
+    if info.url == url and await redis.get(key) == fingerprint:
+        log.info("webhook.already_registered")
+        return False
+    await bot.set_webhook(url, secret_token=secret, allowed_updates=allowed)
+    await redis.set(key, fingerprint)
+    log.info("webhook.registered")
+    return True
+
+
+async def start_web(dp: Dispatcher, bot: Bot, settings: Settings, *, required: bool,
+                    webhook_secret_token: str | None = None):
+    """The one aiohttp app (bot.web: webhook when given a secret, checkout pages, payment notices,
+    /healthz) on WEB_HOST:WEB_PORT. When the port is taken, webhook mode cannot start; polling
+    goes on without the web pages, saying so."""
+    from aiohttp import web
+
+    from bot.web import build_web_app
+    from bot.web.security import RedactingAccessLogger
+
+    web_app = build_web_app(dp["app"], bot, dp, webhook_path=settings.webhook_path if webhook_secret_token else None,
+                            webhook_secret_token=webhook_secret_token)
+    runner = web.AppRunner(web_app, access_log_class=RedactingAccessLogger, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+    except OSError as exc:
         await runner.cleanup()
+        where = f"{settings.web_host}:{settings.web_port}"
+        if required:
+            raise StartupError(f"cannot listen on WEB_HOST:WEB_PORT {where}: {exc.strerror or exc}") from None
+        log.error("web.not_served address=%s error=%s: the chat works, the web checkout does not",
+                  where, exc.strerror or exc)
+        return None
+    log.info("web.start address=%s:%s public=%s", settings.web_host, settings.web_port, settings.public_base_url)
+    return runner
 
 
 def run() -> int:
     try:
         settings = load_settings()
-        setup_logging(settings.log_level)
         asyncio.run(serve(settings))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

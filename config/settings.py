@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.catalog import DEFAULT_CATALOG_PATH
+from services.support_config import DEFAULT_SUPPORT_PATH
 
 TELEGRAM_API = "https://api.telegram.org"
 
@@ -15,35 +16,96 @@ TELEGRAM_API = "https://api.telegram.org"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
+    # The bot's token from @BotFather; required by `python -m bot run`.
     bot_token: SecretStr | None = None
     # A local Bot API server (or a stand-in) is used by pointing this elsewhere.
     telegram_api_base: str = TELEGRAM_API
+    # Sessions, orders, codes, enterprises, tickets. redis:// or rediss:// (TLS), with a db index.
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Telegram Payments provider token (the provider's, set in @BotFather). Empty: the
     # sandbox, which only the local fake Telegram accepts.
     payment_provider_token: SecretStr = SecretStr("")
+    # console: prints `SMS to <masked phone>: <text>`; http: posts to an SMS provider (below).
     sms_backend: Literal["console", "http"] = "console"
+    # The http SMS backend: JSON {"phone", "text", "sign"} is posted here with a bearer key.
     sms_api_url: str | None = None
+    # The bearer key of the http SMS backend.
     sms_api_key: SecretStr | None = None
+    # The SMS signature (签名) the provider shows.
     sms_sign_name: str = "腾讯电子签"
     # Keys the HMAC of stored SMS codes. Set it in production; the default only suits a laptop.
     code_secret: SecretStr = SecretStr("local-development-only")
 
     # Webhook mode: set WEBHOOK_URL (public https base); otherwise the bot long-polls.
     webhook_url: str | None = None
+    # The path of the webhook on the web app.
     webhook_path: str = "/telegram/webhook"
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; unset: derived from the bot token.
     webhook_secret: SecretStr | None = None
+    # Where the web app (webhook, checkout pages, payment notices, health, metrics) listens.
     web_host: str = "127.0.0.1"
+    # Its port.
     web_port: int = Field(default=8080, ge=1, le=65535)
 
     # Where purchases the chat cannot take are finished (R2, R4): the vendor's web purchase page.
     web_purchase_url: str = "https://qian.tencent.com/#/pricing"
 
+    # The business data: editions, prices, quotas, packs, services, the chat payment limit.
     catalog_path: Path = DEFAULT_CATALOG_PATH
     # Drop repeated update ids seen within this window.
     update_dedup_seconds: int = Field(default=24 * 3600, gt=0)
     # Conversations idle longer than this are forgotten.
     session_ttl_days: int = Field(default=30, gt=0)
+    # DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
     # json: one JSON object per line (for log shippers); text: for reading in a terminal.
     log_format: Literal["json", "text"] = "json"
+
+    # --- web checkout (F12): bot/web, services/checkout.py, services/payment_gateway.py --------
+    # Where browsers reach the web app (checkout pages, payment notices); https also makes the
+    # chat's 网页端购买 a Telegram Mini App (web_app) button.
+    public_base_url: str = "http://127.0.0.1:8080"
+    # A checkout link opens until its order is paid or this time has passed.
+    checkout_link_ttl_minutes: int = Field(default=30, gt=0, le=7 * 24 * 60)
+    # production refuses the development notify secret and needs WEB_GATEWAY set explicitly.
+    environment: Literal["development", "production"] = "development"
+    # The web payment gateway; unset means "sandbox" (no real money) outside production.
+    web_gateway: Literal["sandbox"] | None = None
+    # Key of the HMAC that signs payment notices (shared with the payment provider).
+    payment_notify_secret: SecretStr = SecretStr("local-development-only")
+    # A payment notice whose timestamp is older than this is refused (replays).
+    payment_notify_max_age_seconds: int = Field(default=300, gt=0)
+    # Telegram Mini App initData older than this (auth_date) is refused.
+    miniapp_init_data_max_age_seconds: int = Field(default=3600, gt=0)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value.split("/")) > 3 and value.split("/", 3)[3].strip("/"):
+            raise ValueError("must be an http:// or https:// origin, e.g. https://shop.example.com (no path)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _web_checkout_in_production(self) -> "Settings":
+        if self.environment == "production":
+            if self.web_gateway is None:
+                raise ValueError("WEB_GATEWAY must be set in production (the sandbox takes no real money)")
+            if self.payment_notify_secret.get_secret_value() == "local-development-only":
+                raise ValueError("PAYMENT_NOTIFY_SECRET must be set in production")
+        return self
+
+    @property
+    def web_gateway_name(self) -> str:
+        return self.web_gateway or "sandbox"
+
+    # --- customer service (F11, R16, R17): bot/flows/support, services/support.py ----------------
+    # The staff forum supergroup (topics enabled, the bot an admin allowed to manage topics) where
+    # agents answer customers, e.g. -1001234567890. Unset: 联系客服 shows a static contact screen.
+    staff_chat_id: int | None = Field(default=None, lt=0)
+    # Working hours, reply-time estimate, reopen window, flood limit, transcript cap.
+    support_config_path: Path = DEFAULT_SUPPORT_PATH
+
+    # --- time-driven work (issue 5): services/scheduler.py, bot/jobs.py ---------------------------
+    # How often each process runs a scheduler tick (expiry, trials, unpaid orders, reminders).
+    # Several instances may run: a Redis lease lets one of them work per tick. 0 turns it off.
+    scheduler_interval_seconds: int = Field(default=60, ge=0, le=3600)

@@ -50,6 +50,36 @@ class AddonPack(BaseModel):
     price_fen: int = Field(gt=0)
 
 
+class ReportPack(BaseModel):
+    """签署报告 (signing report) is sold in packs of reports (F9)."""
+
+    model_config = _STRICT
+
+    code: str = Field(pattern=r"^[a-z0-9_]{1,20}$")
+    reports: int = Field(gt=0)
+    price_fen: int = Field(gt=0)
+
+
+# The yearly value-added services the rules know (R6, R8); their names come from the locale.
+YEARLY_SERVICE_CODES = ("meeting_signing", "app_integration")
+
+
+class YearlyService(BaseModel):
+    """腾讯会议·在线签约 and 第三方应用集成: bought by the year, for one of `years` (F9)."""
+
+    model_config = _STRICT
+
+    code: str = Field(pattern=r"^[a-z_]{1,20}$")
+    price_per_year_fen: int = Field(gt=0)
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, code: str) -> str:
+        if code not in YEARLY_SERVICE_CODES:
+            raise ValueError(f"unknown yearly service {code!r}; known: {', '.join(YEARLY_SERVICE_CODES)}")
+        return code
+
+
 class Catalog(BaseModel):
     model_config = _STRICT
 
@@ -59,6 +89,33 @@ class Catalog(BaseModel):
     years: list[int] = Field(min_length=1)
     editions: list[Edition] = Field(min_length=1)
     addon_packs: list[AddonPack] = Field(default_factory=list)
+    # --- the rest of the catalogue (issue 5): value-added services, upgrade, trials, reminders
+    report_packs: list[ReportPack] = Field(default_factory=list)
+    yearly_services: list[YearlyService] = Field(default_factory=list)
+    # 升级版本 (R4, R5): the price difference and the quota difference are prorated over the
+    # days left of the edition in effect, out of this many days a year (services.billing).
+    upgrade_days_per_year: int = Field(default=365, ge=360, le=366)
+    trial_days: int = Field(default=7, gt=0, le=90)  # 申请试用 (R14)
+    trial_reminder_days: list[int] = Field(default_factory=lambda: [1])  # before a trial ends
+    edition_reminder_days: list[int] = Field(default_factory=lambda: [30, 7, 1])  # before an edition expires
+    trial_industries: list[str] = Field(default_factory=lambda: ["other"])  # codes; labels in the locale
+    trial_volumes: list[str] = Field(default_factory=lambda: ["other"])  # codes; labels in the locale
+
+    @field_validator("trial_reminder_days", "edition_reminder_days")
+    @classmethod
+    def _reminder_days(cls, days: list[int]) -> list[int]:
+        if any(d < 1 or d > 366 for d in days) or len(set(days)) != len(days):
+            raise ValueError("reminder days must be distinct whole days between 1 and 366")
+        return sorted(days, reverse=True)
+
+    @field_validator("trial_industries", "trial_volumes")
+    @classmethod
+    def _codes(cls, codes: list[str]) -> list[str]:
+        if not codes or len(set(codes)) != len(codes) or any(
+            not (1 <= len(c) <= 20 and c.replace("_", "").isalnum() and c.isascii()) for c in codes
+        ):
+            raise ValueError("must be a non-empty list of distinct codes (a-z, 0-9, _)")
+        return codes
 
     @field_validator("years")
     @classmethod
@@ -79,6 +136,8 @@ class Catalog(BaseModel):
                     f"edition {edition.code!r} is sellable but has no price",
                 )
         _unique("addon_packs", "code", [p.code for p in self.addon_packs])
+        _unique("report_packs", "code", [p.code for p in self.report_packs])
+        _unique("yearly_services", "code", [s.code for s in self.yearly_services])
         return self
 
     def edition(self, code: str) -> Edition | None:
@@ -90,6 +149,22 @@ class Catalog(BaseModel):
     @property
     def sellable_editions(self) -> list[Edition]:
         return sorted((e for e in self.editions if e.sellable), key=lambda e: e.rank)
+
+    def report_pack(self, code: str | None) -> ReportPack | None:
+        return next((p for p in self.report_packs if p.code == code), None)
+
+    def yearly_service(self, code: str | None) -> YearlyService | None:
+        return next((s for s in self.yearly_services if s.code == code), None)
+
+    def rank(self, code: str | None) -> int:
+        """An edition's rank; an unknown code counts as the free starting edition (0)."""
+        edition = self.edition(code or "")
+        return edition.rank if edition else 0
+
+    @property
+    def free_edition(self) -> Edition:
+        """The edition every enterprise starts on and returns to (体验版): the lowest rank."""
+        return min(self.editions, key=lambda e: e.rank)
 
 
 def _unique(table: str, name: str, values: list) -> None:
@@ -133,10 +208,14 @@ class Cart(BaseModel):
 
 
 class QuoteLine(BaseModel):
-    kind: str  # "edition" or "pack"
+    # "edition" (quantity: years), "pack" (合同加量包, 1), "upgrade" (code: the edition upgraded
+    # to, quantity: days left), "report" (签署报告 pack, 1; units: reports), "service" (a yearly
+    # value-added service, quantity: years)
+    kind: str
     code: str
     quantity: int  # years for an edition, 1 for a pack
     amount_fen: int
+    units: int = 0  # reports in a 签署报告 pack
 
 
 class Quote(BaseModel):
@@ -147,6 +226,9 @@ class Quote(BaseModel):
     years: int
     pack: str | None
     chat_payable: bool  # False: R2 sends the buyer to consultation or the web
+    # What the order does (services.orders.OrderKind): a new edition, a renewal, an upgrade or
+    # a value-added service. services.billing prices the last three.
+    kind: str = "edition"
 
 
 def quote(catalog: Catalog, cart: Cart) -> Quote:

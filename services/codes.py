@@ -86,17 +86,22 @@ redis.call('EXPIRE', KEYS[1], ARGV[11])
 return {'sent', 0}
 """
 
-# KEYS: code. ARGV: now, max_attempts, uid, count ('1' takes a try, '0' only peeks).
-# Taking the try before the comparison means concurrent guesses can never exceed max_attempts.
+# KEYS: code. ARGV: now, max_attempts, uid, count ('1' takes a try, '0' only peeks), digest of
+# the code entered. One round trip: a right code is used up (deleted) at once; a wrong one takes
+# a try. Atomic, so concurrent guesses can never exceed max_attempts and a code is used once.
 _TRY = """
 local v = redis.call('HMGET', KEYS[1], 'digest', 'expires_at', 'tries', 'uid')
-if not v[1] or v[4] ~= ARGV[3] then return {'no_code', 0, ''} end
-if tonumber(v[2]) <= tonumber(ARGV[1]) then return {'expired', 0, ''} end
+if not v[1] or v[4] ~= ARGV[3] then return {'no_code', 0} end
+if tonumber(v[2]) <= tonumber(ARGV[1]) then return {'expired', 0} end
 local max = tonumber(ARGV[2])
-if tonumber(v[3]) >= max then return {'too_many', 0, ''} end
-if ARGV[4] == '0' then return {'peek', max - tonumber(v[3]), ''} end
+if tonumber(v[3]) >= max then return {'too_many', 0} end
+if ARGV[4] == '0' then return {'peek', max - tonumber(v[3])} end
+if v[1] == ARGV[5] then
+  redis.call('DEL', KEYS[1])
+  return {'ok', 0}
+end
 local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
-return {'check', max - tries, v[1]}
+return {'wrong', max - tries}
 """
 
 # KEYS: code. ARGV: digest. Deletes the code only if it is still the one we checked (one use).
@@ -182,18 +187,18 @@ class PhoneCodeService:
         now = repr(self.clock.now().timestamp())
         args = [now, self.policy.max_attempts, str(user_id)]
         if malformed:  # tell how many tries are left, but don't take one
-            _, left, _ = await self._try(keys=[keys.code(phone)], args=[*args, "0"])
+            _, left = await self._try(keys=[keys.code(phone)], args=[*args, "0", ""])
             return VerifyResult(status="malformed", attempts_left=int(left))
         entered = f"{int(entered):0{CODE_DIGITS}d}"  # full-width digits (Chinese IMEs) to ASCII
-        status, left, stored = await self._try(keys=[keys.code(phone)], args=[*args, "1"])
+        # The stored HMAC is compared in the script; without the secret, learning anything about
+        # it says nothing about the code.
+        status, left = await self._try(keys=[keys.code(phone)], args=[*args, "1", self._digest(phone, entered)])
         left = int(left)
-        if status != "check":
+        if status == "ok":
+            log.info("code for %s verified", mask_phone(phone))
+            return VerifyResult(status="ok")
+        if status != "wrong":
             return VerifyResult(status=status)
-        if hmac.compare_digest(stored, self._digest(phone, entered)):
-            if await self._consume(keys=[keys.code(phone)], args=[stored]):
-                log.info("code for %s verified", mask_phone(phone))
-                return VerifyResult(status="ok")
-            return VerifyResult(status="no_code")  # a concurrent verify used it first
         log.info("wrong code for %s, %s tries left", mask_phone(phone), left)
         return VerifyResult(status="wrong" if left > 0 else "too_many", attempts_left=left)
 

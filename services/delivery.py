@@ -1,12 +1,19 @@
-"""Delivering a paid edition order to an enterprise account (R12): edition, expiry, contracts."""
+"""Delivering a paid order to an enterprise account (R12): edition, expiry, contracts; and, for
+the orders an enterprise places for itself (F7–F9), renewal, upgrade and value-added services.
+
+Every kind re-checks, at delivery, that the enterprise is still as the order was priced for
+(an upgrade's edition and expiry, a service's availability, R6–R8): what no longer fits is
+refused with a reason and nothing changes."""
 from __future__ import annotations
 
 import calendar
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from services.billing import line_service
 from services.catalog import Catalog
-from services.enterprises import Enterprise
+from services.enterprises import FREE_EDITION, Enterprise
+from services.value_added import CONTRACT_PACK, SIGNING_REPORT, availability
 
 if TYPE_CHECKING:
     from services.orders import Order
@@ -28,6 +35,70 @@ def deliver(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datet
     """Apply the order to the enterprise in place. Refuses a second delivery and a downgrade (R5)."""
     if order.id in enterprise.delivered_orders:
         raise DeliveryRefused("already_delivered")
+    kind = getattr(order.kind, "value", order.kind)
+    if kind == "renewal":
+        _deliver_renewal(enterprise, order, catalog, now)  # records the delivery itself
+    elif kind == "upgrade":
+        _deliver_upgrade(enterprise, order, now)
+        enterprise.delivered_orders.append(order.id)
+    elif kind == "service":
+        _deliver_services(enterprise, order, now)
+        enterprise.delivered_orders.append(order.id)
+    else:
+        _deliver_edition(enterprise, order, catalog, now)
+    _end_superseded_trial(enterprise, catalog, order.paid_at or now)
+
+
+def _end_superseded_trial(enterprise: Enterprise, catalog: Catalog, at: datetime) -> None:
+    """Buying the trial's edition, or a higher one, ends the trial: what was bought is in effect."""
+    trial = enterprise.running_trial(at)
+    if trial is not None and catalog.rank(enterprise.paid_edition(at)) >= catalog.rank(trial.edition):
+        trial.ended_at = at
+
+
+def _deliver_renewal(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> None:
+    """版本续费 (R4): more time on the edition in effect. It must still be that edition (or have
+    just run out, when the renewal starts at the purchase)."""
+    if enterprise.paid_edition(order.paid_at or now) not in (order.edition, FREE_EDITION):
+        raise DeliveryRefused("changed")
+    _deliver_edition(enterprise, order, catalog, now)
+
+
+def _deliver_upgrade(enterprise: Enterprise, order: "Order", now: datetime) -> None:
+    """升级版本 (R4, R5): the edition changes at once, the expiry stays, the prorated contracts are
+    added. Priced on an edition and an expiry: if either changed since, the price is wrong."""
+    basis = order.upgrade
+    if basis is None:
+        raise DeliveryRefused("changed")
+    at = order.paid_at or now
+    if enterprise.paid_edition(at) != basis.from_edition or enterprise.expires_at != basis.expires_at:
+        raise DeliveryRefused("changed")
+    enterprise.edition = order.edition
+    enterprise.contracts_left += order.contracts
+
+
+def _deliver_services(enterprise: Enterprise, order: "Order", now: datetime) -> None:
+    """增值服务 (F9): packs add contracts or reports; a yearly service runs on from its current end."""
+    at = order.paid_at or now
+    edition = enterprise.paid_edition(at)
+    for line in order.lines:
+        service = line_service(line)
+        if service is None or not availability(service, edition, verified=enterprise.verified).available:
+            raise DeliveryRefused("unavailable")
+    for line in order.lines:
+        service = line_service(line)
+        if service == CONTRACT_PACK:
+            enterprise.contracts_left += order.contracts
+            enterprise.services[CONTRACT_PACK] = enterprise.services.get(CONTRACT_PACK, 0) + order.contracts
+        elif service == SIGNING_REPORT:
+            enterprise.services[SIGNING_REPORT] = enterprise.services.get(SIGNING_REPORT, 0) + line.units
+        else:
+            current = enterprise.subscriptions.get(line.code)
+            start = current if current is not None and current > at else at
+            enterprise.subscriptions[line.code] = add_years(start, line.quantity)
+
+
+def _deliver_edition(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> None:
     bought = catalog.edition(order.edition)
     current = catalog.edition(enterprise.edition)
     if bought is None:

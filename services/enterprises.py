@@ -30,18 +30,69 @@ class Role(str, Enum):
         return self in (Role.SUPER_ADMIN, Role.BILLING_ADMIN)
 
 
+FREE_EDITION = "experience"  # 体验版: where every enterprise starts and returns to
+
+
+class Trial(BaseModel):
+    """申请试用 (R14, R15): the one trial of an enterprise, kept after it ends (one per enterprise,
+    ever). While it runs, its edition is in effect; buying it (or a higher one) ends it; when it ends
+    the enterprise is back on what it bought (or 体验版) — nothing else was changed."""
+
+    edition: str
+    started_at: datetime
+    ends_at: datetime
+    previous_edition: str  # the bought edition in effect when it started (for the record)
+    lead_id: str  # the lead record for sales (services.trials)
+    ended_at: datetime | None = None  # when the scheduler closed it
+
+    def running(self, now: datetime) -> bool:
+        return self.ended_at is None and self.started_at <= now < self.ends_at
+
+
 class Enterprise(BaseModel):
     id: str
     name: str
     verified: bool = False
     security_phone: str | None = None  # E.164, usually the super admin's (R3)
     members: dict[str, Role] = Field(default_factory=dict)  # E.164 phone -> role
-    edition: str = "experience"  # edition code in effect (catalog)
+    edition: str = FREE_EDITION  # the bought edition (catalog code); see paid_edition()
     expires_at: datetime | None = None  # None while on the free Experience edition
     contracts_left: int = 0
     services: dict[str, int] = Field(default_factory=dict)  # value-added service -> units
     trial_used: bool = False
     delivered_orders: list[str] = Field(default_factory=list)  # order ids, delivery at most once
+    subscriptions: dict[str, datetime] = Field(default_factory=dict)  # yearly service -> paid until
+    trial: Trial | None = None
+
+    def paid_edition(self, now: datetime) -> str:
+        """The bought edition while its term runs; 体验版 otherwise (before the scheduler's write)."""
+        if self.edition != FREE_EDITION and self.expires_at is not None and self.expires_at > now:
+            return self.edition
+        return FREE_EDITION
+
+    def paid_expiry(self, now: datetime) -> datetime | None:
+        return self.expires_at if self.paid_edition(now) != FREE_EDITION else None
+
+    def running_trial(self, now: datetime) -> Trial | None:
+        return self.trial if self.trial is not None and self.trial.running(now) else None
+
+    def edition_in_effect(self, now: datetime) -> str:
+        """What the enterprise uses now: the running trial's edition, else the bought one. A trial
+        is always of a higher edition (R14); buying that edition or a higher one ends it
+        (services.delivery), so a running trial is above what was bought."""
+        trial = self.running_trial(now)
+        return trial.edition if trial is not None else self.paid_edition(now)
+
+    def active_subscriptions(self, now: datetime) -> dict[str, datetime]:
+        return {code: until for code, until in self.subscriptions.items() if until > now}
+
+    def role_of(self, phone: str | None) -> Role | None:
+        return self.members.get(phone) if phone else None
+
+    def buyers(self) -> list[str]:
+        """Phones allowed to buy for the enterprise (super admin first, then billing admins)."""
+        order = {Role.SUPER_ADMIN: 0, Role.BILLING_ADMIN: 1}
+        return sorted((p for p, r in self.members.items() if r.can_buy), key=lambda p: (order[self.members[p]], p))
 
 
 class EnterpriseNotFound(LookupError):
@@ -75,6 +126,16 @@ def _check_e164(phone: str) -> str:
     return phone
 
 
+# KEYS: a phone's set of enterprise ids. ARGV: the enterprise key prefix. The records, in no order
+# (a phone joins a handful of enterprises; an id whose record is gone reads as nil).
+_FOR_PHONE = """
+local ids = redis.call('SMEMBERS', KEYS[1])
+if #ids == 0 then return {} end
+for i, id in ipairs(ids) do ids[i] = ARGV[1] .. id end
+return redis.call('MGET', unpack(ids))
+"""
+
+
 def _text(value: str | bytes) -> str:
     # Works whether or not the client was made with decode_responses=True.
     return value.decode() if isinstance(value, bytes) else value
@@ -86,6 +147,7 @@ class RedisEnterpriseDirectory:
     def __init__(self, redis: Redis, clock: Clock) -> None:
         self._redis = redis
         self.clock = clock  # for callers of update() that stamp dates (expiry, trial)
+        self._for_phone = redis.register_script(_FOR_PHONE)
 
     async def add(
         self, name: str, *, verified: bool = False, security_phone: str | None = None
@@ -129,7 +191,11 @@ class RedisEnterpriseDirectory:
         return None if raw is None else Enterprise.model_validate_json(raw)
 
     async def for_phone(self, phone: str) -> list[Enterprise]:
-        return await self._load_set(keys.phone_enterprises(phone))
+        # One round trip (the home screen and binding ask this on every visit): the phone's
+        # enterprise ids and their records, read together by a script.
+        raws = await self._for_phone(keys=[keys.phone_enterprises(phone)], args=[keys.enterprise("")])
+        found = [Enterprise.model_validate_json(r) for r in raws if r]
+        return sorted(found, key=lambda e: (e.name, e.id))
 
     async def all(self) -> list[Enterprise]:
         return await self._load_set(keys.enterprises())
@@ -148,6 +214,17 @@ class RedisEnterpriseDirectory:
         Raises EnterpriseNotFound, or TransactionConflict after UPDATE_ATTEMPTS lost races.
         """
         return await self._transact(enterprise_id, mutate)
+
+    # --- who to tell: the chats where a phone was verified (reminders, services.scheduler) ---
+
+    async def remember_chat(self, phone: str, chat_id: int, lang: str) -> None:
+        """Note that this phone was verified in this chat (the reminders go there)."""
+        await self._redis.hset(keys.phone_chats(_check_e164(phone)), str(chat_id), lang)
+
+    async def chats_of(self, phone: str) -> dict[int, str]:
+        """chat id -> language of the chats where this phone was verified."""
+        raw = await self._redis.hgetall(keys.phone_chats(phone))
+        return {int(_text(chat)): _text(lang) for chat, lang in raw.items()}
 
     async def _transact(
         self,

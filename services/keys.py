@@ -15,6 +15,35 @@
 | esign:code-user:{user_id}:{day}       | string | codes a user asked for in a day (counter)        |
 | esign:code-cooldown:{e164}            | string | when the next code may be sent (clock timestamp) |
 | esign:update:{bot_id}:{update_id}     | string | update already handled (dedup)                   |
+| esign:webhook:{bot_id}                | string | fingerprint of the registered webhook            |
+| esign:checkout:{token}                | string | a web checkout link, JSON (services.checkout)    |
+| esign:checkout-order:{order_id}       | string | the live checkout token of an order              |
+| esign:checkout-cart:{user_id}:{digest}| string | the live checkout token of a cart offered in chat|
+| esign:checkout-told:{charge_id}       | string | the chat was told of this web payment (once)     |
+| esign:web-rate:{scope}:{who}:{window} | string | web requests in a rate-limit window (counter)    |
+| esign:sandbox-pay:{payment_id}        | string | a sandbox gateway payment, JSON                  |
+| esign:sandbox-order:{order_id}        | string | the sandbox payment of an order                  |
+| esign:orders:pending                  | zset   | unpaid order ids by expiry (services.scheduler)  |
+| esign:phone:{e164}:chats              | hash   | chats where a phone was verified: chat id → lang |
+| esign:trial-lead:{lead_id}            | string | a trial application for sales, JSON (trials)     |
+| esign:trial-leads                     | zset   | trial lead ids by submission time                |
+| esign:scheduler:lease                 | string | the instance running this tick (token, PX lease) |
+| esign:scheduler:tick:{slot}           | string | a tick slot claimed by one instance (scheduler)  |
+| esign:reminder:{ent}:{what}:{until}:{days} | string | a reminder sent once (scheduler)            |
+| esign:support:customer:{user_id}     | string | a customer's help-desk record, JSON (support)   |
+| esign:support:ticket:{ticket_id}      | string | one support ticket, JSON (services.support)      |
+| esign:support:queue                   | zset   | pending ticket ids by waiting-since              |
+| esign:support:user:{user_id}:tickets  | zset   | a customer's tickets by creation (history, capped)|
+| esign:support:transcript:{ticket_id}  | list   | a ticket's messages, JSON, capped                |
+| esign:support:topic:{chat}:{thread}   | string | the customer a staff forum topic belongs to      |
+| esign:support:topic-lock:{user_id}    | string | lock while the customer's topic is created       |
+| esign:support:link:{chat}:{message}   | string | "chat:message" of a relayed copy (TTL 30 days)   |
+| esign:support:flood:{user_id}:{window}| string | customer messages in a flood window (counter)    |
+| esign:support:agent:{agent_id}        | string | an agent: name, username, alias, JSON            |
+| esign:support:agents                  | set    | agent ids                                        |
+| esign:support:quote:{order_id}        | string | an order an agent issued (consultation), JSON    |
+| esign:support:quotes                  | zset   | quoted orders staff has not heard were paid      |
+| esign:support:invoice:{order_id}      | string | when the order's invoice was issued (R16, ISO)   |
 | fsm:{bot_id}:...                      | string | aiogram FSM state and data (aiogram's builder)   |
 """
 from __future__ import annotations
@@ -72,3 +101,126 @@ def code_cooldown(phone: str) -> str:
 
 def update_seen(bot_id: int, update_id: int) -> str:
     return f"{NS}:update:{bot_id}:{update_id}"
+
+
+def checkout_link(token: str) -> str:
+    return f"{NS}:checkout:{token}"
+
+
+def checkout_order(order_id: str) -> str:
+    return f"{NS}:checkout-order:{order_id}"
+
+
+def checkout_cart(user_id: int, digest: str) -> str:
+    return f"{NS}:checkout-cart:{user_id}:{digest}"
+
+
+def checkout_told(charge_id: str) -> str:
+    return f"{NS}:checkout-told:{charge_id}"
+
+
+def web_rate(scope: str, who: str, window: int) -> str:
+    return f"{NS}:web-rate:{scope}:{who}:{window}"
+
+
+def sandbox_payment(payment_id: str) -> str:
+    return f"{NS}:sandbox-pay:{payment_id}"
+
+
+def sandbox_order(order_id: str) -> str:
+    return f"{NS}:sandbox-order:{order_id}"
+
+
+# --- the rest of the catalogue (issue 5): billing, trials, the scheduler ----------------------
+
+
+def pending_orders() -> str:
+    return f"{NS}:orders:pending"
+
+
+def phone_chats(phone: str) -> str:
+    return f"{NS}:phone:{phone}:chats"
+
+
+def trial_lead(lead_id: str) -> str:
+    return f"{NS}:trial-lead:{lead_id}"
+
+
+def trial_leads() -> str:
+    return f"{NS}:trial-leads"
+
+
+def scheduler_lease() -> str:
+    return f"{NS}:scheduler:lease"
+
+
+def scheduler_tick(slot: int) -> str:
+    return f"{NS}:scheduler:tick:{slot}"
+
+
+def reminder_sent(enterprise_id: str, what: str, until_ts: int, days: int) -> str:
+    return f"{NS}:reminder:{enterprise_id}:{what}:{until_ts}:{days}"
+
+
+# --- customer service (services.support) -------------------------------------------------
+
+
+def support_customer(user_id: int) -> str:
+    return f"{NS}:support:customer:{user_id}"
+
+
+def support_ticket(ticket_id: str) -> str:
+    return f"{NS}:support:ticket:{ticket_id}"
+
+
+def support_queue() -> str:
+    return f"{NS}:support:queue"
+
+
+def support_user_tickets(user_id: int) -> str:
+    return f"{NS}:support:user:{user_id}:tickets"
+
+
+def support_transcript(ticket_id: str) -> str:
+    return f"{NS}:support:transcript:{ticket_id}"
+
+
+def support_topic(chat_id: int, thread_id: int) -> str:
+    return f"{NS}:support:topic:{chat_id}:{thread_id}"
+
+
+def support_topic_lock(user_id: int) -> str:
+    return f"{NS}:support:topic-lock:{user_id}"
+
+
+def support_link(chat_id: int, message_id: int) -> str:
+    return f"{NS}:support:link:{chat_id}:{message_id}"
+
+
+def support_flood(user_id: int, window: int) -> str:
+    return f"{NS}:support:flood:{user_id}:{window}"
+
+
+def support_agent(agent_id: int) -> str:
+    return f"{NS}:support:agent:{agent_id}"
+
+
+def support_agents() -> str:
+    return f"{NS}:support:agents"
+
+
+def support_quote(order_id: str) -> str:
+    return f"{NS}:support:quote:{order_id}"
+
+
+def support_quotes() -> str:
+    return f"{NS}:support:quotes"
+
+
+def support_invoice(order_id: str) -> str:
+    return f"{NS}:support:invoice:{order_id}"
+
+
+def webhook(bot_id: int) -> str:
+    """A fingerprint of the webhook registered for the bot (url, secret, update types)."""
+    return f"{NS}:webhook:{bot_id}"

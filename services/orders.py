@@ -1,5 +1,10 @@
 """Orders (DOMAIN.md, Orders): pending_payment → paid → bound, with expired and cancelled exits.
 
+An order an enterprise places for itself (F7–F9: renewal, upgrade, value-added service, or a
+new edition bought from the enterprise's billing screen) knows its enterprise from the start
+(`for_enterprise`): the payment delivers it at once, in the same transaction, and it goes
+straight from pending_payment to bound (delivered). No binding step.
+
 Every transition is one optimistic Redis transaction that checks the current state, so a
 repeated call is harmless: a payment notice never pays twice, a paid order is delivered
 once, and a payment that cannot be applied is kept for a refund, never lost.
@@ -38,6 +43,32 @@ class Channel(str, Enum):
     CONSULTATION = "consultation"
 
 
+class OrderKind(str, Enum):
+    EDITION = "edition"  # an edition (F2, or from an enterprise's billing screen)
+    RENEWAL = "renewal"  # 版本续费 (R4, F7)
+    UPGRADE = "upgrade"  # 升级版本 (R4, R5, F8)
+    SERVICE = "service"  # 增值服务 (R6–R8, F9)
+
+
+class UpgradeBasis(BaseModel):
+    """What an upgrade was priced on: delivery refuses it if the enterprise has changed since."""
+
+    from_edition: str
+    expires_at: datetime
+    days_left: int
+
+
+class DeliveryNote(BaseModel):
+    """The enterprise's account right after this order was delivered (shown to the buyer)."""
+
+    enterprise_name: str
+    edition: str
+    expires_at: datetime | None
+    contracts_left: int
+    services: dict[str, int] = Field(default_factory=dict)
+    subscriptions: dict[str, datetime] = Field(default_factory=dict)
+
+
 class OrderEvent(BaseModel):
     at: datetime
     kind: str
@@ -66,12 +97,16 @@ class Order(BaseModel):
     charge_id: str | None = None
     bound_at: datetime | None = None
     events: list[OrderEvent] = Field(default_factory=list)
+    kind: OrderKind = OrderKind.EDITION
+    for_enterprise: bool = False  # enterprise_id known at purchase: delivered on payment
+    upgrade: UpgradeBasis | None = None  # kind upgrade
+    delivery: DeliveryNote | None = None  # set when delivered
 
     def is_overdue(self, now: datetime) -> bool:
         return self.status is OrderStatus.PENDING and now >= self.expires_at
 
 
-PayRefusal = Literal["unknown", "not_yours", "expired", "cancelled", "already_paid", "mismatch"]
+PayRefusal = Literal["unknown", "not_yours", "expired", "cancelled", "already_paid", "mismatch", "changed"]
 
 
 class PaymentOutcome(BaseModel):
@@ -119,8 +154,12 @@ class OrderService:
         channel: Channel = Channel.CHAT,
         phone: str | None = None,
         enterprise_name: str | None = None,
+        enterprise_id: str | None = None,
+        upgrade: UpgradeBasis | None = None,
     ) -> tuple[Order, bool]:
-        """Create the order for a cart, once: the same cart id returns the same order."""
+        """Create the order for a cart, once: the same cart id returns the same order.
+
+        With `enterprise_id` the order is the enterprise's own (F7–F9): paying it delivers it."""
         now = self._clock.now()
         order = Order(
             id=new_order_id(),
@@ -140,6 +179,10 @@ class OrderService:
             created_at=now,
             expires_at=now + self.ttl,
             events=[OrderEvent(at=now, kind="created", detail={"channel": channel.value})],
+            kind=OrderKind(quote.kind),
+            for_enterprise=enterprise_id is not None,
+            enterprise_id=enterprise_id,
+            upgrade=upgrade,
         )
         # The cart's claim and the order are written in one MULTI under a WATCH of the claim, so
         # a concurrent create either sees both (and returns that order) or retries; it never
@@ -160,6 +203,7 @@ class OrderService:
                         pipe.set(cart_key, order.id, ex=CART_CLAIM_SECONDS)
                         pipe.set(keys.order(order.id), order.model_dump_json())
                         pipe.zadd(keys.user_orders(user_id), {order.id: now.timestamp()})
+                        pipe.zadd(keys.pending_orders(), {order.id: order.expires_at.timestamp()})
                         await pipe.execute()
                         return order, True
                 except WatchError:
@@ -210,7 +254,35 @@ class OrderService:
             return "already_paid"
         if order.total_fen != amount_fen or order.currency != currency:
             return "mismatch"
+        if order.for_enterprise:
+            # The enterprise must still take it as priced (an upgrade's edition and expiry, a
+            # service's availability), and the buyer still have billing rights.
+            enterprise = await self._enterprise(order.enterprise_id)
+            if enterprise is None or _delivery_problem(order, enterprise, self._catalog, self._clock.now()):
+                return "changed"
         return None
+
+    async def _enterprise(self, enterprise_id: str | None) -> Enterprise | None:
+        raw = await self._redis.get(keys.enterprise(enterprise_id)) if enterprise_id else None
+        return Enterprise.model_validate_json(raw) if raw else None
+
+    async def pending_due(self, now: datetime, limit: int = 500) -> list[str]:
+        """Ids of orders whose payment window has closed (the scheduler expires them)."""
+        ids = await self._redis.zrangebyscore(keys.pending_orders(), "-inf", now.timestamp(), start=0, num=limit)
+        return [_text(i) for i in ids]
+
+    async def expire_due(self, limit: int = 500) -> int:
+        """Expire the unpaid orders past their lifetime; returns how many moved to expired."""
+        now = self._clock.now()
+        moved = 0
+        for order_id in await self.pending_due(now, limit):
+            raw = await self._redis.get(keys.order(order_id))
+            was_pending = raw is not None and Order.model_validate_json(raw).status is OrderStatus.PENDING
+            order = await self.expire(order_id)
+            if was_pending and order is not None and order.status is OrderStatus.EXPIRED:
+                moved += 1
+            await self._redis.zrem(keys.pending_orders(), order_id)
+        return moved
 
     async def mark_paid(
         self, order_id: str, *, charge_id: str, amount_fen: int, currency: str, provider: str
@@ -220,9 +292,16 @@ class OrderService:
         order_key, charge_key = keys.order(order_id), keys.charge(charge_id)
         payment = {"charge_id": charge_id, "amount_fen": amount_fen, "currency": currency,
                    "provider": provider}
+        # An enterprise's own order is delivered with its payment: its record joins the
+        # transaction (the enterprise of an order never changes, so it is read beforehand).
+        first = await self._redis.get(order_key)
+        target = Order.model_validate_json(first) if first else None
+        ent_key = keys.enterprise(target.enterprise_id) if target and target.for_enterprise else None
+        watched = [order_key, charge_key] + ([ent_key] if ent_key else [])
 
         def decide(values: list[str | None]) -> Decision[PaymentOutcome]:
-            raw_order, seen_charge = values
+            raw_order, seen_charge = values[0], values[1]
+            raw_ent = values[2] if len(values) > 2 else None
             if seen_charge is not None:
                 order = Order.model_validate_json(raw_order) if raw_order else None
                 return Decision(PaymentOutcome(status="duplicate", order=order))
@@ -235,6 +314,8 @@ class OrderService:
                 )
             order = Order.model_validate_json(raw_order)
             reason = _payment_problem(order, now, amount_fen, currency)
+            if reason is None and order.for_enterprise:
+                return self._pay_and_deliver(order, raw_ent, ent_key, charge_key, payment, now)
             if reason is None:
                 order.status = OrderStatus.PAID
                 order.paid_at = now
@@ -255,7 +336,45 @@ class OrderService:
                                    pipe.rpush(keys.refunds(), json.dumps(refund)))
             return Decision(outcome, writes)
 
-        return await transact(self._redis, [order_key, charge_key], decide)
+        return await transact(self._redis, watched, decide)
+
+    def _pay_and_deliver(self, order: Order, raw_ent: str | None, ent_key: str | None, charge_key: str,
+                         payment: dict[str, Any], now: datetime) -> Decision[PaymentOutcome]:
+        """The payment of an enterprise's own order: delivered at once (paid → bound in one step),
+        or, when the enterprise no longer takes it, kept for a refund and the order cancelled."""
+        order_key = keys.order(order.id)
+        order.paid_at = now
+        order.charge_id = payment["charge_id"]
+        order.events.append(OrderEvent(at=now, kind="paid", detail=payment))
+        enterprise = Enterprise.model_validate_json(raw_ent) if raw_ent else None
+        problem = "unknown_enterprise" if enterprise is None else None
+        if enterprise is not None:
+            try:
+                deliver(enterprise, order, self._catalog, now)
+            except DeliveryRefused as refusal:
+                problem = refusal.reason
+        if problem is not None or enterprise is None or ent_key is None:
+            order.status = OrderStatus.CANCELLED
+            order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": problem}))
+            refund = {**payment, "order_id": order.id, "reason": f"undeliverable:{problem}", "at": now.isoformat()}
+            return Decision(
+                PaymentOutcome(status="refund_pending", order=order, reason="undeliverable"),
+                lambda pipe: (pipe.set(charge_key, order.id), pipe.set(order_key, order.model_dump_json()),
+                              pipe.rpush(keys.refunds(), json.dumps(refund))),
+            )
+        order.status = OrderStatus.BOUND
+        order.bound_at = now
+        order.delivery = DeliveryNote(
+            enterprise_name=enterprise.name, edition=enterprise.edition, expires_at=enterprise.expires_at,
+            contracts_left=enterprise.contracts_left, services=dict(enterprise.services),
+            subscriptions=dict(enterprise.subscriptions),
+        )
+        order.events.append(OrderEvent(at=now, kind="delivered", detail={"enterprise_id": enterprise.id}))
+        return Decision(
+            PaymentOutcome(status="paid", order=order),
+            lambda pipe: (pipe.set(charge_key, order.id), pipe.set(order_key, order.model_dump_json()),
+                          pipe.set(ent_key, enterprise.model_dump_json())),
+        )
 
     async def bind(self, order_id: str, *, user_id: int, enterprise_id: str, phone: str) -> BindOutcome:
         """Bind a paid order to a verified enterprise the buyer's phone belongs to, and deliver (R12)."""
@@ -327,6 +446,19 @@ class OrderService:
 
     async def refunds(self) -> list[dict[str, Any]]:
         return [json.loads(r) for r in await self._redis.lrange(keys.refunds(), 0, -1)]
+
+
+def _delivery_problem(order: Order, enterprise: Enterprise, catalog: Catalog, now: datetime) -> str | None:
+    """Would delivering this enterprise order now be refused? (a dry run on a copy)"""
+    if order.phone and not (enterprise.role_of(order.phone) and enterprise.members[order.phone].can_buy):
+        return "no_rights"
+    trial = enterprise.model_copy(deep=True)
+    probe = order.model_copy(update={"paid_at": now})
+    try:
+        deliver(trial, probe, catalog, now)
+    except DeliveryRefused as refusal:
+        return refusal.reason
+    return None
 
 
 def _payment_problem(order: Order, now: datetime, amount_fen: int, currency: str) -> str | None:

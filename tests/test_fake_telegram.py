@@ -315,3 +315,69 @@ async def test_http_polling_dispatcher_end_to_end(fake: FakeTelegram, served: st
     finally:
         await dp.stop_polling()
         await asyncio.wait_for(polling, 10)
+
+
+# --- customer service (F11) needs: unpinning, getChat, user media, topics gone and copies edited -
+
+
+async def test_unpin_chat_message(fake: FakeTelegram, bot: Bot, user: FakeUser) -> None:
+    first = await bot.send_message(user.id, "one")
+    second = await bot.send_message(user.id, "two")
+    await bot.pin_chat_message(user.id, first.message_id)
+    await bot.pin_chat_message(user.id, second.message_id)
+    assert await bot.unpin_chat_message(user.id, message_id=first.message_id)
+    assert fake.pinned(user.id) == [second.message_id]
+    assert await bot.unpin_chat_message(user.id)  # without an id: the latest pin
+    assert fake.pinned(user.id) == []
+    with pytest.raises(TelegramBadRequest, match="message to unpin not found"):
+        await bot.unpin_chat_message(user.id, message_id=first.message_id)
+
+
+async def test_get_chat_says_whether_a_group_is_a_forum(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_chat(-1001, title="Staff", is_forum=True)
+    fake.add_chat(-1002, title="Plain")
+    assert (await bot.get_chat(-1001)).is_forum is True
+    plain = await bot.get_chat(-1002)
+    assert plain.type == "supergroup" and not plain.is_forum
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.get_chat(-1003)
+
+
+@pytest.mark.parametrize("kind", ["photo", "document", "voice", "video", "sticker"])
+async def test_media_update_in_a_topic_with_a_caption(fake: FakeTelegram, bot: Bot, user: FakeUser, kind) -> None:
+    group = -1001234567890
+    fake.add_chat(group, is_forum=True)
+    topic = await bot.create_forum_topic(group, "Li")
+    update = fake.media_update(user, kind, "see this", chat_id=group, message_thread_id=topic.message_thread_id)
+    message = update.message
+    assert getattr(message, kind) and message.message_thread_id == topic.message_thread_id
+    assert message.caption == (None if kind == "sticker" else "see this")  # stickers take no caption
+    # The bot can copy it anywhere, the caption replaced where the kind takes one.
+    copied = await bot.copy_message(user.id, group, message.message_id, caption="Agent: see this")
+    stored = fake.message(user.id, copied.message_id)
+    assert kind in stored
+    if kind != "sticker":
+        assert stored["caption"] == "Agent: see this"
+
+
+async def test_a_deleted_topic_refuses_copies_and_copies_can_be_edited(fake: FakeTelegram, bot: Bot,
+                                                                       user: FakeUser) -> None:
+    group = -1001234567890
+    fake.add_chat(group, is_forum=True)
+    topic = await bot.create_forum_topic(group, "Li")
+    said = fake.message_update(user, "hello")
+    copied = await bot.copy_message(group, user.id, said.message.message_id, message_thread_id=topic.message_thread_id)
+    edited = await bot.edit_message_text("hello (edited)", chat_id=group, message_id=copied.message_id)
+    assert edited.text == "hello (edited)" and fake.edit_count(group, copied.message_id) == 1
+    await bot.delete_forum_topic(group, topic.message_thread_id)
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.copy_message(group, user.id, said.message.message_id, message_thread_id=topic.message_thread_id)
+
+
+async def test_get_chat_member_the_bot_administers_its_groups(fake: FakeTelegram, bot: Bot, user: FakeUser) -> None:
+    fake.add_chat(-1001, title="Staff", is_forum=True)
+    me = await bot.get_chat_member(-1001, bot.id)
+    assert me.status == "administrator" and me.can_manage_topics
+    assert (await bot.get_chat_member(user.id, user.id)).status == "member"
+    with pytest.raises(TelegramBadRequest, match="user not found"):
+        await bot.get_chat_member(-1001, 4242)

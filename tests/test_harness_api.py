@@ -36,7 +36,8 @@ async def test_send_and_read_the_screen(bot_harness):
     screen = await buyer.send("/start")
     assert screen.text == buyer.screen.text  # send() returns the screen; buyer.screen reads it again
     assert "欢迎使用腾讯电子签" in screen.text
-    assert screen.buttons == ["购买套餐", "我的订单", "联系客服"]
+    assert screen.buttons == ["购买套餐", "了解企业版服务", "费用管理", "申请试用", "我的订单", "联系客服",
+                              "退费说明", "开票说明", "常见问题"]  # F1, R9, R16, R5
     assert screen.keyboard == []
 
 

@@ -9,6 +9,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BuyAction, Nav, PickEdition, PickPack, PickYears
 from bot import screens
+from bot.screens import checkout as checkout_screens
 from bot.flow import Flow, step_screen
 from bot.ui import Screen
 from bot.flows.payment import send_invoice
@@ -42,7 +43,13 @@ async def web_only_screen(flow: Flow) -> Screen | None:
     if not cart.edition:
         return None
     total = quote(app.catalog, cart).total_fen if cart.pack_chosen else None
-    return screens.web_only(flow.tr, app.catalog, cart, app.settings.web_purchase_url, total)
+    # 网页端购买 (F12): a link for this cart, so the web page does not ask for it again.
+    url = await app.checkout.link_for_cart(
+        user_id=flow.user_id, chat_id=flow.state.key.chat_id, cart=cart, phone=flow.session.phone,
+        enterprise_name=flow.session.enterprise_name, lang=flow.tr.lang,
+    )
+    return checkout_screens.web_only(flow.tr, app.catalog, cart, url, total,
+                                     ttl_minutes=app.settings.checkout_link_ttl_minutes)
 
 
 @step_screen(Buy.enterprise_name)

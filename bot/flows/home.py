@@ -6,6 +6,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.callbacks import Nav
 from bot import screens
 from bot.flow import Flow, step_screen
+from bot.flows.billing import remember_chat
 from bot.state.states import Menu
 from bot.ui import Screen
 
@@ -15,9 +16,7 @@ async def catalog_screen(flow: Flow) -> Screen:
     return screens.catalog(flow.tr, flow.app.catalog)
 
 
-@step_screen(Menu.contact)
-async def contact_screen(flow: Flow) -> Screen:
-    return screens.contact(flow.tr)
+# 联系客服 (R17) and its step (Menu.contact) are the customer-service hand-off's: bot/flows/support.
 
 
 def router() -> Router:
@@ -25,18 +24,16 @@ def router() -> Router:
 
     @r.message(CommandStart())
     async def start(message: Message, flow: Flow) -> None:
+        await remember_chat(flow)  # the billing reminders go to the chats of a verified phone
         await flow.go(message, None)
 
     @r.callback_query(Nav.filter(F.to == "home"))
     async def home(query: CallbackQuery, flow: Flow) -> None:
+        await remember_chat(flow)
         await flow.go(query, None)
 
     @r.callback_query(Nav.filter(F.to == "catalog"))
     async def catalog(query: CallbackQuery, flow: Flow) -> None:
         await flow.go(query, Menu.catalog)
-
-    @r.callback_query(Nav.filter(F.to == "contact"))
-    async def contact(query: CallbackQuery, flow: Flow) -> None:
-        await flow.go(query, Menu.contact)
 
     return r

@@ -7,6 +7,7 @@ from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 
 from bot import screens
 from bot.flow import Flow
+from bot.state.states import Buy
 from bot.logs import bind as bind_log
 from bot.metrics import PAYMENTS
 from bot.ui import show
@@ -65,7 +66,12 @@ def router() -> Router:
         bind_log(order_id=payment.invoice_payload)
         PAYMENTS.labels("telegram", outcome.status).inc()
         log.info("payment.%s", outcome.status)
-        if outcome.status == "paid" and outcome.order:
+        # A repeat whose 支付成功 never got stored (the process died in between) is told now.
+        told_already = outcome.status == "duplicate" and not (
+            outcome.order is not None and outcome.order.id == flow.session.order_id
+            and outcome.order.charge_id == payment.telegram_payment_charge_id
+            and await flow.step() == Buy.payment.state)
+        if outcome.status in ("paid", "duplicate") and outcome.order and not told_already:
             flow.session.order_id = outcome.order.id
             await flow.state.set_state(None)
             await show(message, screens.paid(flow.tr, outcome.order))
@@ -75,6 +81,6 @@ def router() -> Router:
                 reason = "pay.reason_other"
             await show(message, screens.refund_pending(flow.tr, payment.invoice_payload,
                                                        payment.total_amount, flow.tr(reason)))
-        # A repeated notice of a payment already applied says nothing more.
+        # Otherwise a repeated notice of a payment already applied says nothing more.
 
     return r

@@ -61,6 +61,8 @@ def router() -> Router:
         result = await flow.app.codes.verify(flow.user_id, session.phone_pending or "", message.text or "")
         if result.ok:
             session.phone, session.phone_pending = session.phone_pending, None
+            # Reminders of expiry (issue 5) reach the chats where the phone was verified.
+            await flow.app.enterprises.remember_chat(session.phone, message.chat.id, tr.lang)
             await flow.go(message, Buy.confirm, notice=tr("phone.verified", phone=mask_phone(session.phone)))
         elif result.status == "wrong":
             await flow.again(message, tr("phone.wrong", left=result.attempts_left))

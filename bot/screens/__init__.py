@@ -15,8 +15,9 @@ from bot.callbacks import (
     PickEdition,
     PickPack,
     PickYears,
+    SupportAction,
 )
-from bot.ui import Screen, button, inline, link, reply_keyboard
+from bot.ui import Screen, button, inline, reply_keyboard
 from config.texts import Translator
 from services.catalog import Cart, Catalog, Quote, format_fen
 from services.enterprises import Enterprise
@@ -53,24 +54,25 @@ def nav_row(tr: Translator, *, back: str | None = None) -> list:
 
 
 def home(tr: Translator, enterprises: list[Enterprise], now: datetime) -> Screen:
+    """首页 (F1): for each enterprise the user belongs to, its billing overview (edition, expiry,
+    contracts left, services, trial: bot/screens/billing.py) and its 费用管理; without one, the
+    personal-edition entrance 了解企业版服务 (R9). 申请试用, the orders, customer service and the
+    information screens (退费说明, 开票说明, 常见问题) are always there."""
+    from bot.callbacks import BillingEnt, InfoPage
+    from bot.screens import billing
+
     parts = [tr("home.title"), tr("home.intro")]
-    for ent in enterprises:
-        if not ent.verified:
-            parts.append(tr("home.overview_unverified", name=ent.name))
-            continue
-        in_effect = ent.expires_at is not None and ent.expires_at > now
-        parts.append(tr(
-            "home.overview",
-            name=ent.name,
-            edition=edition_name(tr, ent.edition if in_effect else "experience"),
-            expiry=local_date(ent.expires_at if in_effect else None, tr),
-            contracts=f"{ent.contracts_left:,}",
-        ))
-    markup = inline(
-        [button(tr("btn.buy_plan"), Nav(to="catalog"))],
-        [button(tr("btn.my_orders"), Nav(to="orders")), button(tr("btn.contact"), Nav(to="contact"))],
-    )
-    return Screen("\n\n".join(parts), markup)
+    parts += [billing.overview(tr, ent, now) for ent in enterprises]
+    rows = [[button(tr("btn.buy_plan"), Nav(to="catalog"))]]
+    rows += [[button(tr("billing.btn_billing_of", name=ent.name), BillingEnt(action="view", ent=ent.id))]
+             for ent in enterprises]
+    if not enterprises:
+        rows.append([button(tr("billing.btn_about_enterprise"), InfoPage(page="editions")),
+                     button(tr("billing.btn_billing"), BillingEnt(action="view", ent=billing.NONE))])
+    rows.append([button(tr("billing.btn_trial"), BillingEnt(action="trial", ent=billing.NONE))])
+    rows.append([button(tr("btn.my_orders"), Nav(to="orders")), button(tr("btn.contact"), Nav(to="contact"))])
+    rows.append([button(tr(f"info.btn_{page}"), InfoPage(page=page)) for page in ("refund", "invoice", "faq")])
+    return Screen("\n\n".join(parts), inline(*rows))
 
 
 def contact(tr: Translator) -> Screen:
@@ -124,20 +126,7 @@ def choose_pack(tr: Translator, cat: Catalog, cart: Cart) -> Screen:
     return Screen(text, inline(*rows, nav_row(tr, back="years")))
 
 
-def web_only(tr: Translator, cat: Catalog, cart: Cart, web_url: str, total_fen: int | None) -> Screen:
-    """R2: professional and flagship, or a total over the chat limit, are bought elsewhere."""
-    if total_fen is None:
-        text = tr("buy.web_only_edition", name=edition_name(tr, cart.edition or ""), url=web_url)
-    else:
-        text = tr("buy.web_only_total", total=format_fen(total_fen),
-                  limit=format_fen(cat.chat_payment_limit_fen), url=web_url)
-    markup = inline(
-        [button(tr("btn.consult"), Nav(to="contact"))],
-        [link(tr("btn.web_buy"), web_url)],
-        [button(tr("buy.choose_other"), Nav(to="buy"))],
-        nav_row(tr),
-    )
-    return Screen(text, markup)
+# web_only (R2): bot/screens/checkout.py, with the web checkout link.
 
 
 def ask_enterprise_name(tr: Translator) -> Screen:
@@ -204,6 +193,9 @@ def keyboard_removed(text: str) -> Screen:
 
 
 def paid(tr: Translator, order: Order) -> Screen:
+    if order.delivery is not None:  # an enterprise's own order, delivered at once (F7–F9)
+        from bot.screens import billing
+        return billing.delivered(tr, order)
     text = "\n\n".join([
         tr("pay.success", order_id=order.id, edition=edition_name(tr, order.edition),
            years=order.years, total=format_fen(order.total_fen)),
@@ -229,8 +221,11 @@ def refund_pending(tr: Translator, order_id: str, amount_fen: int, reason: str) 
 def order_list(tr: Translator, orders: list[Order]) -> Screen:
     if not orders:
         return Screen(tr("orders.empty"), inline([button(tr("btn.buy_plan"), Nav(to="catalog"))], nav_row(tr)))
+    from bot.screens import billing  # renewal, upgrade and service orders name what they buy
+
     rows = [
-        [button(tr("orders.row", edition=edition_name(tr, o.edition), years=o.years,
+        [button(billing.order_row(tr, o) if o.kind.value != "edition" or o.for_enterprise else
+                tr("orders.row", edition=edition_name(tr, o.edition), years=o.years,
                    total=format_fen(o.total_fen), status=tr(f"status.{o.status.value}")),
                 OrderAction(action="view", order_id=o.id))]
         for o in orders
@@ -244,10 +239,12 @@ def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None) ->
         tr("orders.detail_status", status=tr(f"status.{order.status.value}")),
         tr("orders.detail_created", at=local_time(order.created_at)),
     ]
+    from bot.screens import billing  # labels of every kind of line (F7–F9 too)
+
+    if order.for_enterprise:
+        lines += billing.order_detail_lines(tr, order)
     for line in order.lines:
-        label = (tr("buy.line_edition", name=edition_name(tr, line.code), years=line.quantity)
-                 if line.kind == "edition" else pack_name(tr, line.code))
-        lines.append(tr("buy.confirm_line", label=label, amount=format_fen(line.amount_fen)))
+        lines.append(tr("buy.confirm_line", label=billing.line_label(tr, line), amount=format_fen(line.amount_fen)))
     lines.append(tr("buy.confirm_total", total=format_fen(order.total_fen)))
     lines.append(tr("buy.confirm_contracts", contracts=f"{order.contracts:,}"))
     if order.enterprise_name:
@@ -265,6 +262,8 @@ def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None) ->
     if order.status is OrderStatus.PAID:
         rows.append([button(tr("btn.bind_now"), OrderAction(action="bind", order_id=order.id))])
         lines.append(tr("pay.reminder"))
+    if order.status in (OrderStatus.PAID, OrderStatus.BOUND):  # R16: 开具发票, by customer service
+        rows.append([button(tr("support.btn_invoice"), SupportAction(action="invoice", ref=order.id))])
     rows.append([button(tr("btn.back"), Nav(to="orders"))])
     return Screen("\n".join(lines), inline(*rows, nav_row(tr)))
 

@@ -5,7 +5,9 @@ import secrets
 
 from pydantic import BaseModel
 
+from services.billing import BillingCart
 from services.catalog import Cart
+from services.trials import TrialForm
 
 
 class Session(BaseModel):
@@ -16,6 +18,8 @@ class Session(BaseModel):
     phone_pending: str | None = None  # waiting for its SMS code
     order_id: str | None = None  # the order on screen (payment, details, binding)
     bind_enterprise_id: str | None = None
+    billing: BillingCart = BillingCart()  # F7–F9: what is being bought for an enterprise
+    trial: TrialForm = TrialForm()  # F10: the trial application being filled in
 
     def new_cart(self) -> None:
         self.cart = Cart()

@@ -1,30 +1,47 @@
 """FSM storage: aiogram's RedisStorage, written once per update and only when it succeeds.
 
 Inside a unit of work (one update), reads are cached and writes buffered; the buffer is
-flushed when the handler returns and dropped when it raises, so a failed update leaves the
-conversation exactly as it was.
+flushed when the unit ends normally and dropped when it raises, so a failed update leaves
+the conversation exactly as it was. A unit opened inside another joins it (its writes are
+stored when the outermost one ends; if the inner one raises, what it wrote is rolled back).
+
+Round trips (docs/performance.md): the per-user lock (`SessionIsolation`) costs one round trip
+in and one out. In: one script takes the lock, checks that the update was not handled
+already, and reads the state and the data; the unit starts with them, so reading them costs
+nothing more. Out: one script stores what changed, marks the update handled and releases
+the lock. The key layout is aiogram's (`fsm:{bot_id}:{chat_id}:{user_id}:state|data|lock`,
+DefaultKeyBuilder with the bot id), so aiogram's own RedisStorage reads what this writes.
 """
 from __future__ import annotations
 
-import copy
+import asyncio
+import json
+import logging
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
+from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from redis.asyncio import Redis
 
+log = logging.getLogger(__name__)
+
 _MISSING: Any = object()
+LOCK_TTL_MS = 60_000  # as aiogram's RedisEventIsolation: a crashed holder frees the user after a minute
+LOCK_RETRY_FIRST, LOCK_RETRY_MAX = 0.002, 0.05  # seconds between tries while another update holds it
 
 
 @dataclass
 class _Record:
-    state: Any = _MISSING
-    data: Any = _MISSING
+    state: Any = _MISSING  # str | None once known
+    data: Any = _MISSING  # JSON text | None (empty) once known
     dirty_state: bool = False
     dirty_data: bool = False
 
@@ -35,34 +52,166 @@ class _Unit:
 
 
 _current_unit: ContextVar[_Unit | None] = ContextVar("fsm_unit_of_work", default=None)
+# While a unit is flushed, BatchedRedisStorage queues its writes here instead of sending them.
+_batch: ContextVar[list[tuple[str, str, str, str]] | None] = ContextVar("fsm_write_batch", default=None)
+
+# KEYS: lock, seen, then one key per write. ARGV: lock token ('' = no lock to release), seen ttl
+# in seconds ('' = mark nothing), then per write: op ('set' | 'del'), value, ttl in seconds ('' = none).
+_FLUSH = """
+for i = 3, #KEYS do
+  local j = (i - 3) * 3 + 3
+  if ARGV[j] == 'del' then
+    redis.call('DEL', KEYS[i])
+  elseif ARGV[j + 2] == '' then
+    redis.call('SET', KEYS[i], ARGV[j + 1])
+  else
+    redis.call('SET', KEYS[i], ARGV[j + 1], 'EX', ARGV[j + 2])
+  end
+end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+# KEYS: lock, state, data, seen. ARGV: token, lock ttl in ms, '1' to check seen.
+# Returns {2} when the update was handled already, {0} when another holds the lock, else
+# {1, state, data} with the lock taken.
+_ACQUIRE = """
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {2} end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+return {1, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
+
+def _dumps(data: Any) -> str:
+    """Compact JSON, non-ASCII kept as UTF-8 (a Chinese name is 3 bytes a character, not 6)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _seconds(ttl: Any) -> str:
+    if ttl is None:
+        return ""
+    if isinstance(ttl, timedelta):
+        return str(int(ttl.total_seconds()))
+    return str(int(ttl))
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class BatchedRedisStorage(RedisStorage):
+    """aiogram's RedisStorage whose writes, while a unit is being flushed, are queued for the
+    one script that stores them all instead of each being sent on its own."""
+
+    async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
+        batch = _batch.get()
+        if batch is None:
+            await super().set_state(key, state)
+            return
+        redis_key = self.key_builder.build(key, "state")
+        if state is None:
+            batch.append(("del", redis_key, "", ""))
+        else:
+            batch.append(("set", redis_key, state.state if isinstance(state, State) else state,
+                          _seconds(self.state_ttl)))
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        batch = _batch.get()
+        if batch is None:
+            await super().set_data(key, data)
+            return
+        if not isinstance(data, dict):
+            raise DataNotDictLikeError(f"Data must be a dict or dict-like object, got {type(data).__name__}")
+        redis_key = self.key_builder.build(key, "data")
+        if not data:
+            batch.append(("del", redis_key, "", ""))
+        else:
+            batch.append(("set", redis_key, self.json_dumps(data), _seconds(self.data_ttl)))
 
 
 class UnitOfWorkStorage(BaseStorage):
     def __init__(self, inner: BaseStorage) -> None:
         self.inner = inner
+        redis = getattr(inner, "redis", None)
+        self._flush_script = redis.register_script(_FLUSH) if redis is not None else None
+
+    # --- units -------------------------------------------------------------------------------
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[None]:
+        outer = _current_unit.get()
+        if outer is not None:  # join it; roll back what this block wrote if it raises
+            saved = {key: replace(record) for key, record in outer.records.items()}
+            try:
+                yield
+            except BaseException:
+                outer.records = saved
+                raise
+            return
         unit = _Unit()
         token = _current_unit.set(unit)
         try:
             yield
-            await self._flush(unit)
+            await self.flush(unit)
         finally:
             _current_unit.reset(token)
 
-    async def _flush(self, unit: _Unit) -> None:
-        for key, record in unit.records.items():
-            if record.dirty_state:
-                await self.inner.set_state(key, record.state)
-            if record.dirty_data:
-                await self.inner.set_data(key, record.data)
+    def begin(self, prefetched: Mapping[StorageKey, tuple[str | None, str | None]]) -> tuple[_Unit, Any]:
+        """Open a unit that already knows the state and data (JSON text) of some keys."""
+        unit = _Unit({key: _Record(state=state, data=data or None) for key, (state, data) in prefetched.items()})
+        return unit, _current_unit.set(unit)
+
+    def end(self, token: Any) -> None:
+        _current_unit.reset(token)
+
+    async def writes(self, unit: _Unit) -> list[tuple[str, str, str, str]]:
+        """What the unit changed, as (op, key, value, ttl) — through the inner storage's own
+        set_state/set_data, which queue instead of sending while this runs."""
+        batch: list[tuple[str, str, str, str]] = []
+        token = _batch.set(batch)
+        try:
+            for key, record in unit.records.items():
+                if record.dirty_state:
+                    await self.inner.set_state(key, record.state)
+                if record.dirty_data:
+                    await self.inner.set_data(key, json.loads(record.data) if record.data else {})
+        finally:
+            _batch.reset(token)
+        return batch
+
+    async def flush(self, unit: _Unit, *, lock: tuple[str, str] | None = None,
+                    seen: tuple[str, int] | None = None) -> None:
+        """Store the unit's writes, mark an update handled and release a lock: one round trip."""
+        if not any(r.dirty_state or r.dirty_data for r in unit.records.values()) and not lock and not seen:
+            return
+        if self._flush_script is None or not isinstance(self.inner, BatchedRedisStorage):
+            for key, record in unit.records.items():  # another storage: write one by one
+                if record.dirty_state:
+                    await self.inner.set_state(key, record.state)
+                if record.dirty_data:
+                    await self.inner.set_data(key, json.loads(record.data) if record.data else {})
+            return
+        batch = await self.writes(unit)
+        lock_key, lock_token = lock or ("", "")
+        seen_key, seen_ttl = seen or ("", 0)
+        keys = [lock_key or "-", seen_key or "-"]
+        args: list[str] = [lock_token, str(seen_ttl) if seen_key else ""]
+        for op, redis_key, value, ttl in batch:
+            keys.append(redis_key)
+            args += [op, value, ttl]
+        await self._flush_script(keys=keys, args=args)
+
+    # --- BaseStorage ---------------------------------------------------------------------------
 
     def _record(self, key: StorageKey) -> _Record | None:
         unit = _current_unit.get()
         if unit is None:
             return None
-        return unit.records.setdefault(key, _Record())
+        record = unit.records.get(key)
+        if record is None:
+            record = unit.records[key] = _Record()
+        return record
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
         record = self._record(key)
@@ -85,9 +234,10 @@ class UnitOfWorkStorage(BaseStorage):
         if record is None:
             await self.inner.set_data(key, data)
             return
-        # Deep copies in and out, as RedisStorage (JSON) gives: a change the handler makes in
-        # place, without set_data, must not leak into the buffer.
-        record.data = copy.deepcopy(dict(data))
+        # Kept as JSON text: a copy, as RedisStorage gives — a change the handler makes in
+        # place afterwards, without set_data, must not leak into the buffer.
+        data = dict(data)
+        record.data = _dumps(data) if data else None
         record.dirty_data = True
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
@@ -95,19 +245,81 @@ class UnitOfWorkStorage(BaseStorage):
         if record is None:
             return await self.inner.get_data(key)
         if record.data is _MISSING:
-            record.data = await self.inner.get_data(key)
-        return copy.deepcopy(record.data)
+            data = await self.inner.get_data(key)
+            record.data = _dumps(data) if data else None
+        return json.loads(record.data) if record.data else {}
 
     async def close(self) -> None:
         await self.inner.close()
 
 
-def build_storage(redis: Redis, ttl_seconds: int) -> tuple[UnitOfWorkStorage, RedisEventIsolation]:
+class SessionIsolation(RedisEventIsolation):
+    """The per-user lock, at one round trip in and one out.
+
+    `session(key, seen=...)` takes the lock, skips an update already handled (its `seen` key
+    exists), reads the state and data, and opens a unit of work with them; on the way out it
+    stores the unit's writes, marks the update handled and releases the lock in one script.
+    When the block raises, nothing is written or marked, and the lock is released.
+    `lock(key)` is the same without the update (aiogram's BaseEventIsolation interface)."""
+
+    def __init__(self, redis: Redis, storage: UnitOfWorkStorage, key_builder: DefaultKeyBuilder,
+                 lock_ttl_ms: int = LOCK_TTL_MS) -> None:
+        super().__init__(redis, key_builder=key_builder)
+        self.storage = storage
+        self.lock_ttl_ms = lock_ttl_ms
+        self._acquire = redis.register_script(_ACQUIRE)
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncIterator[None]:
+        async with self.session(key):
+            yield
+
+    @asynccontextmanager
+    async def session(self, key: StorageKey, seen: tuple[str, int] | None = None) -> AsyncIterator[bool]:
+        """Yields False (and holds nothing) when `seen` says the update was handled already."""
+        build = self.key_builder.build
+        lock_key = build(key, "lock")
+        token = secrets.token_hex(8)
+        keys = [lock_key, build(key, "state"), build(key, "data"), seen[0] if seen else lock_key]
+        args = [token, self.lock_ttl_ms, "1" if seen else "0"]
+        delay = LOCK_RETRY_FIRST
+        while True:
+            reply = await self._acquire(keys=keys, args=args)
+            if int(reply[0]) != 0:
+                break
+            await asyncio.sleep(delay)  # another update of this user is being handled
+            delay = min(delay * 2, LOCK_RETRY_MAX)
+        if int(reply[0]) == 2:
+            yield False
+            return
+        unit, unit_token = self.storage.begin({key: (_text(reply[1]), _text(reply[2]))})
+        try:
+            yield True
+        except BaseException:
+            self.storage.end(unit_token)
+            unit_token = None
+            try:
+                await self.storage.flush(_Unit(), lock=(lock_key, token))  # release only
+            except Exception as exc:  # the lock then expires on its own; the first error matters
+                log.warning("fsm.unlock_failed key=%s error=%s", lock_key, type(exc).__name__)
+            raise
+        finally:
+            if unit_token is not None:
+                self.storage.end(unit_token)
+        await self.storage.flush(unit, lock=(lock_key, token), seen=seen)
+
+    async def close(self) -> None:
+        pass
+
+
+def build_storage(redis: Redis, ttl_seconds: int) -> tuple[UnitOfWorkStorage, SessionIsolation]:
     """Keys carry the bot id, so several bots can share one Redis."""
-    inner = RedisStorage(
+    inner = BatchedRedisStorage(
         redis,
         key_builder=DefaultKeyBuilder(with_bot_id=True),
         state_ttl=ttl_seconds,
         data_ttl=ttl_seconds,
+        json_dumps=_dumps,
     )
-    return UnitOfWorkStorage(inner), RedisEventIsolation(redis, key_builder=inner.key_builder)
+    storage = UnitOfWorkStorage(inner)
+    return storage, SessionIsolation(redis, storage, inner.key_builder)

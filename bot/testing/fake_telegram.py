@@ -174,6 +174,12 @@ def _media(kind: str, file_id: str) -> Any:
     return shapes[kind]
 
 
+def fresh_update_id() -> int:
+    """A first update id above those of earlier runs: the bot drops an update id it has seen in
+    the last 24 h (Redis keeps that mark), so a playground on a persistent Redis starts higher."""
+    return int(time.time() * 1_000_000)
+
+
 class FakeTelegram:
     """The Bot API world: the bot user, chats with their messages, queries, updates and a call log."""
 
@@ -184,6 +190,7 @@ class FakeTelegram:
         username: str = "esign_demo_bot",
         first_name: str = "E-Sign Bot",
         clock: Callable[[], float] = time.time,
+        first_update_id: int = 1,
     ) -> None:
         self.bot_user: JSON = {"id": bot_id, "is_bot": True, "first_name": first_name, "username": username}
         self.clock = clock
@@ -200,7 +207,7 @@ class FakeTelegram:
         self._open_callbacks: set[str] = set()
         self._open_pre_checkouts: set[str] = set()
         self._invoices: dict[tuple[int, int], JSON] = {}
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(first_update_id)
         self._query_ids = itertools.count(1)
         self._raw_updates: dict[int, JSON] = {}
         self._pending: list[JSON] = []
@@ -237,6 +244,9 @@ class FakeTelegram:
             "reopenForumTopic": lambda p: self._set_topic_closed(p, False),
             "deleteForumTopic": self._delete_forum_topic,
             "pinChatMessage": self._pin_chat_message,
+            "unpinChatMessage": self._unpin_chat_message,
+            "getChat": self._get_chat,
+            "getChatMember": self._get_chat_member,
             "copyMessage": self._copy_message,
             **{f"send{kind.capitalize()}": self._media_handler(kind)
                for kind in ("photo", "document", "voice", "video", "sticker")},
@@ -574,6 +584,24 @@ class FakeTelegram:
             "provider_payment_charge_id": f"provider-{secrets.token_hex(8)}",
         }
         msg = self._user_message(user, chat_id, {"successful_payment": payment}, None, None)
+        return self._update(message=msg)
+
+    def media_update(
+        self,
+        user: FakeUser,
+        kind: str,
+        caption: str | None = None,
+        *,
+        chat_id: int | None = None,
+        message_thread_id: int | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> Update:
+        """The user sends a photo, document, voice, video or sticker (a caption where it takes one)."""
+        file_id = f"{kind}-{secrets.token_hex(6)}"
+        content: JSON = {kind: _media(kind, file_id)}
+        if caption is not None and kind != "sticker":
+            content["caption"] = caption
+        msg = self._user_message(user, chat_id, content, message_thread_id, reply_to_message_id)
         return self._update(message=msg)
 
     def edited_message_update(self, user: FakeUser, message_id: int, new_text: str, chat_id: int | None = None) -> Update:
@@ -946,6 +974,47 @@ class FakeTelegram:
         del chat.topics[thread_id]
         chat.messages = {mid: m for mid, m in chat.messages.items() if m.get("message_thread_id") != thread_id}
         return True
+
+    def _unpin_chat_message(self, p: JSON) -> bool:
+        """Unpin one message (message_id), or the most recent pin without one, as Telegram does."""
+        chat = self._chat_by_id(p.get("chat_id"))
+        if p.get("message_id") is not None:
+            message_id = _int(p.get("message_id"))
+            if message_id not in chat.pinned:
+                raise _bad("message to unpin not found")
+            chat.pinned.remove(message_id)
+        elif chat.pinned:
+            chat.pinned.pop()
+        return True
+
+    def _get_chat(self, p: JSON) -> JSON:
+        """ChatFullInfo, as far as the fake knows the chat (type, title, is_forum)."""
+        chat = self._chat_by_id(p.get("chat_id"))
+        return {**copy.deepcopy(chat.info), "accent_color_id": 0, "max_reaction_count": 11,
+                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
+                                        "unique_gifts": False, "premium_subscription": False,
+                                        "gifts_from_channels": False}}
+
+    def _get_chat_member(self, p: JSON) -> JSON:
+        """The bot is an administrator (topics included) of every group it is in; people are
+        members of the groups they wrote in, and of their private chat."""
+        chat = self._chat_by_id(p.get("chat_id"))
+        user_id = _int(p.get("user_id"))
+        if user_id == self.bot_id:
+            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+                      "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                      "can_delete_stories", "can_pin_messages", "can_manage_topics", "can_send_welcome_messages")
+            status = "member" if chat.info.get("type") == "private" else "administrator"
+            member: JSON = {"status": status, "user": {**self.bot_user}}
+            if status == "administrator":
+                member.update({"can_be_edited": False, "is_anonymous": False, "can_promote_members": False,
+                               **dict.fromkeys(rights, True)})
+            return member
+        sender = next((m["from"] for m in chat.messages.values() if m["from"]["id"] == user_id), None)
+        if sender is None and chat.info["id"] != user_id:
+            raise _bad("user not found")
+        user = sender or {"id": user_id, "is_bot": False, "first_name": chat.info.get("first_name", "?")}
+        return {"status": "member", "user": copy.deepcopy(user)}
 
     def _pin_chat_message(self, p: JSON) -> bool:
         chat = self._chat_by_id(p.get("chat_id"))

@@ -227,6 +227,30 @@ class ChatUser:
         await asyncio.gather(*(self.harness.feed(update) for update in presses))
         return [self.telegram.callback_answer(update.callback_query.id) for update in presses]
 
+    # --- customer service (F11): media, replies and edits ------------------------------------
+
+    async def send_media(self, kind: str, caption: str | None = None, *, reply_to: int | None = None) -> Screen:
+        """A photo, document, voice, video or sticker (with a caption where the kind takes one)."""
+        await self.harness.feed(self.telegram.media_update(self.fake, kind, caption, reply_to_message_id=reply_to))
+        return self.screen
+
+    async def reply(self, message_id: int, text: str) -> Screen:
+        """A text replying to one of the chat's messages (an agent's, say)."""
+        await self.harness.feed(self.telegram.message_update(self.fake, text, reply_to_message_id=message_id))
+        return self.screen
+
+    async def edit(self, message_id: int, text: str) -> Screen:
+        """Edit one of one's own messages (its text, or its caption)."""
+        await self.harness.feed(self.telegram.edited_message_update(self.fake, message_id, text))
+        return self.screen
+
+    def last_own_message(self) -> dict[str, Any]:
+        """The last message this user sent in their chat with the bot."""
+        mine = self.telegram.messages(self.id, from_bot=False)
+        if not mine:
+            raise StepFailed(f"{self.fake.first_name} has sent nothing")
+        return mine[-1]
+
 
 def describe_label(label: Label) -> str:
     return f"/{label.pattern}/" if isinstance(label, re.Pattern) else repr(label)
@@ -270,6 +294,7 @@ class BotHarness:
     """The production dispatcher on a test Redis, a fake Telegram, a fixed clock and the console SMS."""
 
     _user_ids = itertools.count(5_000_001)
+    _agent_ids = itertools.count(9_000_001)
 
     def __init__(
         self,
@@ -278,12 +303,19 @@ class BotHarness:
         clock: FixedClock | None = None,
         settings: Settings | None = None,
         catalog: Catalog | None = None,
+        staff_group: bool = True,
     ) -> None:
         self.redis = redis
         self.catalog = catalog  # None: the catalog file named by the settings
         self.clock = clock or FixedClock()
         self.settings = settings or Settings(_env_file=None, bot_token=None, code_secret="test-secret")
         self.telegram = FakeTelegram()
+        # Customer service (F11): a staff forum group the agents work in, unless told otherwise
+        # (staff_group=False: no STAFF_CHAT_ID, 联系客服 is the static screen).
+        if staff_group and self.settings.staff_chat_id is None:
+            self.settings = self.settings.model_copy(update={"staff_chat_id": STAFF_CHAT_ID})
+        if staff_group and self.settings.staff_chat_id is not None:
+            self.telegram.add_chat(self.settings.staff_chat_id, title="客服工作台", is_forum=True)
         self.bot: Bot = self.telegram.make_bot()
         self.sms = SmsOutbox(ConsoleSms(self.clock))
         self.fed: list[Update] = []  # every update fed to the dispatcher, in order
@@ -353,6 +385,35 @@ class BotHarness:
     async def close(self) -> None:
         await self.bot.session.close()
 
+    # --- time-driven work (issue 5): one scheduler tick at the harness clock -------------------
+
+    async def run_jobs(self):
+        """Run one tick of the background task (bot/jobs.py) at the harness clock: editions and
+        trials past their end, unpaid orders, reminders (sent through the fake Telegram).
+        Returns the scheduler's TickReport. Like the production task, it runs once per tick
+        (SCHEDULER_INTERVAL_SECONDS of the clock): call it again after `advance(...)`."""
+        from bot.jobs import build_scheduler
+
+        return await build_scheduler(self.app, self.bot).tick()
+
+    async def enterprise_on(self, name: str, edition: str, *, expires_in_days: float | None = 365,
+                            contracts_left: int | None = None, verified: bool = True,
+                            members: dict[str, str] | None = None) -> Enterprise:
+        """Seed an enterprise on an edition ("experience", "advanced", ...) that expires in
+        `expires_in_days` (from the harness clock)."""
+        from datetime import timedelta
+
+        ent = await self.enterprise(name, verified=verified, members=members)
+        now = self.clock.now()
+
+        def mutate(e: Enterprise) -> None:
+            e.edition = edition
+            e.expires_at = now + timedelta(days=expires_in_days) if edition != "experience" and expires_in_days else None
+            if contracts_left is not None:
+                e.contracts_left = contracts_left
+
+        return await self.app.enterprises.update(ent.id, mutate)
+
     # --- the clock and the order book ----------------------------------------------------------
 
     def advance(self, *, days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0) -> datetime:
@@ -379,3 +440,143 @@ class BotHarness:
                 f"found {order.id} {order.status.value}; the screen was:\n{user.screen}"
             )
         return order
+
+    # --- customer service (F11): agents in the staff forum group ------------------------------
+
+    @property
+    def staff_chat_id(self) -> int:
+        chat = self.app.settings.staff_chat_id
+        if chat is None:
+            raise StepFailed("this harness has no staff group (staff_group=False)")
+        return chat
+
+    def agent(self, name: str = "Agent", *, alias: str | None = None, lang: str = "zh",
+              username: str | None = None) -> "StaffAgent":
+        """An agent: a member of the staff forum group. `alias` is how customers see them."""
+        uid = next(self._agent_ids)
+        fake = FakeUser(id=uid, first_name=name, language_code="en" if lang == "en" else "zh-hans",
+                        username=username)
+        return StaffAgent(self, fake, alias)
+
+    async def ticket_of(self, user: ChatUser):
+        """The user's current support ticket (live or resolved), or None."""
+        _, ticket = await self.app.support.current(user.id)
+        return ticket
+
+
+STAFF_CHAT_ID = -1009876543210  # the harness's staff forum group
+
+
+class StaffAgent:
+    """An agent in the staff forum group (F11), seeing its topics and messages:
+
+        agent = bot_harness.agent(name="Li", alias="客服小李")
+        await agent.command("/queue")
+        await agent.tap("🙋 接单", topic=buyer)
+        await agent.send("您好", topic=buyer)
+        agent.expect("客户已结束咨询", topic=buyer)
+    """
+
+    def __init__(self, harness: BotHarness, fake: FakeUser, alias: str | None) -> None:
+        self.harness = harness
+        self.fake = fake
+        self._alias = alias
+        self._alias_set = alias is None
+
+    @property
+    def id(self) -> int:
+        return self.fake.id
+
+    @property
+    def telegram(self) -> FakeTelegram:
+        return self.harness.telegram
+
+    @property
+    def chat_id(self) -> int:
+        return self.harness.staff_chat_id
+
+    async def _ready(self) -> None:
+        if not self._alias_set:
+            await self.harness.app.support.set_alias(self.id, self._alias, name=self.fake.first_name)
+            self._alias_set = True
+
+    def topic_id(self, topic: "ChatUser | int | None") -> int | None:
+        """A thread id: given, or the live topic of a customer (None is the General topic)."""
+        if topic is None or isinstance(topic, int):
+            return topic
+        mark = f"#{topic.id}"
+        found = [tid for tid, t in self.telegram.topics(self.chat_id).items() if t["name"].endswith(mark)]
+        if not found:
+            raise StepFailed(f"no topic for {topic.fake.first_name} in the staff group; topics: "
+                             f"{[t['name'] for t in self.telegram.topics(self.chat_id).values()]}")
+        return found[-1]
+
+    def topics(self) -> dict[int, dict[str, Any]]:
+        return self.telegram.topics(self.chat_id)
+
+    def messages(self, topic: "ChatUser | int | None" = None, *, from_bot: bool | None = None) -> list[dict[str, Any]]:
+        """The messages of a topic (or of the General topic), oldest first."""
+        thread = self.topic_id(topic)
+        return [m for m in self.telegram.messages(self.chat_id, from_bot=from_bot)
+                if m.get("message_thread_id") == thread and "forum_topic_created" not in m]
+
+    def texts(self, topic: "ChatUser | int | None" = None, *, from_bot: bool | None = True) -> list[str]:
+        return [m.get("text") or m.get("caption") or "" for m in self.messages(topic, from_bot=from_bot)]
+
+    def last(self, topic: "ChatUser | int | None" = None) -> Screen:
+        """The bot's latest message in the topic, as a screen."""
+        found = self.messages(topic, from_bot=True)
+        return screen_of(self.telegram, self.chat_id, found[-1]["message_id"]) if found else Screen()
+
+    def pinned(self, topic: "ChatUser | int | None" = None) -> list[dict[str, Any]]:
+        thread = self.topic_id(topic)
+        found = [self.telegram.message(self.chat_id, mid) for mid in self.telegram.pinned(self.chat_id)]
+        return [m for m in found if m and m.get("message_thread_id") == thread]
+
+    def expect(self, pattern: str | re.Pattern[str], *, topic: "ChatUser | int | None" = None) -> dict[str, Any]:
+        """A bot message in the topic matches the regex (newest first); it is returned."""
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, re.MULTILINE)
+        for message in reversed(self.messages(topic, from_bot=True)):
+            if regex.search(message.get("text") or message.get("caption") or ""):
+                return message
+        shown = "\n".join(f"    {t}" for t in self.texts(topic)[-8:]) or "    (nothing)"
+        raise StepFailed(f"expected a message matching /{regex.pattern}/ in the topic; the bot's last messages:\n{shown}")
+
+    async def send(self, text: str, *, topic: "ChatUser | int | None" = None,
+                   reply_to: int | None = None) -> dict[str, Any]:
+        """Write in a topic (a customer's, by default the General one); returns the message sent."""
+        await self._ready()
+        update = self.telegram.message_update(self.fake, text, chat_id=self.chat_id,
+                                              message_thread_id=self.topic_id(topic), reply_to_message_id=reply_to)
+        await self.harness.feed(update)
+        return update.message.model_dump(mode="json", exclude_none=True)
+
+    async def command(self, text: str, *, topic: "ChatUser | int | None" = None) -> Screen:
+        """A command (/queue, /close ...); returns the bot's latest message in that topic."""
+        await self.send(text, topic=topic)
+        return self.last(topic)
+
+    async def send_media(self, kind: str, caption: str | None = None, *, topic: "ChatUser | int | None" = None,
+                         reply_to: int | None = None) -> dict[str, Any]:
+        await self._ready()
+        update = self.telegram.media_update(self.fake, kind, caption, chat_id=self.chat_id,
+                                            message_thread_id=self.topic_id(topic), reply_to_message_id=reply_to)
+        await self.harness.feed(update)
+        return update.message.model_dump(mode="json", exclude_none=True)
+
+    async def edit(self, message_id: int, text: str) -> None:
+        await self.harness.feed(self.telegram.edited_message_update(self.fake, message_id, text, chat_id=self.chat_id))
+
+    async def tap(self, label: Label, *, topic: "ChatUser | int | None" = None) -> dict[str, Any] | None:
+        """Press the newest inline button with this label in the topic; returns the bot's answer."""
+        await self._ready()
+        for message in reversed(self.messages(topic, from_bot=True)):
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if _matches(label, button["text"]) and "callback_data" in button:
+                        update = self.telegram.callback_update(self.fake, message["message_id"],
+                                                               button["callback_data"], self.chat_id)
+                        await self.harness.feed(update)
+                        return self.telegram.callback_answer(update.callback_query.id)
+        shown = "\n".join(f"    {t}" for t in self.texts(topic)[-5:])
+        raise StepFailed(f"no button {describe_label(label)} in the topic; the bot's last messages:\n{shown}")

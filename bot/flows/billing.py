@@ -1,0 +1,319 @@
+"""费用管理 (F1): one enterprise's billing screen, and what the renew, upgrade and value-added
+flows share: who may buy (R: super admin or billing admin; the others are told whom to ask),
+提交订单 for an enterprise (delivered at once on payment, no binding), the in-chat invoice, and
+the web link for what the chat cannot take (R2, R4)."""
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
+from aiogram.types import CallbackQuery, LabeledPrice, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from bot.callbacks import BillingEnt, BillingGo, OrderAction
+from bot.context import AppContext
+from bot.flow import Flow, step_screen
+from bot.flows.orders import own_order
+from bot.screens import billing as screens
+from bot.state.states import Billing, Buy, Orders, TrialApp
+from bot.ui import Screen
+from services.billing import BillingCart
+from services.catalog import Quote
+from services.enterprises import Enterprise
+from services.orders import Channel, Order, OrderStatus, UpgradeBasis
+from services.phones import InvalidPhone, mask_phone, normalize_phone
+from services.sms import SmsDeliveryError
+from services.trials import TrialForm
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX, DESCRIPTION_MAX, LABEL_MAX = 32, 255, 32  # Bot API limits for sendInvoice
+
+
+# --- who is asking, for which enterprise ------------------------------------------------------
+
+
+async def remember_chat(flow: Flow, chat_id: int | None = None) -> None:
+    """The reminders (services.scheduler) go to the chats where a phone was verified."""
+    if flow.session.phone:
+        await flow.app.enterprises.remember_chat(flow.session.phone, chat_id or flow.user_id, flow.tr.lang)
+
+
+async def current_enterprise(flow: Flow) -> Enterprise | None:
+    """The enterprise of the billing flow on screen, while the user's phone is a member."""
+    ent_id, phone = flow.session.billing.enterprise_id, flow.session.phone
+    ent = await flow.app.enterprises.get(ent_id) if ent_id else None
+    return ent if ent is not None and phone and phone in ent.members else None
+
+
+async def open_enterprise(query: CallbackQuery, flow: Flow, pressed: BillingEnt,
+                          callback_answer: CallbackAnswer) -> Enterprise | None:
+    """A billing button naming an enterprise: it must be one the user's verified phone joined.
+    Without a verified phone (a new conversation, an old reminder) the phone is verified first."""
+    if not flow.session.phone:
+        await start_sign_in(query, flow, pressed)
+        return None
+    ent_id = pressed.ent
+    ent = await flow.app.enterprises.get(ent_id) if ent_id != screens.NONE else None
+    if ent is None or flow.session.phone not in ent.members:
+        callback_answer.text = flow.tr("billing.not_member")
+        callback_answer.show_alert = True
+        await flow.again(query)
+        return None
+    if flow.session.billing.enterprise_id != ent.id:
+        flow.session.billing = BillingCart(enterprise_id=ent.id)
+    await remember_chat(flow)
+    return ent
+
+
+async def may_buy(query: CallbackQuery, flow: Flow, ent: Enterprise, callback_answer: CallbackAnswer) -> bool:
+    """Buying for an enterprise needs it verified and the user its super or billing admin; the
+    others stay on its billing screen and are told whom to ask."""
+    role = ent.role_of(flow.session.phone)
+    if ent.verified and role is not None and role.can_buy:
+        return True
+    text = flow.tr("billing.unverified_note") if not ent.verified else screens.whom_to_ask(flow.tr, ent)
+    callback_answer.text = text[:200]
+    callback_answer.show_alert = True
+    await flow.go(query, Billing.enterprise)
+    return False
+
+
+def new_purchase(flow: Flow, ent: Enterprise, kind: str) -> BillingCart:
+    cart = BillingCart(enterprise_id=ent.id, kind=kind, cart_id=secrets.token_hex(8))
+    flow.session.billing = cart
+    return cart
+
+
+# --- 提交订单 for an enterprise -------------------------------------------------------------------
+
+
+async def submit_order(query: CallbackQuery, flow: Flow, ent: Enterprise, q: Quote,
+                       upgrade: UpgradeBasis | None = None) -> None:
+    """One order per cart; in chat it is invoiced, otherwise it waits for its web payment."""
+    session, app = flow.session, flow.app
+    cart = session.billing
+    if not cart.cart_id:
+        cart.cart_id = secrets.token_hex(8)
+
+    async def create() -> tuple[Order, bool]:
+        return await app.orders.create(
+            user_id=flow.user_id,
+            chat_id=query.message.chat.id if query.message else flow.user_id,
+            cart_id=cart.cart_id or "",
+            quote=q,
+            channel=Channel.CHAT if q.chat_payable else Channel.WEB,
+            phone=session.phone,
+            enterprise_name=ent.name,
+            enterprise_id=ent.id,
+            upgrade=upgrade,
+        )
+
+    order, created = await create()
+    if not created and order.status is not OrderStatus.PENDING:
+        cart.cart_id = secrets.token_hex(8)
+        order, _ = await create()
+    session.order_id = order.id
+    log.info("billing.order kind=%s order=%s enterprise=%s chat_payable=%s", order.kind.value, order.id, ent.id,
+             q.chat_payable)
+    if q.chat_payable:
+        await send_invoice(query.bot, order, flow)  # first: if it fails, the confirmation stays
+        await flow.go(query, Buy.payment)
+    else:
+        await flow.go(query, Billing.web_pay)
+    cart.cart_id = secrets.token_hex(8)  # the next 提交订单 is a new order
+
+
+async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
+    tr = flow.tr
+    labels = [screens.line_label(tr, line)[:LABEL_MAX] for line in order.lines]
+    await bot.send_invoice(
+        chat_id=order.chat_id,
+        title=tr("billing.invoice_title", label=screens.order_label(tr, order))[:TITLE_MAX],
+        description=tr("billing.invoice_description", order_id=order.id, name=order.enterprise_name or "",
+                       items=" + ".join(labels))[:DESCRIPTION_MAX],
+        payload=order.id,
+        provider_token=flow.app.settings.payment_provider_token.get_secret_value(),
+        currency=order.currency,
+        prices=[LabeledPrice(label=label, amount=line.amount_fen) for label, line in zip(labels, order.lines)],
+    )
+
+
+async def checkout_url(flow: Flow, order: Order) -> str:
+    """The web checkout link for the order (issue 3's CheckoutLinks), or the web purchase page."""
+    checkout = getattr(flow.app, "checkout", None)
+    if checkout is not None:
+        return await checkout.link_for_order(order, lang=flow.tr.lang)
+    return flow.app.settings.web_purchase_url
+
+
+# --- steps -----------------------------------------------------------------------------------------
+
+
+# --- who is asking: the member's phone, verified by SMS code (F3's service) -----------------------
+
+
+async def start_sign_in(event: Message | CallbackQuery, flow: Flow, pressed: BillingEnt) -> None:
+    """Billing needs to know whose phone is asking; the button pressed goes on afterwards."""
+    flow.session.billing = BillingCart(resume=pressed.pack())
+    await flow.go(event, Billing.phone, notice=flow.tr("billing.verify_first"))
+
+
+async def signed_in(event: Message | CallbackQuery, flow: Flow, notice: str) -> None:
+    """Back to what was asked for: the enterprise's billing, the trial, or 首页."""
+    session = flow.session
+    await remember_chat(flow)
+    pressed = BillingEnt.unpack(session.billing.resume) if session.billing.resume else None
+    session.billing = BillingCart()
+    if pressed is not None and pressed.ent != screens.NONE:
+        ent = await flow.app.enterprises.get(pressed.ent)
+        if ent is not None and session.phone in ent.members:
+            session.billing = BillingCart(enterprise_id=ent.id)
+            await flow.go(event, Billing.enterprise, notice=notice)
+            return
+    if pressed is not None and pressed.action == "trial":
+        session.trial = TrialForm()
+        await flow.go(event, TrialApp.enterprise, notice=notice)
+        return
+    joined = await flow.app.enterprises.for_phone(session.phone or "")
+    await flow.go(event, None if joined else Billing.no_enterprise, notice=notice)
+
+
+async def take_phone(message: Message, flow: Flow, raw: str) -> None:
+    try:
+        phone = normalize_phone(raw)
+    except InvalidPhone:
+        await flow.again(message, flow.tr("phone.invalid"))
+        return
+    await send_code(message, flow, phone)
+
+
+async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
+    tr, cart = flow.tr, flow.session.billing
+    try:
+        result = await flow.app.codes.send(flow.user_id, phone, tr.lang)
+    except SmsDeliveryError:
+        await flow.go(event, Billing.phone, notice=tr("phone.send_failed"))
+        return
+    if result.sent or result.status == "cooldown":
+        cart.phone_pending = phone
+        notice = None if result.sent else tr("phone.cooldown", seconds=result.retry_after)
+        await flow.go(event, Billing.code, notice=notice)
+    elif result.status == "phone_limit":
+        await flow.go(event, Billing.phone, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
+    else:
+        await flow.go(event, Billing.phone, notice=tr("phone.user_limit"))
+
+
+@step_screen(Billing.phone)
+async def phone_screen(flow: Flow) -> Screen:
+    return screens.ask_phone(flow.tr)
+
+
+@step_screen(Billing.code)
+async def code_screen(flow: Flow) -> Screen | None:
+    pending = flow.session.billing.phone_pending
+    return screens.ask_code(flow.tr, pending) if pending else None
+
+
+@step_screen(Billing.enterprise)
+async def enterprise_screen(flow: Flow) -> Screen | None:
+    ent = await current_enterprise(flow)
+    if ent is None:
+        return None
+    return screens.enterprise(flow.tr, ent, flow.app.catalog, flow.app.clock.now(), flow.session.phone)
+
+
+@step_screen(Billing.no_enterprise)
+async def no_enterprise_screen(flow: Flow) -> Screen | None:
+    return screens.no_enterprise(flow.tr, flow.session.phone) if flow.session.phone else None
+
+
+@step_screen(Billing.web_pay)
+async def web_pay_screen(flow: Flow) -> Screen | None:
+    order = await flow.order()
+    if order is None:
+        return None
+    if order.status is not OrderStatus.PENDING:
+        from bot import screens as core
+        bound_to = await flow.app.enterprises.get(order.enterprise_id) if order.enterprise_id else None
+        return core.order_detail(flow.tr, order, bound_to)
+    return screens.web_pay(flow.tr, order, await checkout_url(flow, order), flow.app.catalog)
+
+
+async def is_enterprise_order(query: CallbackQuery, callback_data: OrderAction, app: AppContext) -> bool:
+    """A filter: the order is one an enterprise placed for itself (F7–F9)."""
+    order = await app.orders.get(callback_data.order_id)
+    return order is not None and order.for_enterprise
+
+
+def router() -> Router:
+    r = Router(name="billing")
+
+    @r.callback_query(BillingEnt.filter(F.action == "view"))
+    async def view(query: CallbackQuery, callback_data: BillingEnt, flow: Flow, callback_answer: CallbackAnswer) -> None:
+        if callback_data.ent == screens.NONE:  # 首页's 费用管理 without an enterprise
+            if not flow.session.phone:
+                await start_sign_in(query, flow, callback_data)
+            else:
+                await remember_chat(flow)
+                await flow.go(query, Billing.no_enterprise)
+            return
+        if await open_enterprise(query, flow, callback_data, callback_answer):
+            await flow.go(query, Billing.enterprise)
+
+    @r.message(Billing.phone, F.contact)
+    async def shared_phone(message: Message, flow: Flow) -> None:
+        if message.contact.user_id != message.from_user.id:  # someone else's contact card
+            await flow.again(message, flow.tr("phone.not_own"))
+            return
+        await take_phone(message, flow, message.contact.phone_number)
+
+    @r.message(Billing.phone, F.text)
+    async def typed_phone(message: Message, flow: Flow) -> None:
+        await take_phone(message, flow, message.text or "")
+
+    @r.message(Billing.code, F.text)
+    async def typed_code(message: Message, flow: Flow) -> None:
+        cart, tr = flow.session.billing, flow.tr
+        result = await flow.app.codes.verify(flow.user_id, cart.phone_pending or "", message.text or "")
+        if result.ok:
+            flow.session.phone, cart.phone_pending = cart.phone_pending, None
+            await signed_in(message, flow, tr("phone.verified", phone=mask_phone(flow.session.phone)))
+        elif result.status == "wrong":
+            await flow.again(message, tr("phone.wrong", left=result.attempts_left))
+        else:
+            await flow.again(message, tr(f"phone.{result.status}"))
+
+    @r.message(StateFilter(Billing.phone, Billing.code))
+    async def not_text(message: Message, flow: Flow) -> None:
+        await flow.again(message, flow.tr("error.text_only"))
+
+    @r.callback_query(Billing.code, BillingGo.filter(F.action == "resend"))
+    async def resend(query: CallbackQuery, flow: Flow) -> None:
+        await send_code(query, flow, flow.session.billing.phone_pending or "")
+
+    @r.callback_query(Billing.code, BillingGo.filter(F.action == "change"))
+    async def change(query: CallbackQuery, flow: Flow) -> None:
+        flow.session.billing.phone_pending = None
+        await flow.go(query, Billing.phone)
+
+    # 去支付 on an enterprise's order in 我的订单: its own invoice, or its web link.
+    @r.callback_query(OrderAction.filter(F.action == "pay"), is_enterprise_order)
+    async def pay(query: CallbackQuery, callback_data: OrderAction, flow: Flow, callback_answer: CallbackAnswer) -> None:
+        order = await own_order(flow, callback_data.order_id, callback_answer)
+        if order is None:
+            return
+        if order.status is not OrderStatus.PENDING:
+            callback_answer.text = flow.tr("pay.not_payable", reason=flow.tr(f"status.{order.status.value}"))
+            await flow.go(query, Orders.detail)
+            return
+        if order.channel is not Channel.CHAT:
+            await flow.go(query, Billing.web_pay)
+            return
+        await send_invoice(query.bot, order, flow)
+        await flow.go(query, Buy.payment)
+
+    return r

@@ -1,0 +1,243 @@
+"""Agent quotes (F11, item 7 of the hand-off): an agent issues an order for the customer from
+their topic — edition, years, add-on pack, and an optional negotiated price — and the
+consultation ends in a sale.
+
+- The order is created with channel `consultation` (services.orders).
+- A negotiated price is spread over the quote's lines in proportion to their list amounts
+  (services.support.negotiated_lines), so the order's lines, the invoice's prices and every
+  screen add up to it; the list total is kept in the quote record (services.support.QuoteRecord).
+- Within the chat limit (and for an edition the chat may sell, R2) the customer gets an in-chat
+  invoice; otherwise the web checkout link (F12, `app.checkout.link_for_order`).
+- When it is paid, the topic is told: at once for an in-chat payment (TellStaffOfPayments, a
+  message middleware), and by a watcher for a web payment (`watch_quotes`, started with the
+  dispatcher; `tell_staff_order_paid` may also be called by whoever learns of a payment).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.types import Message, TelegramObject
+
+from bot.context import AppContext
+from bot.flows.payment import send_invoice
+from bot.flows.support.desk import Desk
+from bot.screens import edition_name, pack_name
+from bot.screens import support as support_screens
+from services.catalog import Cart, Catalog, Quote, format_fen, quote
+from services.orders import Channel, Order, OrderStatus
+from services.support import QuoteRecord, SupportCustomer, Ticket, negotiated_lines
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 15.0
+NO_PACK = {"-", "none", "no", "0", "无", "不加购"}
+YEARS = re.compile(r"^(\d+)\s*(年|y|yr|yrs|year|years)?$", re.IGNORECASE)
+
+
+class QuoteProblem(ValueError):
+    """A quote the agent must correct; `key` is its text in support.staff.*, with `values`."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+def parse_price(text: str) -> int | None:
+    """"80000", "¥80,000", "80000.50元" → fen; None when the text is not an amount."""
+    cleaned = text.strip().replace(",", "").replace("，", "").removeprefix("¥").removeprefix("￥").removesuffix("元")
+    if not re.fullmatch(r"\d+(\.\d{1,2})?", cleaned):
+        return None
+    try:
+        return int(Decimal(cleaned) * 100)
+    except InvalidOperation:  # pragma: no cover - the pattern already says it is a number
+        return None
+
+
+def _names(app: AppContext, prefix: str, code: str) -> set[str]:
+    return {code.casefold()} | {label.casefold() for label in app.texts.all_labels(f"{prefix}.{code}")}
+
+
+def parse_quote_args(app: AppContext, args: list[str]) -> tuple[str, int, str | None, int | None]:
+    """`/quote <edition> <years> [pack] [price]` → (edition, years, pack, price fen or None).
+    Editions and packs by code or by name in any language (旗舰版, flagship)."""
+    catalog = app.catalog
+    if len(args) < 2:
+        raise QuoteProblem("support.staff.quote_usage")
+    wanted = args[0].casefold()
+    edition = next((e.code for e in catalog.sellable_editions if wanted in _names(app, "edition", e.code)), None)
+    if edition is None:
+        codes = ", ".join(e.code for e in catalog.sellable_editions)
+        raise QuoteProblem("support.staff.quote_bad_edition", value=args[0], codes=codes)
+    match = YEARS.match(args[1])
+    if match is None or int(match.group(1)) not in catalog.years:
+        raise QuoteProblem("support.staff.quote_bad_years", value=args[1],
+                           years=", ".join(str(y) for y in catalog.years))
+    years = int(match.group(1))
+    rest = args[2:]
+    if len(rest) > 2:
+        raise QuoteProblem("support.staff.quote_usage")
+    pack: str | None = None
+    price: int | None = None
+    if rest:
+        token = rest[0].casefold()
+        found = next((p.code for p in catalog.addon_packs if token in _names(app, "pack", p.code)), None)
+        if found is not None or token in NO_PACK:
+            pack = found
+        elif len(rest) == 1 and parse_price(token) is not None:
+            rest.insert(0, "-")  # `/quote flagship 1 80000`: a price without a pack
+        else:
+            codes = ", ".join(["none"] + [p.code for p in catalog.addon_packs])
+            raise QuoteProblem("support.staff.quote_bad_pack", value=rest[0], codes=codes)
+    if len(rest) == 2:
+        price = parse_price(rest[1])
+        if price is None:
+            raise QuoteProblem("support.staff.quote_bad_amount", value=rest[1])
+    return edition, years, pack, price
+
+
+def price_quote(catalog: Catalog, edition: str, years: int, pack: str | None, price_fen: int | None) -> tuple[Quote, int]:
+    """The order's quote and the list total. A negotiated price replaces the total, spread over
+    the lines; it must be positive and no more than the list total (a discount, not a surcharge)."""
+    listed = quote(catalog, Cart(edition=edition, years=years, pack=pack, pack_chosen=True))
+    priced = listed
+    if price_fen is not None:
+        if price_fen <= 0 or price_fen > listed.total_fen:
+            raise QuoteProblem("support.staff.quote_bad_price", price=format_fen(price_fen),
+                               listed=format_fen(listed.total_fen))
+        try:
+            amounts = negotiated_lines([line.amount_fen for line in listed.lines], price_fen)
+        except ValueError:
+            raise QuoteProblem("support.staff.quote_bad_price", price=format_fen(price_fen),
+                               listed=format_fen(listed.total_fen)) from None
+        lines = [line.model_copy(update={"amount_fen": amount}) for line, amount in zip(listed.lines, amounts)]
+        priced = listed.model_copy(update={"lines": lines, "total_fen": price_fen})
+    ed = catalog.edition(edition)
+    # R2: the chat takes the payment only for an edition it may sell, within the chat limit.
+    in_chat = bool(ed and ed.chat_payable) and priced.total_fen <= catalog.chat_payment_limit_fen
+    return priced.model_copy(update={"chat_payable": in_chat}), listed.total_fen
+
+
+def quote_lines(tr, q: Quote) -> list[tuple[str, int]]:
+    return [((tr("buy.line_edition", name=edition_name(tr, line.code), years=line.quantity)
+              if line.kind == "edition" else pack_name(tr, line.code)), line.amount_fen) for line in q.lines]
+
+
+async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, edition: str, years: int,
+                      pack: str | None, price_fen: int | None, agent_id: int) -> str:
+    """Create the consultation order and send it to the customer; returns what to tell staff."""
+    app, staff = desk.app, desk.staff_tr
+    q, listed = price_quote(app.catalog, edition, years, pack, price_fen)
+    checkout = getattr(app, "checkout", None)
+    async with desk.customer_flow(customer) as flow:
+        order, _ = await app.orders.create(
+            user_id=customer.user_id,
+            chat_id=customer.user_id,
+            cart_id=f"quote:{ticket.id}:{secrets.token_hex(6)}",
+            quote=q,
+            channel=Channel.CONSULTATION,
+            phone=flow.session.phone,
+            enterprise_name=flow.session.enterprise_name or ticket.intake.enterprise_name,
+        )
+        minutes = app.catalog.order_ttl_minutes
+        total = format_fen(order.total_fen)
+        if q.chat_payable:
+            offer = support_screens.quote_offer(flow.tr, order, minutes=minutes, url=None)
+            await desk.bot.send_message(customer.user_id, offer.text, reply_markup=offer.markup)
+            await send_invoice(desk.bot, order, flow)
+            flow.session.order_id = order.id
+            delivery, told = "invoice", staff("support.staff.quote_sent_invoice", order_id=order.id, total=total)
+        elif checkout is not None:
+            url = await checkout.link_for_order(order, lang=flow.tr.lang)
+            offer = support_screens.quote_offer(flow.tr, order, minutes=minutes, url=url)
+            await desk.bot.send_message(customer.user_id, offer.text, reply_markup=offer.markup)
+            flow.session.order_id = order.id
+            delivery, told = "link", staff("support.staff.quote_sent_link", order_id=order.id, total=total)
+        else:
+            delivery, told = "none", staff("support.staff.quote_no_link", order_id=order.id, total=total)
+    await app.support.record_quote(QuoteRecord(
+        order_id=order.id, ticket_id=ticket.id, user_id=customer.user_id, agent_id=agent_id,
+        list_total_fen=listed, total_fen=order.total_fen, delivery=delivery, created_at=app.support.now()))
+    if price_fen is not None:
+        told += "\n" + staff("support.staff.quote_negotiated", price=total, listed=format_fen(listed))
+    await desk.note(ticket, told, who="system")
+    log.info("support.quote ticket=%s order=%s delivery=%s", ticket.id, order.id, delivery)
+    return told
+
+
+async def tell_staff_order_paid(bot: Bot, app: AppContext, order_id: str) -> bool:
+    """When an order an agent issued has been paid, the customer's topic is told, once."""
+    if app.settings.staff_chat_id is None or await app.support.quote(order_id) is None:
+        return False
+    order = await app.orders.get(order_id)
+    if order is None or order.status not in (OrderStatus.PAID, OrderStatus.BOUND):
+        return False
+    record = await app.support.quote_paid(order_id)
+    if record is None:
+        return False  # told already
+    desk = Desk(bot, app)
+    staff = desk.staff_tr
+    way = staff("support.staff.paid_in_chat" if record.delivery == "invoice" else "support.staff.paid_on_web")
+    text = staff("support.staff.quote_paid", order_id=order.id, total=format_fen(order.total_fen), way=way)
+    await desk.post(record.user_id, text)
+    ticket = await app.support.ticket(record.ticket_id)
+    if ticket is not None:
+        await desk.note(ticket, text)
+    log.info("support.quote_paid order=%s", order_id)
+    return True
+
+
+async def check_quotes(bot: Bot, app: AppContext) -> int:
+    """One pass over the quotes staff has not heard were paid: tell the paid ones, drop (and
+    mention) those that can no longer be paid. Returns how many payments were told."""
+    told = 0
+    for order_id in await app.support.quotes_waiting():
+        order: Order | None = await app.orders.get(order_id)
+        if order is None:
+            await app.support.drop_quote_watch(order_id)
+        elif order.status in (OrderStatus.PAID, OrderStatus.BOUND):
+            told += await tell_staff_order_paid(bot, app, order_id)
+        elif order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+            await app.support.drop_quote_watch(order_id)
+            record = await app.support.quote(order_id)
+            if record is not None:
+                desk = Desk(bot, app)
+                status = desk.staff_tr(f"status.{order.status.value}")
+                await desk.post(record.user_id, desk.staff_tr("support.staff.quote_lapsed", order_id=order_id,
+                                                              status=status))
+    return told
+
+
+async def watch_quotes(bot: Bot, app: AppContext, every: float = WATCH_SECONDS) -> None:
+    """Runs with the dispatcher (polling or webhook): web payments reach the topic too."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await check_quotes(bot, app)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the next pass tries again; nothing is lost
+            log.exception("support.watch_failed")
+
+
+class TellStaffOfPayments(BaseMiddleware):
+    """After an in-chat payment is handled (bot/flows/payment), the topic hears of it at once
+    when the order was an agent's quote. Registered on dp.message by the composition root."""
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        result = await handler(event, data)
+        if isinstance(event, Message) and event.successful_payment is not None:
+            app: AppContext = data["app"]
+            try:
+                await tell_staff_order_paid(data["bot"], app, event.successful_payment.invoice_payload)
+            except Exception:  # the watcher tells staff later; the buyer's payment stands
+                log.exception("support.tell_paid_failed")
+        return result

@@ -1,0 +1,461 @@
+"""The staff group's side (F11): agents work in a forum supergroup (STAFF_CHAT_ID), one topic
+per customer. What an agent writes in a customer's topic goes to the customer as the service
+(their alias, or "客服"; never their account). Commands:
+
+    /queue              waiting tickets, oldest first, with waiting time (anywhere in the group)
+    /claim              take the topic's ticket (or 🙋 接单 on its card or in /queue)
+    /transfer [agent]   hand it to another agent (alias, @username or id; buttons without one)
+    /note text          an internal note: kept in the transcript, never relayed
+    /quote [edition years [pack] [price]]   issue an order for the customer (buttons without args)
+    /invoiced [order]   R16: the invoice is issued; the customer is told
+    /close              resolve the ticket; the customer lands on 首页
+    /ban [reason], /unban   stop / resume relaying this customer
+    /history            the customer's past tickets
+    /alias [name]       how customers see you ("客服小李"); /alias - clears it
+    /help               this list
+
+Nothing said in the staff group ever reaches the customer flows (the router swallows it all).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from bot.callbacks import StaffAction, StaffQuote
+from bot.context import AppContext
+from bot.flows.support import lifecycle
+from bot.flows.support.desk import Desk, content_kind
+from bot.flows.support.quotes import QuoteProblem, issue_quote, parse_quote_args, price_quote, quote_lines
+from bot.screens import support as support_screens
+from bot.ui import Screen, show
+from services.support import Agent, SupportCustomer, Ticket, TicketStatus
+
+log = logging.getLogger(__name__)
+ALIAS_MAX = 20
+
+
+def in_staff_chat(event: Message | CallbackQuery, app: AppContext) -> bool:
+    chat_id = app.settings.staff_chat_id
+    if chat_id is None:
+        return False
+    if isinstance(event, CallbackQuery):
+        return event.message is not None and event.message.chat.id == chat_id
+    return event.chat.id == chat_id
+
+
+@dataclass
+class Topic:
+    """A customer's topic, as a staff command sees it."""
+
+    thread: int
+    customer: SupportCustomer
+    ticket: Ticket | None  # the customer's current ticket, live or resolved
+
+
+async def topic_of(message: Message, app: AppContext) -> Topic | None:
+    thread = message.message_thread_id if message.is_topic_message else None
+    if thread is None:
+        return None
+    customer_id = await app.support.topic_customer(message.chat.id, thread)
+    if customer_id is None:
+        return None
+    customer, ticket = await app.support.current(customer_id)
+    return Topic(thread, customer, ticket) if customer else None
+
+
+async def agent_of(event: Message | CallbackQuery, app: AppContext) -> Agent:
+    user = event.from_user
+    return await app.support.register_agent(user.id, support_screens.display_name(user.first_name, user.last_name),
+                                            user.username)
+
+
+def router() -> Router:
+    r = Router(name="support-staff")
+    r.message.filter(in_staff_chat)
+    r.edited_message.filter(in_staff_chat)
+    r.callback_query.filter(in_staff_chat)
+
+    def desk_for(bot: Bot, app: AppContext, dispatcher: Dispatcher) -> Desk:
+        return Desk(bot, app, dispatcher)
+
+    async def in_topic(message: Message, app: AppContext) -> Topic | None:
+        topic = await topic_of(message, app)
+        if topic is None:
+            await message.answer(Desk(message.bot, app).staff_tr("support.staff.outside_topic"))
+        return topic
+
+    # --- anywhere in the group -----------------------------------------------------------
+
+    @r.message(Command("queue"))
+    async def queue(message: Message, app: AppContext, bot: Bot) -> None:
+        await agent_of(message, app)
+        desk = Desk(bot, app)
+        tickets = await app.support.queue()
+        links = {}
+        for ticket in tickets:
+            customer = await app.support.customer(ticket.user_id)
+            links[ticket.id] = desk.topic_link(customer.topic_id if customer else None)
+        screen = support_screens.queue(desk.staff_tr, tickets, app.clock.now(), links)
+        await message.answer(screen.text, reply_markup=screen.markup)
+
+    @r.message(Command("help", "start"))
+    async def help_(message: Message, app: AppContext, bot: Bot) -> None:
+        await agent_of(message, app)
+        await message.answer(Desk(bot, app).staff_tr("support.staff.help"))
+
+    @r.message(Command("alias"))
+    async def alias(message: Message, command: CommandObject, app: AppContext, bot: Bot) -> None:
+        agent = await agent_of(message, app)
+        staff = Desk(bot, app).staff_tr
+        wanted = (command.args or "").strip()
+        if not wanted:
+            current = agent.alias or staff("support.agent_default")
+            await message.answer(staff("support.staff.alias_usage", alias=current))
+            return
+        if wanted == "-":
+            await app.support.set_alias(agent.id, None)
+            await message.answer(staff("support.staff.alias_cleared", alias=staff("support.agent_default")))
+            return
+        if len(wanted) > ALIAS_MAX:
+            await message.answer(staff("support.staff.alias_too_long", max=ALIAS_MAX))
+            return
+        await app.support.set_alias(agent.id, wanted)
+        await message.answer(staff("support.staff.alias_set", alias=wanted))
+
+    # --- in a customer's topic -----------------------------------------------------------
+
+    @r.message(Command("claim"))
+    async def claim(message: Message, app: AppContext, bot: Bot, dispatcher: Dispatcher) -> None:
+        agent = await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        desk = desk_for(bot, app, dispatcher)
+        if topic.ticket is None or not topic.ticket.live:
+            await message.answer(desk.staff_tr("support.staff.not_live"))
+            return
+        word = await lifecycle.claim(desk, topic.ticket.id, agent)
+        if word:
+            await message.answer(word)
+
+    @r.message(Command("close"))
+    async def close(message: Message, app: AppContext, bot: Bot, dispatcher: Dispatcher) -> None:
+        agent = await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        word = await resolve(desk_for(bot, app, dispatcher), topic.ticket, agent)
+        if word:
+            await message.answer(word)
+
+    @r.message(Command("note"))
+    async def note(message: Message, command: CommandObject, app: AppContext, bot: Bot) -> None:
+        agent = await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        desk = Desk(bot, app)
+        text = (command.args or "").strip()
+        if not text or topic.ticket is None:
+            await message.answer(desk.staff_tr("support.staff.note_usage"))
+            return
+        await desk.note(topic.ticket, text, who="note", agent_id=agent.id)
+        await message.answer(desk.staff_tr("support.staff.note_saved"))
+
+    @r.message(Command("transfer"))
+    async def transfer(message: Message, command: CommandObject, app: AppContext, bot: Bot,
+                       dispatcher: Dispatcher) -> None:
+        agent = await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        desk = desk_for(bot, app, dispatcher)
+        staff = desk.staff_tr
+        ticket = topic.ticket
+        if ticket is None or not ticket.live:
+            await message.answer(staff("support.staff.not_live"))
+            return
+        wanted = (command.args or "").strip()
+        if not wanted:
+            others = [a for a in await app.support.agents() if a.id != ticket.agent_id]
+            screen = support_screens.transfer_choice(staff, ticket, others)
+            await message.answer(screen.text, reply_markup=screen.markup)
+            return
+        target = await app.support.find_agent(wanted)
+        if target is None:
+            await message.answer(staff("support.staff.transfer_unknown", who=wanted))
+            return
+        word = await lifecycle.transfer(desk, ticket.id, target, agent)
+        if word:
+            await message.answer(word)
+
+    @r.message(Command("ban"))
+    async def ban(message: Message, command: CommandObject, app: AppContext, bot: Bot,
+                  dispatcher: Dispatcher) -> None:
+        agent = await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        desk = desk_for(bot, app, dispatcher)
+        change = await app.support.ban(topic.customer.user_id, agent_id=agent.id,
+                                       reason=(command.args or "").strip() or None)
+        if change.status == "already":
+            await message.answer(desk.staff_tr("support.staff.already_banned"))
+            return
+        log.info("support.banned user=%s agent=%s", topic.customer.user_id, agent.id)
+        await message.answer(desk.staff_tr("support.staff.banned"))
+        if change.ticket is not None:
+            await lifecycle.after_resolve(desk, change.ticket, change.customer, by="ban", agent=agent)
+
+    @r.message(Command("unban"))
+    async def unban(message: Message, app: AppContext, bot: Bot) -> None:
+        await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        change = await app.support.unban(topic.customer.user_id)
+        key = "support.staff.unbanned" if change.status == "unbanned" else "support.staff.not_banned"
+        await message.answer(Desk(bot, app).staff_tr(key))
+
+    @r.message(Command("history"))
+    async def history(message: Message, app: AppContext, bot: Bot) -> None:
+        await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        desk = Desk(bot, app)
+        tickets = await app.support.history(topic.customer.user_id)
+        text = support_screens.history(desk.staff_tr, topic.customer.name, tickets, await desk.agents_by_id(),
+                                       app.support.hours)
+        await message.answer(text)
+
+    @r.message(Command("invoiced"))
+    async def invoiced(message: Message, command: CommandObject, app: AppContext, bot: Bot) -> None:
+        agent = await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        desk = Desk(bot, app)
+        ticket = topic.ticket
+        wanted = (command.args or "").strip()
+        if ticket is None:
+            await message.answer(desk.staff_tr("support.staff.invoiced_usage"))
+            return
+        if not wanted:
+            waiting = [o for o in ticket.order_ids if o not in ticket.invoices_issued]
+            if len(waiting) != 1:
+                await message.answer(desk.staff_tr("support.staff.invoiced_usage"))
+                return
+            wanted = waiting[0]
+        await message.answer(await mark_invoiced(desk, ticket, wanted, agent))
+
+    @r.message(Command("quote"))
+    async def quote_command(message: Message, command: CommandObject, app: AppContext, bot: Bot,
+                            dispatcher: Dispatcher) -> None:
+        agent = await agent_of(message, app)
+        topic = await in_topic(message, app)
+        if topic is None:
+            return
+        desk = desk_for(bot, app, dispatcher)
+        staff = desk.staff_tr
+        ticket = topic.ticket
+        if ticket is None or not ticket.live:
+            await message.answer(staff("support.staff.not_live"))
+            return
+        args = (command.args or "").split()
+        if not args:
+            screen = support_screens.quote_editions(staff, app.catalog, ticket)
+            await message.answer(screen.text, reply_markup=screen.markup)
+            return
+        try:
+            edition, years, pack, price = parse_quote_args(app, args)
+            told = await issue_quote(desk, topic.customer, ticket, edition=edition, years=years, pack=pack,
+                                     price_fen=price, agent_id=agent.id)
+        except QuoteProblem as problem:
+            await message.answer(staff(problem.key, **problem.values))
+            return
+        await message.answer(told)
+
+    @r.message(F.text.startswith("/"))
+    async def unknown_command(message: Message, app: AppContext, bot: Bot) -> None:
+        await agent_of(message, app)
+        await message.answer(Desk(bot, app).staff_tr("support.staff.unknown_command"))
+
+    # --- an agent's message in a customer's topic goes to the customer --------------------
+
+    @r.message()
+    async def relay(message: Message, app: AppContext, bot: Bot, dispatcher: Dispatcher) -> None:
+        if message.from_user is None or message.from_user.is_bot or content_kind(message) is None:
+            return  # service messages, other bots
+        agent = await agent_of(message, app)
+        topic = await topic_of(message, app)
+        if topic is None:
+            return  # the General topic or an unrelated one: staff talk among themselves
+        desk = desk_for(bot, app, dispatcher)
+        staff = desk.staff_tr
+        ticket = topic.ticket
+        if topic.customer.banned:
+            await message.answer(staff("support.staff.customer_banned"))
+            return
+        if ticket is None or not ticket.live:
+            await message.answer(staff("support.staff.not_live_not_sent"))
+            return
+        if ticket.status is TicketStatus.PENDING:  # answering a waiting ticket claims it
+            word = await lifecycle.claim(desk, ticket.id, agent)
+            ticket = await app.support.ticket(ticket.id) or ticket
+            if word and ticket.agent_id != agent.id:
+                await message.answer(word)
+                return
+        elif ticket.agent_id != agent.id:
+            owner = await app.support.agent(ticket.agent_id) if ticket.agent_id else None
+            await message.answer(staff("support.staff.not_owner", agent=support_screens.staff_agent_label(owner)))
+            return
+        await desk.relay_from_agent(message, topic.customer, ticket, agent)
+
+    @r.edited_message()
+    async def edited(message: Message, app: AppContext, bot: Bot) -> None:
+        if message.from_user is None or message.from_user.is_bot:
+            return
+        topic = await topic_of(message, app)
+        if topic is None:
+            return
+        desk = Desk(bot, app)
+        agent = await app.support.agent(message.from_user.id)
+        tr = desk.customer_tr(topic.customer)
+        await desk.mirror_edit(message, prefix=support_screens.agent_prefix(tr, agent))
+
+    # --- buttons: the intake card, /queue, /transfer, the quote wizard ------------------
+
+    @r.callback_query(StaffAction.filter(F.action == "claim"))
+    async def claim_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                           dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+        agent = await agent_of(query, app)
+        word = await lifecycle.claim(desk_for(bot, app, dispatcher), callback_data.ticket, agent)
+        callback_answer.text = word or Desk(bot, app).staff_tr("support.staff.claimed_short")
+
+    @r.callback_query(StaffAction.filter(F.action == "close"))
+    async def close_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                           dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+        agent = await agent_of(query, app)
+        ticket = await app.support.ticket(callback_data.ticket)
+        word = await resolve(desk_for(bot, app, dispatcher), ticket, agent)
+        callback_answer.text = word
+
+    @r.callback_query(StaffAction.filter(F.action == "invoiced"))
+    async def invoiced_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                              callback_answer: CallbackAnswer) -> None:
+        agent = await agent_of(query, app)
+        desk = Desk(bot, app)
+        ticket = await app.support.ticket(callback_data.ticket)
+        if ticket is None:
+            callback_answer.text = desk.staff_tr("support.staff.not_live")
+            return
+        text = await mark_invoiced(desk, ticket, callback_data.ref, agent)
+        await desk.post(ticket.user_id, text)
+
+    @r.callback_query(StaffAction.filter(F.action == "transfer"))
+    async def transfer_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                              callback_answer: CallbackAnswer) -> None:
+        await agent_of(query, app)
+        desk = Desk(bot, app)
+        ticket = await app.support.ticket(callback_data.ticket)
+        if ticket is None or not ticket.live:
+            callback_answer.text = desk.staff_tr("support.staff.not_live")
+            return
+        others = [a for a in await app.support.agents() if a.id != ticket.agent_id]
+        screen = support_screens.transfer_choice(desk.staff_tr, ticket, others)
+        await desk.post(ticket.user_id, screen.text, screen.markup)
+
+    @r.callback_query(StaffAction.filter(F.action == "transfer_to"))
+    async def transfer_to(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                          dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+        agent = await agent_of(query, app)
+        desk = desk_for(bot, app, dispatcher)
+        target = await app.support.agent(int(callback_data.ref)) if callback_data.ref.isdigit() else None
+        if target is None:
+            callback_answer.text = desk.staff_tr("support.staff.transfer_unknown", who=callback_data.ref)
+            return
+        callback_answer.text = await lifecycle.transfer(desk, callback_data.ticket, target, agent)
+
+    @r.callback_query(StaffAction.filter(F.action == "quote"))
+    async def quote_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                           callback_answer: CallbackAnswer) -> None:
+        await agent_of(query, app)
+        desk = Desk(bot, app)
+        ticket = await app.support.ticket(callback_data.ticket)
+        if ticket is None or not ticket.live:
+            callback_answer.text = desk.staff_tr("support.staff.not_live")
+            return
+        screen = support_screens.quote_editions(desk.staff_tr, app.catalog, ticket)
+        await desk.post(ticket.user_id, screen.text, screen.markup)
+
+    @r.callback_query(StaffQuote.filter())
+    async def quote_step(query: CallbackQuery, callback_data: StaffQuote, app: AppContext, bot: Bot,
+                         dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+        agent = await agent_of(query, app)
+        desk = desk_for(bot, app, dispatcher)
+        staff, catalog, data = desk.staff_tr, app.catalog, callback_data
+        ticket = await app.support.ticket(data.ticket)
+        if data.step == "x":
+            await show(query, Screen(staff("support.staff.quote_cancelled")))
+            return
+        if ticket is None or not ticket.live:
+            callback_answer.text = staff("support.staff.not_live")
+            return
+        edition = catalog.edition(data.edition)
+        pack = None if data.addon in ("", "-") else data.addon
+        if (edition is None or not edition.sellable or (data.step != "y" and data.years not in catalog.years)
+                or (pack is not None and catalog.pack(pack) is None)):
+            callback_answer.text = staff("support.staff.quote_stale")
+            await show(query, support_screens.quote_editions(staff, catalog, ticket))
+            return
+        if data.step == "y":
+            await show(query, support_screens.quote_years(staff, catalog, ticket, edition.code))
+        elif data.step == "p":
+            await show(query, support_screens.quote_packs(staff, catalog, ticket, edition.code, data.years))
+        elif data.step == "c":
+            q, _ = price_quote(catalog, edition.code, data.years, pack, None)
+            await show(query, support_screens.quote_confirm(staff, ticket, edition.code, data.years, pack,
+                                                            quote_lines(staff, q), q.total_fen))
+        elif data.step == "s":
+            customer = await app.support.customer(ticket.user_id)
+            if customer is None:
+                callback_answer.text = staff("support.staff.not_live")
+                return
+            told = await issue_quote(desk, customer, ticket, edition=edition.code, years=data.years, pack=pack,
+                                     price_fen=None, agent_id=agent.id)
+            await show(query, Screen(told))
+
+    return r
+
+
+async def resolve(desk: Desk, ticket: Ticket | None, agent: Agent) -> str | None:
+    """/close and ✅ 结束: the ticket is resolved, both sides told, the customer sent to 首页."""
+    if ticket is None or not ticket.live:
+        return desk.staff_tr("support.staff.not_live")
+    change = await desk.support.resolve(ticket.id, by="agent", agent_id=agent.id)
+    if change.status != "resolved_now" or change.ticket is None:
+        return desk.staff_tr("support.staff.not_live")
+    await lifecycle.after_resolve(desk, change.ticket, change.customer, by="agent", agent=agent)
+    return None
+
+
+async def mark_invoiced(desk: Desk, ticket: Ticket, order_id: str, agent: Agent) -> str:
+    """R16: the agent has issued the invoice; the customer is told. Returns the word for staff."""
+    staff = desk.staff_tr
+    change = await desk.support.mark_invoice_issued(ticket.id, order_id, agent.id)
+    if change.status == "already":
+        return staff("support.staff.invoiced_already", order_id=order_id)
+    if change.status != "issued" or change.customer is None or change.ticket is None:
+        return staff("support.staff.invoiced_usage")
+    tr = desk.customer_tr(change.customer)
+    told = await desk.tell_customer(change.customer, tr("support.invoice_issued", order_id=order_id))
+    await desk.note(change.ticket, staff("support.staff.invoiced_done", order_id=order_id))
+    await desk.refresh_card(change.ticket)
+    log.info("support.invoice_issued ticket=%s order=%s", ticket.id, order_id)
+    return staff("support.staff.invoiced_done" if told else "support.staff.customer_blocked", order_id=order_id)

@@ -1,0 +1,83 @@
+"""The background task: one per process, running services.scheduler ticks (expiry of editions,
+trials and unpaid orders; reminders) and sending the reminders through the Bot.
+
+    task = start_background(app, bot)      # bot/runner.py, bot/playground.py
+    ...
+    await stop_background(task)
+
+Several processes may run it at once: the scheduler's Redis lease lets one work per tick, and
+every reminder is claimed once. Tests run one tick at the harness clock with
+`await bot_harness.run_jobs()`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+
+from bot.context import AppContext
+from bot.screens import billing as screens
+from services.scheduler import Reminder, Scheduler
+
+log = logging.getLogger(__name__)
+
+
+class BotNotifier:
+    """Sends a reminder (text and its 版本续费 button) to a chat, in the chat's language."""
+
+    def __init__(self, bot: Bot, app: AppContext) -> None:
+        self._bot = bot
+        self._app = app
+
+    async def remind(self, chat_id: int, lang: str, reminder: Reminder) -> bool:
+        screen = screens.reminder(self._app.texts.for_lang(lang), reminder)
+        try:
+            await self._bot.send_message(chat_id, screen.text, reply_markup=screen.markup)
+        except TelegramAPIError as exc:  # blocked, chat gone: the others are still told
+            log.info("reminder.not_sent chat=%s kind=%s error=%s", chat_id, reminder.kind, type(exc).__name__)
+            return False
+        log.info("reminder.sent chat=%s kind=%s enterprise=%s", chat_id, reminder.kind, reminder.enterprise_id)
+        return True
+
+
+def build_scheduler(app: AppContext, bot: Bot | None) -> Scheduler:
+    return Scheduler(
+        app.redis, app.clock, app.catalog, app.enterprises, app.orders, app.trials,
+        BotNotifier(bot, app) if bot is not None else None,
+        interval_seconds=app.settings.scheduler_interval_seconds or 60,
+        lease_seconds=max(60, app.settings.scheduler_interval_seconds * 5),
+    )
+
+
+async def run_forever(scheduler: Scheduler, interval: float) -> None:
+    """Tick every `interval` seconds (with a little jitter, so instances do not collide) until
+    cancelled; a failing tick is logged and the next one tries again."""
+    await asyncio.sleep(random.uniform(0, min(interval, 5)))
+    while True:
+        try:
+            await scheduler.tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("scheduler.tick_failed")
+        await asyncio.sleep(interval * random.uniform(0.9, 1.1))
+
+
+def start_background(app: AppContext, bot: Bot) -> asyncio.Task | None:
+    """Start this process's background task (None when SCHEDULER_INTERVAL_SECONDS is 0)."""
+    interval = app.settings.scheduler_interval_seconds
+    if interval <= 0:
+        return None
+    return asyncio.create_task(run_forever(build_scheduler(app, bot), interval), name="esign-scheduler")
+
+
+async def stop_background(task: asyncio.Task | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,211 @@
+"""The one aiohttp application: Telegram webhook, checkout pages, payment notices, /healthz.
+
+`build_web_app(app_context, bot, dispatcher)` is the only wiring; `python -m bot run` (both
+polling and webhook mode), the playground and the tests all use it.
+
+    /telegram/webhook (WEBHOOK_PATH)         updates, X-Telegram-Bot-Api-Secret-Token checked
+    /checkout/{token}                        the purchase, step by step (bot/web/pages.py)
+    /sandbox/pay/{payment_id}                the sandbox gateway's cashier page
+    /payments/notify/{gateway}               asynchronous payment notices (bot/web/payments.py)
+    /healthz                                 liveness: the process answers (200)
+    /readyz                                  readiness: Redis answers: 200, else 503
+    /metrics                                 Prometheus metrics (bot/metrics.py)
+    /static/...                              CSS and the optional JavaScript
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bot.context import AppContext
+from bot.metrics import exposition
+from bot.web.render import STATIC, Renderer, choose_lang
+from bot.web.security import Csrf, RateLimiter, redact_path, security_headers
+from config.settings import Settings
+from services.checkout import CheckoutLinks, WebCheckout
+from services.payment_gateway import PaymentGateway, SandboxGateway
+
+log = logging.getLogger("bot.web")
+
+
+class PageError(Exception):
+    """A refusal shown as a page: `key` names checkout.error.<key>_title / _body."""
+
+    def __init__(self, status: int, key: str, *, lang: str | None = None, headers: dict[str, str] | None = None,
+                 **params: object) -> None:
+        super().__init__(key)
+        self.status = status
+        self.key = key
+        self.lang = lang
+        self.headers = headers or {}
+        self.params = params
+
+
+@dataclass
+class WebState:
+    app: AppContext
+    bot: Bot
+    dispatcher: Dispatcher | None
+    gateway: PaymentGateway
+    links: CheckoutLinks
+    checkout: WebCheckout
+    renderer: Renderer
+    csrf: Csrf
+    limiter: RateLimiter
+    public_origin: str
+    https: bool
+    headers: dict[str, str] = field(default_factory=dict)
+    bot_username: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    async def chat_url(self, payload: str | None = None) -> str | None:
+        """https://t.me/<bot>?start=<payload>: back to the chat (None if getMe fails)."""
+        if self.bot_username is None:
+            try:
+                self.bot_username = (await self.bot.me()).username
+            except Exception:  # the page still works without the link
+                log.warning("web.get_me_failed")
+                return None
+        if not self.bot_username:
+            return None
+        return f"https://t.me/{self.bot_username}" + (f"?start={payload}" if payload else "")
+
+
+STATE: web.AppKey[WebState] = web.AppKey("esign_web_state", WebState)
+
+
+def state(request: web.Request) -> WebState:
+    return request.app[STATE]
+
+
+def build_gateway(settings: Settings, app: AppContext) -> PaymentGateway:
+    """The web payment gateway named by WEB_GATEWAY (a real provider's adapter is added here)."""
+    if settings.web_gateway_name == "sandbox":
+        if settings.environment == "production":
+            log.warning("web.gateway=sandbox in production: no real money is taken")
+        return SandboxGateway(app.redis, app.clock, settings.payment_notify_secret.get_secret_value().encode(),
+                              pay_base_url=settings.public_base_url,
+                              max_age_seconds=settings.payment_notify_max_age_seconds)
+    raise ValueError(f"unknown WEB_GATEWAY {settings.web_gateway_name!r}")
+
+
+def webhook_secret(settings: Settings, bot_token: str) -> str:
+    """WEBHOOK_SECRET, or one derived from the bot token: every replica agrees on it."""
+    if settings.webhook_secret and settings.webhook_secret.get_secret_value():
+        return settings.webhook_secret.get_secret_value()
+    return hmac.new(bot_token.encode(), b"esign-webhook-secret", hashlib.sha256).hexdigest()
+
+
+def build_web_app(
+    app_context: AppContext,
+    bot: Bot,
+    dispatcher: Dispatcher | None = None,
+    *,
+    gateway: PaymentGateway | None = None,
+    webhook_path: str | None = None,
+    webhook_secret_token: str | None = None,
+) -> web.Application:
+    """The web app. With `dispatcher` and `webhook_path`, it also takes Telegram's updates (the
+    secret token is checked); the dispatcher also lets a web payment update the buyer's chat."""
+    from bot.web import pages, payments  # noqa: PLC0415 (routes import this module)
+
+    settings = app_context.settings
+    gateway = gateway or build_gateway(settings, app_context)
+    https = settings.public_base_url.startswith("https://")
+    csrf_key = hmac.new(bot.token.encode(), b"esign-web-csrf", hashlib.sha256).digest()
+    st = WebState(
+        app=app_context, bot=bot, dispatcher=dispatcher, gateway=gateway, links=app_context.checkout,
+        checkout=WebCheckout(app_context.checkout, redis=app_context.redis, clock=app_context.clock,
+                             catalog=app_context.catalog, orders=app_context.orders, codes=app_context.codes,
+                             enterprises=app_context.enterprises),
+        renderer=Renderer(app_context.texts), csrf=Csrf(csrf_key, secure=https),
+        limiter=RateLimiter(app_context.redis, app_context.clock),
+        public_origin=settings.public_base_url, https=https,
+        headers=security_headers(https=https, form_action_origins=list(gateway.form_action_origins)),
+    )
+    web_app = web.Application(middlewares=[guard], client_max_size=256 * 1024)
+    web_app[STATE] = st
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", metrics)
+    pages.add_routes(web_app.router)
+    payments.add_routes(web_app.router)
+    web_app.router.add_static("/static/", STATIC, append_version=False)
+    if dispatcher is not None and webhook_path:
+        from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+
+        secret = webhook_secret_token or webhook_secret(settings, bot.token)
+        SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(web_app, path=webhook_path)
+        setup_application(web_app, dispatcher, bot=bot)
+
+    async def close_gateway(_: web.Application) -> None:
+        await gateway.close()
+
+    web_app.on_cleanup.append(close_gateway)
+    return web_app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: a load balancer or supervisor restarts a process that stops answering this."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: send traffic here only while Redis answers."""
+    try:
+        await state(request).app.redis.ping()
+    except (RedisError, OSError):
+        return web.json_response({"status": "unavailable", "redis": "down"}, status=503)
+    return web.json_response({"status": "ok", "redis": "up"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def error_page(request: web.Request, status: int, key: str, *, lang: str | None = None,
+               chat_url: str | None = None, **params: object) -> web.Response:
+    st = state(request)
+    lang = lang or choose_lang(request, None)
+    tr = st.renderer.tr(lang)
+    return st.renderer.page(
+        request, "error.html", lang=lang, status=status, here=request.path if request.method == "GET" else "/",
+        title=tr(f"checkout.error.{key}_title"), body=tr(f"checkout.error.{key}_body", **params) if params
+        else tr(f"checkout.error.{key}_body"), chat_url=chat_url,
+    )
+
+
+@web.middleware
+async def guard(request: web.Request, handler) -> web.StreamResponse:
+    """Refusals as clear pages with a 4xx status, never a stack trace; security headers and the
+    CSRF cookie on every answer."""
+    st = state(request)
+    try:
+        response = await handler(request)
+    except PageError as refusal:
+        response = error_page(request, refusal.status, refusal.key, lang=refusal.lang,
+                              chat_url=await st.chat_url(), **refusal.params)
+        response.headers.update(refusal.headers)
+    except web.HTTPException as exc:
+        if exc.status in (404, 405) and request.method in ("GET", "HEAD", "POST"):
+            response = error_page(request, exc.status, "not_found" if exc.status == 404 else "bad_request")
+        else:
+            kept = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-length", "content-type")}
+            response = web.Response(status=exc.status, text=exc.text or exc.reason, headers=kept)
+    except Exception:
+        log.exception("web.error method=%s path=%s", request.method, redact_path(request.path))
+        response = error_page(request, 500, "server")
+    for name, value in st.headers.items():
+        response.headers.setdefault(name, value)
+    st.csrf.set_cookie(request, response)
+    return response
