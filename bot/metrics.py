@@ -22,7 +22,6 @@ LATENCY = Histogram("esign_update_seconds", "Time to handle one update", ["type"
 ORDERS = Counter("esign_orders_total", "Order transitions, by the state reached", ["state", "channel"], registry=REGISTRY)
 PAYMENTS = Counter("esign_payments_total", "Payment notices, by outcome", ["provider", "outcome"], registry=REGISTRY)
 CODES = Counter("esign_sms_codes_total", "SMS code requests, by outcome", ["outcome"], registry=REGISTRY)
-TICKETS = Counter("esign_tickets_total", "Support ticket transitions, by the state reached", ["state"], registry=REGISTRY)
 REDIS_ERRORS = Counter("esign_redis_errors_total", "Updates that failed because Redis did not answer", registry=REGISTRY)
 
 

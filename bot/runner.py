@@ -96,8 +96,11 @@ def make_bot(settings: Settings) -> Bot:
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
+    from bot.outbound import OutboundLimits
+
     token = bot_token(settings)
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session.middleware(OutboundLimits())  # 429 retry_after honoured, ~1 message/s per chat
     try:
         return Bot(token, session=session)
     except Exception as exc:  # aiogram rejects a malformed token
@@ -148,7 +151,7 @@ async def serve(settings: Settings) -> None:
             await serve_webhook(dp, bot, settings)
         else:
             log.info("bot.start mode=polling api=%s", settings.telegram_api_base)
-            await bot.delete_webhook(drop_pending_updates=False)
+            await drop_webhook(bot)
             # The checkout pages and payment notices (F12) are served beside the polling.
             web_runner = await start_web(dp, bot, settings, required=False)
             try:
@@ -179,6 +182,16 @@ async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
         log.info("bot.stop: no new updates; finishing the ones in flight")
     finally:
         await runner.cleanup()  # stops listening, then waits for the requests being handled
+
+
+async def drop_webhook(bot: Bot) -> None:
+    """Polling needs no webhook set; a Bot API stand-in without deleteWebhook is not fatal."""
+    from aiogram.exceptions import TelegramAPIError
+
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramAPIError as exc:
+        log.warning("webhook.not_deleted error=%s", exc.message)
 
 
 async def register_webhook_once(dp: Dispatcher, bot: Bot, settings: Settings, secret: str) -> bool:

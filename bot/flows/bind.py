@@ -7,6 +7,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from bot import screens
 from bot.callbacks import BindConfirm, BindPick, OrderAction
 from bot.flow import Flow, step_screen
+from bot.metrics import ORDERS
 from bot.ui import Screen
 from bot.flows.orders import own_order
 from bot.state.states import Bind, Orders
@@ -69,6 +70,7 @@ def router() -> Router:
             enterprise_id=callback_data.enterprise_id, phone=flow.session.phone or "",
         )
         if outcome.status == "bound":
+            ORDERS.labels("bound", outcome.order.channel.value).inc()
             flow.session.bind_enterprise_id = None
             await flow.state.set_state(None)
             await show(query, screens.bound(flow.tr, outcome.order, outcome.enterprise))

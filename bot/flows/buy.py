@@ -7,13 +7,15 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.callbacks import BuyAction, Nav, PickEdition, PickPack, PickYears
 from bot import screens
-from bot.screens import checkout as checkout_screens
+from bot.callbacks import BuyAction, Nav, PickEdition, PickPack, PickYears
 from bot.flow import Flow, step_screen
-from bot.ui import Screen
 from bot.flows.payment import send_invoice
+from bot.logs import bind as bind_log
+from bot.metrics import ORDERS
+from bot.screens import checkout as checkout_screens
 from bot.state.states import Buy, Phone
+from bot.ui import Screen
 from services.catalog import Quote, quote
 from services.orders import Channel, Order, OrderStatus
 
@@ -153,7 +155,7 @@ def router() -> Router:
 
 async def create_order(query: CallbackQuery, flow: Flow, q: Quote) -> tuple[Order, bool]:
     session = flow.session
-    return await flow.app.orders.create(
+    order, created = await flow.app.orders.create(
         user_id=flow.user_id,
         chat_id=query.message.chat.id if query.message else flow.user_id,
         cart_id=session.cart_id or "",
@@ -162,6 +164,10 @@ async def create_order(query: CallbackQuery, flow: Flow, q: Quote) -> tuple[Orde
         phone=session.phone,
         enterprise_name=session.enterprise_name,
     )
+    if created:
+        ORDERS.labels("pending_payment", Channel.CHAT.value).inc()
+    bind_log(order_id=order.id)
+    return order, created
 
 
 async def refuse_stale(query: CallbackQuery, flow: Flow, callback_answer: CallbackAnswer) -> None:

@@ -6,10 +6,11 @@ from aiogram import Bot, F, Router
 from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 
 from bot import screens
+from bot.alerts import alert_refund_pending
 from bot.flow import Flow
-from bot.state.states import Buy
 from bot.logs import bind as bind_log
-from bot.metrics import PAYMENTS
+from bot.metrics import ORDERS, PAYMENTS
+from bot.state.states import Buy
 from bot.ui import show
 from services.orders import Order
 
@@ -65,6 +66,8 @@ def router() -> Router:
         )
         bind_log(order_id=payment.invoice_payload)
         PAYMENTS.labels("telegram", outcome.status).inc()
+        if outcome.status == "paid" and outcome.order:
+            ORDERS.labels(outcome.order.status.value, outcome.order.channel.value).inc()
         log.info("payment.%s", outcome.status)
         # A repeat whose 支付成功 never got stored (the process died in between) is told now.
         told_already = outcome.status == "duplicate" and not (
@@ -76,6 +79,9 @@ def router() -> Router:
             await flow.state.set_state(None)
             await show(message, screens.paid(flow.tr, outcome.order))
         elif outcome.status in ("refund_pending", "unknown_order"):
+            await alert_refund_pending(message.bot, flow.app, order_id=payment.invoice_payload,
+                                       amount_fen=payment.total_amount, reason=outcome.reason or outcome.status,
+                                       provider="telegram")
             reason = f"pay.reason_{outcome.reason}"
             if reason not in flow.app.texts.tables["zh"]:
                 reason = "pay.reason_other"

@@ -3,12 +3,13 @@ limited tries, change of number. On success the purchase goes on to its confirma
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
+from bot import screens
 from bot.callbacks import PhoneAction
 from bot.context import AppContext
-from bot import screens
 from bot.flow import Flow, step_screen
-from bot.ui import Screen
+from bot.metrics import CODES
 from bot.state.states import Buy, Menu, Phone
+from bot.ui import Screen
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.sms import SmsDeliveryError
 
@@ -96,8 +97,10 @@ async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> N
     try:
         result = await flow.app.codes.send(flow.user_id, phone, tr.lang)
     except SmsDeliveryError:
+        CODES.labels("failed").inc()
         await flow.go(event, Phone.number, notice=tr("phone.send_failed"))
         return
+    CODES.labels(result.status).inc()
     if result.sent:
         flow.session.phone_pending = phone
         await flow.go(event, Phone.code)

@@ -14,6 +14,7 @@ import logging
 from aiohttp import web
 
 from bot import screens
+from bot.alerts import alert_refund_pending
 from bot.state.session import Session
 from bot.web.app import PageError, WebState, state
 from bot.web.render import choose_lang
@@ -91,6 +92,8 @@ async def tell_chat(st: WebState, outcome: NoticeOutcome, notice: PaymentNotice)
                 await remember_in_chat(st, order, link)
             screen = screens.paid(tr, order)  # 立即绑定, as after an in-chat payment
         else:
+            await alert_refund_pending(st.bot, st.app, order_id=order.id, amount_fen=notice.amount_fen,
+                                       reason=outcome.reason or "refund_pending", provider=st.gateway.name)
             key = f"pay.reason_{outcome.reason}"
             reason = tr(key if key in st.app.texts.tables["zh"] else "pay.reason_other")
             screen = screens.refund_pending(tr, order.id, notice.amount_fen, reason)

@@ -43,7 +43,7 @@ async def test_successful_payment_replayed_ten_times_pays_once_and_confirms_once
     assert sum("支付成功" in text for text in buyer.bot_messages()) == 1
 
 
-async def test_a_payment_for_an_unpayable_order_is_kept_for_a_refund_once(bot_harness):
+async def test_a_payment_for_an_unpayable_order_is_kept_for_a_refund_once_and_staff_alerted(bot_harness):
     buyer = bot_harness.user()
     order = await to_payment(bot_harness, buyer)
     invoice = buyer.last_invoice()
@@ -57,6 +57,9 @@ async def test_a_payment_for_an_unpayable_order_is_kept_for_a_refund_once(bot_ha
     assert [(r["charge_id"], r["order_id"], r["reason"]) for r in refunds] == [("tg-late", order.id, "expired")]
     assert (await bot_harness.orders.get(order.id)).status is OrderStatus.EXPIRED
     assert await bot_harness.redis.get(keys.charge("tg-late")) == order.id
+    staff = bot_harness.telegram.messages(bot_harness.settings.staff_chat_id, from_bot=True)
+    alerts = [m["text"] for m in staff if "待退款" in m.get("text", "")]
+    assert len(alerts) == 1 and order.id in alerts[0] and "¥4,800.00" in alerts[0]  # staff alerted, once
 
 
 async def test_200_pre_checkouts_at_once_are_answered_well_inside_ten_seconds(bot_harness):
