@@ -5,10 +5,11 @@ Money is integer fen throughout.
 """
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.config_files import describe_error, load_toml_model
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "config" / "catalog.toml"
 
@@ -179,23 +180,12 @@ def _describe(err: dict) -> str:
     problem = (err.get("ctx") or {}).get("error")
     if isinstance(problem, _FieldProblem):
         return f"{problem.loc}: {problem.message}"
-    return f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}"
+    return describe_error(err)
 
 
 def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:
     """Read and validate the catalog; any problem raises CatalogError naming the field."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogError(f"catalog file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"catalog file {path} is not valid TOML: {exc}") from None
-    try:
-        return Catalog.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(err) for err in exc.errors())
-        raise CatalogError(f"catalog {path} is invalid: {problems}") from None
+    return load_toml_model(path, Catalog, CatalogError, "catalog", _describe)
 
 
 class Cart(BaseModel):

@@ -7,13 +7,14 @@ is on duty and when one will be.
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.config_files import load_toml_model
 
 DEFAULT_SUPPORT_PATH = Path(__file__).resolve().parent.parent / "config" / "support.toml"
 CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
@@ -153,21 +154,6 @@ class WorkingHours:
         return None
 
 
-def _describe(err: dict) -> str:
-    return f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}"
-
-
 def load_support_config(path: Path | str = DEFAULT_SUPPORT_PATH) -> SupportConfig:
     """Read and validate config/support.toml; a problem raises SupportConfigError naming the field."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SupportConfigError(f"customer-service config not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SupportConfigError(f"customer-service config {path} is not valid TOML: {exc}") from None
-    try:
-        return SupportConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(err) for err in exc.errors())
-        raise SupportConfigError(f"customer-service config {path} is invalid: {problems}") from None
+    return load_toml_model(path, SupportConfig, SupportConfigError, "customer-service config")
