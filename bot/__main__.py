@@ -10,6 +10,7 @@ commands:
   flowtest     run scenario files: python -m bot flowtest scenarios/ (docs/testing.md)
   bench        benchmark the purchase flow against bare aiogram (docs/performance.md)
   flows        print the conversation's states and transitions: python -m bot flows --mermaid
+  reconcile    list web orders whose state differs between the payment gateway and Redis
   settings     print the environment variables as a Markdown table (docs/deploy.md)
 """
 
@@ -41,6 +42,9 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         from bot.bench import main as bench
         return bench(rest)
+    if command == "reconcile":
+        from bot.reconcile import main as reconcile
+        return reconcile(rest)
     if command == "admin":
         from bot.admin import main as admin
         return admin(rest)

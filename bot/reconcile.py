@@ -1,0 +1,79 @@
+"""`python -m bot reconcile`: list the web orders whose state differs between the payment
+gateway (WEB_GATEWAY, asked through its `query` API) and Redis ($REDIS_URL). Read-only.
+
+One line per mismatch, then a summary. Exit codes: 0 consistent, 1 mismatches found,
+2 bad usage, bad settings or Redis not answering (issue 6, guarantee 5; docs/reliability.md).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from types import SimpleNamespace
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.admin import DEFAULT_REDIS_URL, redact_url
+from services.clock import SystemClock
+from services.payment_gateway import PaymentGateway
+from services.reconcile import Reconciler, Report
+
+
+def parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="python -m bot reconcile",
+        description="List web orders whose state differs between the payment gateway (WEB_GATEWAY) "
+                    "and Redis ($REDIS_URL). Exit 0: consistent; 1: mismatches; 2: Redis does not answer.",
+    )
+
+
+def gateway_for(client: aioredis.Redis) -> PaymentGateway:
+    """The gateway the web app uses, from the same settings (a provider's adapter works alike)."""
+    from bot.web.app import build_gateway  # noqa: PLC0415 (aiohttp only when needed)
+    from config.settings import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    return build_gateway(settings, SimpleNamespace(redis=client, clock=SystemClock()))  # type: ignore[arg-type]
+
+
+def render(report: Report) -> list[str]:
+    return [m.line() for m in report.mismatches] + [report.summary()]
+
+
+async def _amain(url: str, make_gateway=gateway_for) -> int:
+    try:
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+    except ValueError as exc:
+        print(f"REDIS_URL is not a Redis URL: {redact_url(url)} ({exc})", file=sys.stderr)
+        return 2
+    gateway: PaymentGateway | None = None
+    try:
+        await client.ping()
+        gateway = make_gateway(client)
+        report = await Reconciler(client, gateway).run()
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"Redis at {redact_url(url)} does not answer: {reason}", file=sys.stderr)
+        return 2
+    except (ValidationError, ValueError) as exc:
+        print(f"bad settings: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if gateway is not None:
+            await gateway.close()
+        await client.aclose()
+    print("\n".join(render(report)))
+    return 0 if report.consistent else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return asyncio.run(_amain(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
