@@ -212,7 +212,7 @@ class SandboxGateway:
         signature = headers.get(SIGNATURE_HEADER, "")
         if not timestamp.isdigit() or not signature:
             raise NoticeRejected("bad_signature")
-        if not hmac.compare_digest(sign(self._secret, timestamp, body), signature):
+        if not hmac.compare_digest(sign(self._secret, timestamp, body).encode(), signature.encode()):
             raise NoticeRejected("bad_signature")
         age = self._clock.now().timestamp() - int(timestamp)
         if age > self.max_age_seconds or age < -60:  # a minute of clock skew into the future

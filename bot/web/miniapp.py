@@ -51,7 +51,7 @@ def validate_init_data(init_data: str, bot_token: str, *, now: datetime, max_age
     if len(fields) != len(pairs):
         raise InitDataRejected("malformed")  # a repeated field: never from Telegram
     received = fields.pop("hash", "")
-    if not received or not hmac.compare_digest(sign_init_data(fields, bot_token), received):
+    if not received or not hmac.compare_digest(sign_init_data(fields, bot_token).encode(), received.encode()):
         raise InitDataRejected("bad_hash")
     try:
         auth_date = int(fields["auth_date"])

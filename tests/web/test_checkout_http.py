@@ -431,6 +431,7 @@ async def test_F12_forms_without_a_valid_csrf_token_or_from_another_site_are_ref
 
     assert (await w.post(f"{url}/choose", {"years": "1", "pack": "none"}, csrf="")).status == 403
     assert (await w.post(f"{url}/choose", {"years": "1", "pack": "none"}, csrf=other_csrf)).status == 403
+    assert (await w.post(f"{url}/choose", {"years": "1", "pack": "none"}, csrf="令牌")).status == 403  # not a 500
     foreign = await w.post(f"{url}/choose", {"years": "1", "pack": "none"},
                            headers={"Origin": "https://evil.example"})
     assert foreign.status == 403 and "页面已过期" in foreign.text
