@@ -84,6 +84,11 @@ async def test_a_missing_button_points_at_the_locale_files(redis):
     ("users:\n  buyer: {langue: zh}\nsteps: [send: /start]\n", "fixtures:"),
     ("name: nothing to do\n", "`steps` must be a list"),
     ("steps: [send: /start\n", "not valid YAML"),
+    ("steps:\n  - jobs: now\n", ":2: jobs: takes no value"),
+    ("agents:\n  li: {alias: 小李}\nsteps:\n  - agent: wang\n", "no agent 'wang'"),
+    ("steps:\n  - agent: li\n", "declare them under `agents:`"),
+    ("agents:\n  li: {nickname: 小李}\nsteps: [send: /start]\n", "fixtures:"),
+    ("steps:\n  - agent_send\n", ":2: agent_send: needs a value"),
 ])
 def test_a_bad_file_is_refused_with_its_line(text, message):
     with pytest.raises(ScenarioError, match=re.escape(message)):
@@ -95,6 +100,24 @@ def test_steps_keep_the_text_as_written():
     assert [s.arg for s in scenario.steps[:2]] == ["012345", "yes"]  # not the number 5349, not True
     assert scenario.steps[2].arg == re.compile("^高级版")
     assert scenario.steps[3].arg.days == 2
+
+
+def test_agent_steps_without_agents_use_one_default_agent():
+    [scenario] = load_text("steps:\n  - send: /start\n  - agent_command: /close\n  - jobs\n")
+    assert list(scenario.agents) == ["agent"] and scenario.agents["agent"].alias is None
+    assert [s.kind for s in scenario.steps] == ["send", "agent_command", "jobs"]
+    [scenario] = load_text("steps:\n  - send: /start\n")
+    assert scenario.agents == {}
+
+
+async def test_F11_an_agent_step_fails_with_the_topic_it_looked_at(redis):
+    [scenario] = load_text(
+        "agents:\n  li: {alias: 客服小李}\nsteps:\n  - send: /start\n  - tap: 联系客服\n"
+        "  - agent_expect: 这句话不在话题里\n  - agent_tap: 🙋 接单\n"
+    )
+    result = await run_scenario(scenario, redis)
+    assert [r.status for r in result.steps] == ["passed", "passed", "failed", "skipped"]
+    assert "in the topic" in result.steps[2].message and "待接单" in result.steps[2].message
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -12,6 +12,9 @@
       - expect: 版本选购
       - expect_buttons: [立即购买, 联系客服]
 
+Agents of the staff forum group (F11) are fixtures too (`agents: {li: {alias: 客服小李}}`); the
+`agent_*` steps act in the current user's topic. `jobs` runs one tick of the background task.
+
 This module reads them (`load_file`), runs them on the test harness (`run_scenario`), and
 reports: a readable text (`format_result`) and JUnit XML (`junit_xml`). `Recorder` writes a
 playground session as a scenario. docs/testing.md is the tutorial; `python -m bot flowtest`
@@ -33,9 +36,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
-from bot.testing.harness import BotHarness, ChatUser, Label, Screen, StepFailed
+from bot.testing.harness import BotHarness, ChatUser, Label, Screen, StaffAgent, StepFailed
 from services.clock import FixedClock
-from services.enterprises import Enterprise, Role
+from services.enterprises import FREE_EDITION, Enterprise, Role
 from services.orders import OrderStatus
 
 # Step kinds and what they take: None (nothing), "text", "label", "labels", "regex", ...
@@ -52,7 +55,15 @@ STEPS: dict[str, tuple[str, ...]] = {
     "expect_order": ("status",),    # the user's newest order is in this status
     "clock": ("duration",),         # move the clock forward: "2 days", "31 minutes"
     "user": ("user",),              # the following steps are this user's
+    "jobs": ("none",),              # one tick of the background task (expiry, trials, reminders)
+    # The staff forum group (F11): an agent, in the current user's topic.
+    "agent": ("agent",),            # the following agent_* steps are this agent's
+    "agent_send": ("text",),        # the agent writes in the user's topic (relayed to the user)
+    "agent_command": ("text",),     # the agent sends a command there: /close, /claim, /queue ...
+    "agent_tap": ("label",),        # the agent presses a button in the topic (🙋 接单 ...)
+    "agent_expect": ("regex",),     # a message of the bot in the topic matches the regex
 }
+AGENT_STEPS = frozenset(k for k in STEPS if k.startswith("agent"))
 UNITS = {
     **dict.fromkeys(("d", "day", "days"), "days"),
     **dict.fromkeys(("h", "hour", "hours"), "hours"),
@@ -73,8 +84,8 @@ class EnterpriseFixture(BaseModel):
     name: str
     verified: bool = True
     members: dict[str, Role] = {}  # phone -> super_admin | billing_admin | member
-    edition: str | None = None  # edition code in effect (advanced, professional, flagship)
-    expires_in_days: int | None = None
+    edition: str | None = None  # edition code: experience (体验版), advanced, professional, flagship
+    expires_in_days: int | None = None  # a bought edition's days left (from the scenario clock); default 365
     contracts_left: int | None = None
 
 
@@ -85,6 +96,15 @@ class UserFixture(BaseModel):
     lang: Literal["zh", "en"] = "zh"
     phone: str | None = None  # their own phone (shared with `contact`); generated when absent
     name: str | None = None
+
+
+class AgentFixture(BaseModel):
+    """A customer-service agent in the staff forum group (F11)."""
+
+    model_config = ConfigDict(extra="forbid")
+    alias: str | None = None  # how customers see them ("客服小李"); none: "客服"
+    name: str | None = None  # their Telegram name, seen by the other agents
+    lang: Literal["zh", "en"] = "zh"
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,7 @@ class Scenario:
     enterprises: list[EnterpriseFixture]
     users: dict[str, UserFixture]
     steps: list[Step]
+    agents: dict[str, AgentFixture] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -149,21 +170,24 @@ def _scenario(data: Any, node: yaml.Node, path: Path | None, index: int) -> Scen
     where = f"{path or '<text>'}:{line}"
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: a scenario is a mapping with name, enterprises, users, steps")
-    unknown = set(data) - {"name", "enterprises", "users", "steps"}
+    unknown = set(data) - {"name", "enterprises", "users", "agents", "steps"}
     if unknown:
-        raise ScenarioError(f"{where}: unknown key(s) {sorted(unknown)}; expected name, enterprises, users, steps")
+        raise ScenarioError(f"{where}: unknown key(s) {sorted(unknown)}; expected name, enterprises, users, agents, steps")
     try:
         enterprises = [EnterpriseFixture.model_validate(e) for e in data.get("enterprises") or []]
         users = {str(k): UserFixture.model_validate(v or {}) for k, v in (data.get("users") or {"buyer": {}}).items()}
+        agents = {str(k): AgentFixture.model_validate(v or {}) for k, v in (data.get("agents") or {}).items()}
     except (ValidationError, AttributeError) as exc:
         raise ScenarioError(f"{where}: fixtures: {exc}") from None
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError(f"{where}: `steps` must be a list of steps")
     step_nodes = next((v.value for k, v in node.value if k.value == "steps"), [])
-    steps = [_step(raw, item, path, users) for raw, item in zip(raw_steps, step_nodes)]
+    steps = [_step(raw, item, path, users, agents) for raw, item in zip(raw_steps, step_nodes)]
+    if not agents and any(s.kind in AGENT_STEPS for s in steps):
+        agents = {"agent": AgentFixture()}  # agent steps without `agents:`: one agent, seen as 客服
     default_name = (path.stem if path else "scenario") + (f" #{index + 1}" if index else "")
-    return Scenario(str(data.get("name") or default_name), path, line, enterprises, users, steps)
+    return Scenario(str(data.get("name") or default_name), path, line, enterprises, users, steps, agents)
 
 
 def _as_written(value: Any, node: yaml.Node) -> Any:
@@ -177,7 +201,8 @@ def _as_written(value: Any, node: yaml.Node) -> Any:
     return value
 
 
-def _step(raw: Any, node: yaml.Node, path: Path | None, users: dict[str, UserFixture]) -> Step:
+def _step(raw: Any, node: yaml.Node, path: Path | None, users: dict[str, UserFixture],
+          agents: dict[str, AgentFixture] | None = None) -> Step:
     line = node.start_mark.line + 1
     where = f"{path or '<text>'}:{line}"
     if isinstance(raw, str):
@@ -190,17 +215,17 @@ def _step(raw: Any, node: yaml.Node, path: Path | None, users: dict[str, UserFix
     if kind not in STEPS:
         raise ScenarioError(f"{where}: unknown step {kind!r}; steps are {', '.join(STEPS)}")
     try:
-        arg = _argument(kind, value, users)
+        arg = _argument(kind, value, users, agents or {})
     except (ValueError, re.error) as exc:
         raise ScenarioError(f"{where}: {kind}: {exc}") from None
     if value is None:
         source = ""
     else:
         source = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
-    return Step(kind, arg, source, line)
+    return Step(kind, arg, source.replace("\n", "\\n"), line)  # one line in the report
 
 
-def _argument(kind: str, value: Any, users: dict[str, UserFixture]) -> Any:
+def _argument(kind: str, value: Any, users: dict[str, UserFixture], agents: dict[str, AgentFixture]) -> Any:
     accepts = STEPS[kind]
     if value is None:
         if "none" not in accepts:
@@ -225,6 +250,8 @@ def _argument(kind: str, value: Any, users: dict[str, UserFixture]) -> Any:
         return parse_duration(text)
     if shape == "user" and text not in users:
         raise ValueError(f"no user {text!r} among the scenario's users {sorted(users)}")
+    if shape == "agent" and text not in agents:
+        raise ValueError(f"no agent {text!r} among the scenario's agents {sorted(agents)} (declare them under `agents:`)")
     return text
 
 
@@ -287,12 +314,16 @@ class ScenarioRun:
         self.harness = harness
         self.users: dict[str, ChatUser] = {}
         self.current = next(iter(scenario.users))
+        self.agents: dict[str, StaffAgent] = {}
+        self.current_agent = next(iter(scenario.agents), None)
 
     async def setup(self) -> None:
         for fixture in self.scenario.enterprises:
             await seed_enterprise(self.harness, fixture)
         for name, user in self.scenario.users.items():
             self.users[name] = self.harness.user(user.lang, phone=user.phone, name=user.name or name)
+        for name, agent in self.scenario.agents.items():
+            self.agents[name] = self.harness.agent(name=agent.name or name, alias=agent.alias, lang=agent.lang)
 
     async def perform(self, step: Step) -> None:
         user, harness = self.users[self.current], self.harness
@@ -321,7 +352,27 @@ class ScenarioRun:
             harness.advance(seconds=arg.total_seconds())
         elif kind == "user":
             self.current = arg
+        elif kind == "jobs":
+            await harness.run_jobs()
+        elif kind == "agent":
+            self.current_agent = arg
+        elif kind in AGENT_STEPS:
+            await self.perform_agent(kind, arg, user)
         else:  # pragma: no cover - STEPS and this list go together
+            raise AssertionError(kind)
+
+    async def perform_agent(self, kind: str, arg: Any, user: ChatUser) -> None:
+        """The current agent acts in the current user's topic of the staff group."""
+        agent = self.agents[self.current_agent]  # type: ignore[index]  # set whenever agent steps exist
+        if kind == "agent_send":
+            await agent.send(arg, topic=user)
+        elif kind == "agent_command":
+            await agent.command(arg, topic=user)
+        elif kind == "agent_tap":
+            await agent.tap(arg, topic=user)
+        elif kind == "agent_expect":
+            agent.expect(arg, topic=user)
+        else:  # pragma: no cover
             raise AssertionError(kind)
 
     def hint(self, step: Step) -> str:
@@ -360,8 +411,12 @@ async def seed_enterprise(harness: BotHarness, fixture: EnterpriseFixture) -> En
             e.edition = fixture.edition
         if fixture.contracts_left is not None:
             e.contracts_left = fixture.contracts_left
-        if fixture.expires_in_days is not None:
+        if e.edition == FREE_EDITION:
+            e.expires_at = None  # 体验版 never expires
+        elif fixture.expires_in_days is not None:
             e.expires_at = now + timedelta(days=fixture.expires_in_days)
+        elif e.expires_at is None:
+            e.expires_at = now + timedelta(days=365)  # a bought edition runs a year unless told
 
     return await harness.enterprises.update(ent.id, mutate)
 
