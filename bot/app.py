@@ -17,7 +17,7 @@ from bot.flows import billing, info, renew, trial, upgrade, value_added
 from bot.logs import LogContext
 from bot.metrics import UpdateMetrics
 from bot.middlewares import (DropRepeatedUpdates, SessionAndLanguage, UnitOfWork, install_session_lock,
-                             speed_up_filters)
+                             speed_up_dispatch)
 from bot.state.storage import build_storage
 from config.settings import Settings
 from config.texts import Texts
@@ -114,5 +114,5 @@ def build_dispatcher(app: AppContext) -> Dispatcher:
         support.relay_router(),  # what no step wanted goes to the agent while a ticket is live
         fallback.router(),
     )
-    speed_up_filters(dp)  # no thread per State / F.text filter; handlers that cannot match skipped early
+    speed_up_dispatch(dp)  # no thread per State / F.text filter; handlers and routers that cannot match skipped
     return dp

@@ -11,6 +11,7 @@ from typing import Any
 from aiogram import BaseMiddleware, Dispatcher, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.filters import StateFilter
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.event.handler import FilterObject
 from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.fsm.middleware import FSMContextMiddleware
@@ -154,7 +155,7 @@ class SessionAndLanguage(BaseMiddleware):
         return result
 
 
-def speed_up_filters(dispatcher: Router, *, skip_early: bool = True) -> None:
+def speed_up_dispatch(dispatcher: Router, *, skip_early: bool = True, pass_over: bool = True) -> None:
     """Make aiogram's handler lookup cheap, without changing what matches. Call it once the
     routers are included.
 
@@ -170,6 +171,10 @@ def speed_up_filters(dispatcher: Router, *, skip_early: bool = True) -> None:
        conditions of those very filters, so the result is the same; the filters still run in
        full for the handlers that pass. An update passes ~40 handlers on its way through the
        routers, each costing a coroutine, a partial and a kwargs copy per filter otherwise.
+    3. A router is passed over in one step when it has nothing for the update's type (no
+       handler, no filter, no outer middleware, no sub-router): aiogram would still wrap its
+       (empty) middlewares and walk its empty handler list. A router without outer middlewares
+       skips the empty wrapping too. An update visits ~19 routers on its way.
     """
     for router in dispatcher.chain_tail:
         for observer in router.observers.values():
@@ -182,8 +187,27 @@ def speed_up_filters(dispatcher: Router, *, skip_early: bool = True) -> None:
                         filter_.__class__ = _InlineFilter  # same filter, same callback, called inline
                 if skip_early and guard is not None and handler is not root:
                     handler.check = _guarded(handler.check, *guard)
+        if pass_over:
+            router.propagate_event = _passing_over(router)  # type: ignore[method-assign]
 
 
+
+
+def _passing_over(router: Router) -> Callable[..., Awaitable[Any]]:
+    """Router.propagate_event, without the work that cannot change its result (checked at each
+    call, so handlers or middlewares added later are honoured)."""
+    original = router.propagate_event
+
+    async def propagate_event(update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
+        observer = router.observers.get(update_type)
+        if observer is None or len(observer.outer_middleware):
+            return await original(update_type=update_type, event=event, **kwargs)
+        if not observer.handlers and not observer._handler.filters and not router.sub_routers:
+            return UNHANDLED
+        kwargs["event_router"] = router
+        return await router._propagate_event(observer=observer, update_type=update_type, event=event, **kwargs)
+
+    return propagate_event
 
 
 class _InlineFilter(FilterObject):

@@ -264,6 +264,8 @@ class SessionIsolation(RedisEventIsolation):
 
     def __init__(self, redis: Redis, storage: UnitOfWorkStorage, key_builder: DefaultKeyBuilder,
                  lock_ttl_ms: int = LOCK_TTL_MS) -> None:
+        if not isinstance(storage.inner, BatchedRedisStorage):
+            raise TypeError("SessionIsolation needs a UnitOfWorkStorage over a BatchedRedisStorage")
         super().__init__(redis, key_builder=key_builder)
         self.storage = storage
         self.lock_ttl_ms = lock_ttl_ms
@@ -298,15 +300,22 @@ class SessionIsolation(RedisEventIsolation):
         except BaseException:
             self.storage.end(unit_token)
             unit_token = None
-            try:
-                await self.storage.flush(_Unit(), lock=(lock_key, token))  # release only
-            except Exception as exc:  # the lock then expires on its own; the first error matters
-                log.warning("fsm.unlock_failed key=%s error=%s", lock_key, type(exc).__name__)
+            await self._unlock(lock_key, token)
             raise
         finally:
             if unit_token is not None:
                 self.storage.end(unit_token)
-        await self.storage.flush(unit, lock=(lock_key, token), seen=seen)
+        try:
+            await self.storage.flush(unit, lock=(lock_key, token), seen=seen)
+        except BaseException:
+            await self._unlock(lock_key, token)  # nothing was stored; the next update may go on
+            raise
+
+    async def _unlock(self, lock_key: str, token: str) -> None:
+        try:
+            await self.storage.flush(_Unit(), lock=(lock_key, token))
+        except Exception as exc:  # Redis is what failed: the lock expires on its own; the first error matters
+            log.warning("fsm.unlock_failed key=%s error=%s", lock_key, type(exc).__name__)
 
     async def close(self) -> None:
         pass
