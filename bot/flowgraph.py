@@ -72,7 +72,11 @@ def _targets(function: types.FunctionType, seen: set[object] | None = None) -> s
             position = MOVES[node.func.attr]
             if len(node.args) > position:
                 found |= _resolve_state(node.args[position], names)
-        elif isinstance(node.func, ast.Name):
+        # A shared step helper is handed its steps: request_code(..., code_step=Billing.code).
+        for keyword in node.keywords:
+            if keyword.arg and keyword.arg.endswith("_step"):
+                found |= _resolve_state(keyword.value, names)
+        if isinstance(node.func, ast.Name):
             callee = names.get(node.func.id)
             if isinstance(callee, types.FunctionType) and callee.__module__.startswith("bot.flows"):
                 found |= _targets(callee, seen)

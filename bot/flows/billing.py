@@ -15,6 +15,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from bot.callbacks import BillingEnt, BillingGo, OrderAction
 from bot.context import AppContext
 from bot.flow import Flow, step_screen
+from bot.flows.phone import request_code
 from bot.flows.orders import own_order
 from bot.screens import billing as screens
 from bot.state.states import Billing, Buy, Orders, TrialApp
@@ -24,7 +25,6 @@ from services.catalog import Quote
 from services.enterprises import Enterprise
 from services.orders import Channel, Order, OrderStatus, UpgradeBasis
 from services.phones import InvalidPhone, mask_phone, normalize_phone
-from services.sms import SmsDeliveryError
 from services.trials import TrialForm
 
 log = logging.getLogger(__name__)
@@ -191,20 +191,10 @@ async def take_phone(message: Message, flow: Flow, raw: str) -> None:
 
 
 async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
-    tr, cart = flow.tr, flow.session.billing
-    try:
-        result = await flow.app.codes.send(flow.user_id, phone, tr.lang)
-    except SmsDeliveryError:
-        await flow.go(event, Billing.phone, notice=tr("phone.send_failed"))
-        return
-    if result.sent or result.status == "cooldown":
-        cart.phone_pending = phone
-        notice = None if result.sent else tr("phone.cooldown", seconds=result.retry_after)
-        await flow.go(event, Billing.code, notice=notice)
-    elif result.status == "phone_limit":
-        await flow.go(event, Billing.phone, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
-    else:
-        await flow.go(event, Billing.phone, notice=tr("phone.user_limit"))
+    def remember(pending: str) -> None:
+        flow.session.billing.phone_pending = pending
+
+    await request_code(event, flow, phone, number_step=Billing.phone, code_step=Billing.code, remember=remember)
 
 
 @step_screen(Billing.phone)

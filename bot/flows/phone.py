@@ -1,6 +1,9 @@
 """验证手机号 (F3): a typed or shared number, a 6-digit SMS code, resend after a cool-down,
 limited tries, change of number. On success the purchase goes on to its confirmation."""
+from collections.abc import Callable
+
 from aiogram import F, Router
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message
 
 from bot import screens
@@ -93,21 +96,33 @@ async def take_number(message: Message, flow: Flow, raw: str) -> None:
 
 
 async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
+    def remember(pending: str) -> None:
+        flow.session.phone_pending = pending
+
+    await request_code(event, flow, phone, number_step=Phone.number, code_step=Phone.code, remember=remember)
+
+
+async def request_code(event: Message | CallbackQuery, flow: Flow, phone: str, *, number_step: State,
+                       code_step: State, remember: Callable[[str], None]) -> None:
+    """F3's send step, shared by every flow that verifies a phone (purchase, 费用管理, trial):
+    a code is live (sent, or still cooling down) → the code step; otherwise the number step
+    again with the reason."""
     tr = flow.tr
     try:
         result = await flow.app.codes.send(flow.user_id, phone, tr.lang)
     except SmsDeliveryError:
         CODES.labels("failed").inc()
-        await flow.go(event, Phone.number, notice=tr("phone.send_failed"))
+        await flow.go(event, number_step, notice=tr("phone.send_failed"))
+        return
+    except InvalidPhone:
+        await flow.go(event, number_step, notice=tr("phone.invalid"))
         return
     CODES.labels(result.status).inc()
-    if result.sent:
-        flow.session.phone_pending = phone
-        await flow.go(event, Phone.code)
-    elif result.status == "cooldown":
-        flow.session.phone_pending = phone
-        await flow.go(event, Phone.code, notice=tr("phone.cooldown", seconds=result.retry_after))
+    if result.sent or result.status == "cooldown":
+        remember(phone)
+        notice = None if result.sent else tr("phone.cooldown", seconds=result.retry_after)
+        await flow.go(event, code_step, notice=notice)
     elif result.status == "phone_limit":
-        await flow.go(event, Phone.number, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
+        await flow.go(event, number_step, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
     else:
-        await flow.go(event, Phone.number, notice=tr("phone.user_limit"))
+        await flow.go(event, number_step, notice=tr("phone.user_limit"))

@@ -13,13 +13,13 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, TrialPick
 from bot.flow import Flow, step_screen
+from bot.flows.phone import request_code
 from bot.flows.billing import remember_chat, start_sign_in
 from bot.screens import trial as screens
 from bot.state.states import TrialApp
 from bot.ui import Screen
 from services.enterprises import Enterprise
 from services.phones import InvalidPhone, mask_phone, normalize_phone
-from services.sms import SmsDeliveryError
 from services.trials import TrialForm, TrialService, clean_name, trial_editions, trial_refusal
 
 NONE = "-"
@@ -323,22 +323,7 @@ async def take_phone(message: Message, flow: Flow, raw: str) -> None:
 
 async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
     """The contact phone is verified by SMS code, with the limits of services.codes (F3)."""
-    tr, form = flow.tr, flow.session.trial
-    try:
-        result = await flow.app.codes.send(flow.user_id, phone, tr.lang)
-    except SmsDeliveryError:
-        await flow.go(event, TrialApp.phone, notice=tr("phone.send_failed"))
-        return
-    except InvalidPhone:
-        await flow.go(event, TrialApp.phone, notice=tr("phone.invalid"))
-        return
-    if result.sent:
-        form.phone_pending = phone
-        await flow.go(event, TrialApp.code)
-    elif result.status == "cooldown":
-        form.phone_pending = phone
-        await flow.go(event, TrialApp.code, notice=tr("phone.cooldown", seconds=result.retry_after))
-    elif result.status == "phone_limit":
-        await flow.go(event, TrialApp.phone, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
-    else:
-        await flow.go(event, TrialApp.phone, notice=tr("phone.user_limit"))
+    def remember(pending: str) -> None:
+        flow.session.trial.phone_pending = pending
+
+    await request_code(event, flow, phone, number_step=TrialApp.phone, code_step=TrialApp.code, remember=remember)
