@@ -42,6 +42,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiogram.fsm.storage.base import StorageKey
+
+from bot.state.storage import TaggedKeyBuilder
+from services import keys as redis_keys
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 DEFAULT_USERS = 200
 DEFAULT_ROUNDS = 3
@@ -55,6 +60,7 @@ ROUND_TRIP = ("one write of one or more commands to the Redis socket and the rea
 PURCHASE_STEPS = ("start", "catalog", "buy_now", "edition", "years", "pack", "enterprise_name",
                   "phone", "code", "submit", "pre_checkout", "payment", "bind_now", "bind_pick",
                   "bind_confirm")
+_KEY_PARTS = re.compile(r"[:{}]")  # a key's parts, hash tag braces dropped
 MID_FLOW_STEP = PURCHASE_STEPS.index("code") + 1  # idle at the order confirmation: the fullest session
 ROUND_TRIP_FLOOR = 2  # per update: the user's lock with the state read in, the writes with the unlock out
 
@@ -171,7 +177,7 @@ class Run:
         for i in range(0, len(uids), 1000):
             pipe = self.redis.pipeline(transaction=False)
             for uid in uids[i:i + 1000]:
-                pipe.zrange(f"esign:user:{uid}:orders", 0, -1)
+                pipe.zrange(redis_keys.user_orders(uid), 0, -1)
             for found in await pipe.execute():
                 self.order_ids.update(found)
 
@@ -179,17 +185,17 @@ class Run:
         """(keys that are ours, shared keys (key, type) that may hold our ids as members).
 
         A key is ours when one of its `:`-separated parts is an id of this run (its bot ids,
-        user ids, phones, enterprise and order ids: `fsm:{bot}:...`, `esign:order:{id}`,
-        `esign:phone:{phone}:ents`, ...), or when it is a string whose value is one (a cart's or
+        user ids, phones, enterprise and order ids: `fsm:{<bot>:<chat>:<user>}:...`,
+        `{esign}:order:<id>`, `{esign}:phone:<phone>:ents`, ...), or when it is a string whose value is one (a cart's or
         a charge's order). Sets, sorted sets and hashes of other keys only lose our members."""
         await self._learn_orders()
         ids = self.ids()
         ours: list[str] = []
         others: list[str] = []
         async for key in self.redis.scan_iter(count=5000):
-            if not ids.isdisjoint(key.split(":")):
+            if not ids.isdisjoint(_KEY_PARTS.split(key)):
                 ours.append(key)
-            elif key.startswith(("esign:", "fsm:")):
+            elif key.startswith((redis_keys.NS, "fsm:")):
                 others.append(key)
         shared: list[tuple[str, str]] = []
         for i in range(0, len(others), 1000):
@@ -231,7 +237,7 @@ class Run:
         return total
 
     async def memory_by_family(self, keys: list[str]) -> dict[str, int]:
-        """MEMORY USAGE summed by key family (`esign:order`, `fsm:…:data`, ...)."""
+        """MEMORY USAGE summed by key family (`{esign}:order`, `fsm:…:data`, ...)."""
         families: dict[str, int] = {}
         for i in range(0, len(keys), 1000):
             chunk = keys[i:i + 1000]
@@ -240,7 +246,10 @@ class Run:
                 pipe.memory_usage(key, samples=0)
             for key, used in zip(chunk, await pipe.execute()):
                 parts = key.split(":")
-                family = f"fsm:*:{parts[-1]}" if parts[0] == "fsm" else ":".join(parts[:2])
+                if parts[0] == "fsm":
+                    family = "fsm:*:seen" if ":seen:" in key else f"fsm:*:{parts[-1]}"
+                else:
+                    family = ":".join(parts[:2])
                 families[family] = families.get(family, 0) + (used or 0)
         return dict(sorted(families.items(), key=lambda kv: -kv[1]))
 
@@ -460,8 +469,9 @@ class Bench:
         (cart, enterprise name and verified phone in the session), their FSM keys summed."""
         buyers = await self.buyers(count)
         await asyncio.gather(*(self.purchase(b, lambda _: None, stop_after=MID_FLOW_STEP) for b in buyers))
-        prefix = f"fsm:{self.run.bot_id}:"
-        session_keys = [f"{prefix}{b.user.id}:{b.user.id}:{part}" for b in buyers for part in ("state", "data", "lock")]
+        build = TaggedKeyBuilder().build
+        session_keys = [build(StorageKey(bot_id=self.run.bot_id, chat_id=b.user.id, user_id=b.user.id), part)
+                        for b in buyers for part in ("state", "data", "lock")]
         present = [k for k, n in zip(session_keys, await _exists_each(self.run.redis, session_keys)) if n]
         session = await self.run.memory_of(present)
         for buyer in buyers:
@@ -618,10 +628,10 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
 
 async def _purchase_memory(run: Run) -> dict[str, int]:
     """What the completed purchases left in Redis, by key family, without the enterprise
-    directory the bench seeded (`esign:ent`, `esign:phone:…:ents`, `esign:ents`) or the baseline."""
+    directory the bench seeded (`{esign}:ent`, `{esign}:phone:…:ents`, `{esign}:ents`) or the baseline."""
     keys, _ = await run.our_keys()
-    seeded = ("esign:ent:", f"fsm:{run.baseline_bot_id}:", f"fsm:{run.mirror_bot_id}:")
-    keys = [k for k in keys if not k.startswith(seeded) and not (k.startswith("esign:phone:") and k.endswith(":ents"))]
+    seeded = (redis_keys.enterprise(""), f"fsm:{run.baseline_bot_id}:", f"fsm:{run.mirror_bot_id}:")
+    keys = [k for k in keys if not k.startswith(seeded) and not (k.startswith(redis_keys.NS + ":phone:") and k.endswith(":ents"))]
     return await run.memory_by_family(keys)
 
 

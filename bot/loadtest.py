@@ -189,7 +189,7 @@ class LoadTest:
 
         # The bot processes run their scheduler too; the slots it claims are deleted at the end
         # (those that were there before are someone else's and stay).
-        self.scheduler_keys_before = {k async for k in self.run.redis.scan_iter(match="esign:scheduler:*", count=1000)}
+        self.scheduler_keys_before = {k async for k in self.run.redis.scan_iter(match="{esign}:scheduler:*", count=1000)}
         settings_vars = {name.upper() for name in Settings.model_fields}
         base_env = {k: v for k, v in os.environ.items() if k.upper() not in settings_vars}
         for index in range(self.processes_wanted):
@@ -250,7 +250,7 @@ class LoadTest:
         for runner in self.runners:
             await runner.cleanup()
         if self.scheduler_keys_before is not None:
-            ours = [k async for k in self.run.redis.scan_iter(match="esign:scheduler:*", count=1000)
+            ours = [k async for k in self.run.redis.scan_iter(match="{esign}:scheduler:*", count=1000)
                     if k not in self.scheduler_keys_before]
             if ours:
                 await self.run.redis.delete(*ours)

@@ -43,7 +43,7 @@ DEDUPLICATED = "update_deduplicated"  # set in the data when SessionLock checked
 class SessionLock(FSMContextMiddleware):
     """aiogram's FSM middleware (same context, same per-user lock, state loaded under the lock,
     issue 1317), with the update's dedup check folded into the lock: taking the lock, checking
-    `esign:update:{bot}:{update_id}` and reading the state and data are one round trip
+    the conversation's `seen:<update_id>` mark and reading the state and data are one round trip
     (SessionIsolation); storing what changed, marking the update handled and unlocking are one
     more. A repeated update is dropped before any handler sees it. The mark is written only
     when the update succeeded, so a redelivery of a failed one is handled again."""
@@ -61,7 +61,7 @@ class SessionLock(FSMContextMiddleware):
             return await super().__call__(handler, event, data)
         seen = None
         if isinstance(event, Update):
-            seen = (keys.update_seen(bot.id, event.update_id), self.dedup_seconds)
+            seen = (self.events_isolation.key_builder.seen(context.key, event.update_id), self.dedup_seconds)
         async with self.events_isolation.session(context.key, seen=seen) as fresh:
             if not fresh:
                 log.info("update.repeated update_id=%s", getattr(event, "update_id", None))

@@ -1,54 +1,66 @@
-"""Every Redis key the services use, in one place. All live under the `esign:` namespace.
+"""Every Redis key the services use, in one place.
 
-| key                                   | type   | what                                             |
-|---------------------------------------|--------|--------------------------------------------------|
-| esign:order:{order_id}                | string | one order, JSON (services.orders.Order)          |
-| esign:user:{user_id}:orders           | zset   | a buyer's order ids, scored by creation time     |
-| esign:cart-order:{cart_id}            | string | the order a cart became (double-tap guard)       |
-| esign:charge:{charge_id}              | string | the order a payment charge was applied to        |
-| esign:refunds                         | list   | payments kept for a refund (JSON)                |
-| esign:ent:{enterprise_id}             | string | one enterprise, JSON (services.enterprises)      |
-| esign:ents                            | set    | all enterprise ids                               |
-| esign:phone:{e164}:ents               | set    | enterprises a phone is a member of               |
-| esign:code:{e164}                     | hash   | the live SMS code for a phone (HMAC only)        |
-| esign:code-sent:{e164}:{hour|day}     | string | codes sent to a phone in a window (counter)      |
-| esign:code-user:{user_id}:{day}       | string | codes a user asked for in a day (counter)        |
-| esign:code-cooldown:{e164}            | string | when the next code may be sent (clock timestamp) |
-| esign:update:{bot_id}:{update_id}     | string | update already handled (dedup)                   |
-| esign:webhook:{bot_id}                | string | fingerprint of the registered webhook            |
-| esign:checkout:{token}                | string | a web checkout link, JSON (services.checkout)    |
-| esign:checkout-order:{order_id}       | string | the live checkout token of an order              |
-| esign:checkout-cart:{user_id}:{digest}| string | the live checkout token of a cart offered in chat|
-| esign:checkout-told:{charge_id}       | string | the chat was told of this web payment (once)     |
-| esign:web-rate:{scope}:{who}:{window} | string | web requests in a rate-limit window (counter)    |
-| esign:sandbox-pay:{payment_id}        | string | a sandbox gateway payment, JSON                  |
-| esign:sandbox-order:{order_id}        | string | the sandbox payment of an order                  |
-| esign:orders:pending                  | zset   | unpaid order ids by expiry (services.scheduler)  |
-| esign:phone:{e164}:chats              | hash   | chats where a phone was verified: chat id → lang |
-| esign:trial-lead:{lead_id}            | string | a trial application for sales, JSON (trials)     |
-| esign:trial-leads                     | zset   | trial lead ids by submission time                |
-| esign:scheduler:lease                 | string | the instance running this tick (token, PX lease) |
-| esign:scheduler:tick:{slot}           | string | a tick slot claimed by one instance (scheduler)  |
-| esign:reminder:{ent}:{what}:{until}:{days} | string | a reminder sent once (scheduler)            |
-| esign:support:customer:{user_id}     | string | a customer's help-desk record, JSON (support)   |
-| esign:support:ticket:{ticket_id}      | string | one support ticket, JSON (services.support)      |
-| esign:support:queue                   | zset   | pending ticket ids by waiting-since              |
-| esign:support:user:{user_id}:tickets  | zset   | a customer's tickets by creation (history, capped)|
-| esign:support:transcript:{ticket_id}  | list   | a ticket's messages, JSON, capped                |
-| esign:support:topic:{chat}:{thread}   | string | the customer a staff forum topic belongs to      |
-| esign:support:topic-lock:{user_id}    | string | lock while the customer's topic is created       |
-| esign:support:link:{chat}:{message}   | string | "chat:message" of a relayed copy (TTL 30 days)   |
-| esign:support:flood:{user_id}:{window}| string | customer messages in a flood window (counter)    |
-| esign:support:agent:{agent_id}        | string | an agent: name, username, alias, JSON            |
-| esign:support:agents                  | set    | agent ids                                        |
-| esign:support:quote:{order_id}        | string | an order an agent issued (consultation), JSON    |
-| esign:support:quotes                  | zset   | quoted orders staff has not heard were paid      |
-| esign:support:invoice:{order_id}      | string | when the order's invoice was issued (R16, ISO)   |
-| fsm:{bot_id}:...                      | string | aiogram FSM state and data (aiogram's builder)   |
+Every key carries a Redis Cluster hash tag (the part in braces), so that the keys one
+operation touches together always share a hash slot (docs/deploy.md, "Redis Cluster"):
+- the ledger, `{esign}:...`: orders, enterprises, payments, codes, checkout links, tickets
+  and the jobs' marks. A payment, a binding or a delivery changes an order, its charge and
+  its enterprise in one transaction, so they must live in one slot; on a cluster the ledger
+  is on one shard (a few writes a purchase).
+- a conversation, `fsm:{<bot>:<chat>:<user>}:...` (bot.state.storage.TaggedKeyBuilder): its
+  state, data, lock and handled-update marks, taken and stored by one script an update.
+  Conversations, the bulk of the traffic, spread over the shards.
+On a single Redis or Sentinel the tags change nothing but the names.
+
+| key                                          | type    | what                                              |
+|----------------------------------------------|---------|---------------------------------------------------|
+| {esign}:order:<order_id>                     | string  | one order, JSON (services.orders.Order)           |
+| {esign}:user:<user_id>:orders                | zset    | a buyer's order ids, scored by creation time      |
+| {esign}:cart-order:<cart_id>                 | string  | the order a cart became (double-tap guard)        |
+| {esign}:charge:<charge_id>                   | string  | the order a payment charge was applied to         |
+| {esign}:refunds                              | list    | payments kept for a refund (JSON)                 |
+| {esign}:ent:<enterprise_id>                  | string  | one enterprise, JSON (services.enterprises)       |
+| {esign}:ents                                 | set     | all enterprise ids                                |
+| {esign}:phone:<e164>:ents                    | set     | enterprises a phone is a member of                |
+| {esign}:code:<e164>                          | hash    | the live SMS code for a phone (HMAC only)         |
+| {esign}:code-sent:<e164>:<window>            | string  | codes sent to a phone in an hour/day (counter)    |
+| {esign}:code-user:<user_id>:<day>            | string  | codes a user asked for in a day (counter)         |
+| {esign}:code-cooldown:<e164>                 | string  | when the next code may be sent (clock timestamp)  |
+| {esign}:update:<bot_id>:<update_id>          | string  | an update with no user, already handled (dedup)   |
+| {esign}:webhook:<bot_id>                     | string  | fingerprint of the registered webhook             |
+| {esign}:checkout:<token>                     | string  | a web checkout link, JSON (services.checkout)     |
+| {esign}:checkout-order:<order_id>            | string  | the live checkout token of an order               |
+| {esign}:checkout-cart:<user_id>:<digest>     | string  | the live checkout token of a cart offered in chat |
+| {esign}:checkout-told:<charge_id>            | string  | the chat was told of this web payment (once)      |
+| {esign}:web-rate:<scope>:<who>:<window>      | string  | web requests in a rate-limit window (counter)     |
+| {esign}:sandbox-pay:<payment_id>             | string  | a sandbox gateway payment, JSON                   |
+| {esign}:sandbox-order:<order_id>             | string  | the sandbox payment of an order                   |
+| {esign}:orders:pending                       | zset    | unpaid order ids by expiry (services.scheduler)   |
+| {esign}:phone:<e164>:chats                   | hash    | chats where a phone was verified: chat id → lang  |
+| {esign}:trial-lead:<lead_id>                 | string  | a trial application for sales, JSON (trials)      |
+| {esign}:trial-leads                          | zset    | trial lead ids by submission time                 |
+| {esign}:scheduler:lease                      | string  | the instance running this tick (token, PX lease)  |
+| {esign}:scheduler:tick:<slot>                | string  | a tick slot claimed by one instance (scheduler)   |
+| {esign}:reminder:<ent>:<what>:<until>:<days> | string  | a reminder sent once (scheduler)                  |
+| {esign}:support:customer:<user_id>           | string  | a customer's help-desk record, JSON (support)     |
+| {esign}:support:ticket:<ticket_id>           | string  | one support ticket, JSON (services.support)       |
+| {esign}:support:queue                        | zset    | pending ticket ids by waiting-since               |
+| {esign}:support:user:<user_id>:tickets       | zset    | a customer's tickets by creation (history, capped)|
+| {esign}:support:transcript:<ticket_id>       | list    | a ticket's messages, JSON, capped                 |
+| {esign}:support:topic:<chat>:<thread>        | string  | the customer a staff forum topic belongs to       |
+| {esign}:support:topic-lock:<user_id>         | string  | lock while the customer's topic is created        |
+| {esign}:support:link:<chat>:<message>        | string  | "chat:message" of a relayed copy (TTL 30 days)    |
+| {esign}:support:flood:<user_id>:<window>     | string  | customer messages in a flood window (counter)     |
+| {esign}:support:agent:<agent_id>             | string  | an agent: name, username, alias, JSON             |
+| {esign}:support:agents                       | set     | agent ids                                         |
+| {esign}:support:quote:<order_id>             | string  | an order an agent issued (consultation), JSON     |
+| {esign}:support:quotes                       | zset    | quoted orders staff has not heard were paid       |
+| {esign}:support:invoice:<order_id>           | string  | when the order's invoice was issued (R16, ISO)    |
+| fsm:{<bot>:<chat>:<user>}:<state/data/lock>  | string  | a conversation (bot.state.storage)                |
+| fsm:{<bot>:<chat>:<user>}:seen:<update_id>   | string  | an update of it already handled (dedup)           |
 """
 from __future__ import annotations
 
-NS = "esign"
+NS = "{esign}"  # the ledger's hash tag: see above
 
 
 def order(order_id: str) -> str:

@@ -87,11 +87,11 @@ async def counted(redis):
 
 async def test_an_update_costs_one_round_trip_in_and_one_out(counted, redis):
     counter, storage, isolation, _ = counted
-    await redis.set("fsm:42:7:7:state", "Buy:years")
-    await redis.set("fsm:42:7:7:data", '{"session":{"cart":{"edition":"advanced"}}}')
+    await redis.set("fsm:{42:7:7}:state", "Buy:years")
+    await redis.set("fsm:{42:7:7}:data", '{"session":{"cart":{"edition":"advanced"}}}')
     before = counter.round_trips
 
-    async with isolation.session(KEY, seen=("esign:update:42:1", 60)) as fresh:
+    async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:1", 60)) as fresh:
         assert fresh
         assert await storage.get_state(KEY) == "Buy:years"
         data = await storage.get_data(KEY)
@@ -102,38 +102,38 @@ async def test_an_update_costs_one_round_trip_in_and_one_out(counted, redis):
         assert counter.round_trips - before == 1  # the lock, the dedup check and both reads
 
     assert counter.round_trips - before == 2  # the writes, the dedup mark and the unlock
-    assert await redis.get("fsm:42:7:7:state") == "Buy:pack"
-    assert json.loads(await redis.get("fsm:42:7:7:data")) == {"session": {"cart": {"edition": "advanced", "years": 2}}}
-    assert 0 < await redis.ttl("fsm:42:7:7:data") <= 600
-    assert await redis.exists("esign:update:42:1") and not await redis.exists("fsm:42:7:7:lock")
+    assert await redis.get("fsm:{42:7:7}:state") == "Buy:pack"
+    assert json.loads(await redis.get("fsm:{42:7:7}:data")) == {"session": {"cart": {"edition": "advanced", "years": 2}}}
+    assert 0 < await redis.ttl("fsm:{42:7:7}:data") <= 600
+    assert await redis.exists("fsm:{42:7:7}:seen:1") and not await redis.exists("fsm:{42:7:7}:lock")
 
 
 async def test_a_repeated_update_is_dropped_in_one_round_trip(counted, redis):
     counter, storage, isolation, _ = counted
-    async with isolation.session(KEY, seen=("esign:update:42:2", 60)) as fresh:
+    async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:2", 60)) as fresh:
         assert fresh
         await storage.set_state(KEY, "first")
     before = counter.round_trips
 
-    async with isolation.session(KEY, seen=("esign:update:42:2", 60)) as fresh:
+    async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:2", 60)) as fresh:
         assert fresh is False
 
     assert counter.round_trips - before == 1
-    assert await redis.get("fsm:42:7:7:state") == "first" and not await redis.exists("fsm:42:7:7:lock")
+    assert await redis.get("fsm:{42:7:7}:state") == "first" and not await redis.exists("fsm:{42:7:7}:lock")
 
 
 async def test_a_failed_update_stores_nothing_is_not_marked_and_frees_the_user(counted, redis):
     _, storage, isolation, _ = counted
-    await redis.set("fsm:42:7:7:state", "before")
+    await redis.set("fsm:{42:7:7}:state", "before")
 
     with pytest.raises(RuntimeError):
-        async with isolation.session(KEY, seen=("esign:update:42:3", 60)):
+        async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:3", 60)):
             await storage.set_state(KEY, "after")
             raise RuntimeError("the handler failed")
 
-    assert await redis.get("fsm:42:7:7:state") == "before"
-    assert not await redis.exists("esign:update:42:3")  # a redelivery is handled again
-    assert not await redis.exists("fsm:42:7:7:lock")
+    assert await redis.get("fsm:{42:7:7}:state") == "before"
+    assert not await redis.exists("fsm:{42:7:7}:seen:3")  # a redelivery is handled again
+    assert not await redis.exists("fsm:{42:7:7}:lock")
 
 
 async def test_two_updates_of_one_user_take_turns(counted, redis):
@@ -141,7 +141,7 @@ async def test_two_updates_of_one_user_take_turns(counted, redis):
     order: list[str] = []
 
     async def update(name: str, pause: float) -> None:
-        async with isolation.session(KEY, seen=(f"esign:update:42:{name}", 60)):
+        async with isolation.session(KEY, seen=(f"fsm:{{42:7:7}}:seen:{name}", 60)):
             order.append(f"{name} in")
             state = await storage.get_state(KEY)
             await asyncio.sleep(pause)
@@ -151,7 +151,7 @@ async def test_two_updates_of_one_user_take_turns(counted, redis):
     await asyncio.gather(update("a", 0.05), update("b", 0))
 
     assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
-    assert await redis.get("fsm:42:7:7:state") in ("ab", "ba")  # each saw the other's write
+    assert await redis.get("fsm:{42:7:7}:state") in ("ab", "ba")  # each saw the other's write
 
 
 def test_sessions_load_as_session_from_data_does():

@@ -136,7 +136,7 @@ class OrderMachine(RuleBasedStateMachine):
     @invariant()
     def no_payment_is_lost(self) -> None:
         """Every charge either paid its order or is kept for a refund, exactly once."""
-        refunds = [json.loads(r) for r in self.run(self.redis.lrange("esign:refunds", 0, -1))]
+        refunds = [json.loads(r) for r in self.run(self.redis.lrange("{esign}:refunds", 0, -1))]
         refunded = [r["charge_id"] for r in refunds]
         assert len(refunded) == len(set(refunded))
         for charge, order_id in self.charges:

@@ -13,7 +13,7 @@ from bot.state.storage import UnitOfWorkStorage, build_storage
 
 KEY = StorageKey(bot_id=42, chat_id=1, user_id=1)
 OTHER = StorageKey(bot_id=42, chat_id=2, user_id=2)
-STATE_KEY, DATA_KEY = "fsm:42:1:1:state", "fsm:42:1:1:data"
+STATE_KEY, DATA_KEY = "fsm:{42:1:1}:state", "fsm:{42:1:1}:data"
 TTL = 600
 
 
@@ -67,7 +67,7 @@ async def test_keys_include_the_bot_id(storage, redis):
     assert sorted(await redis.keys("fsm:*")) == [DATA_KEY, STATE_KEY]
 
     await storage.set_state(StorageKey(bot_id=43, chat_id=1, user_id=1), "other")
-    assert await redis.get("fsm:43:1:1:state") == "other"
+    assert await redis.get("fsm:{43:1:1}:state") == "other"
     assert await storage.get_state(KEY) == Demo.first.state
 
 
@@ -163,7 +163,7 @@ async def test_several_keys_in_one_unit(storage, redis):
         await storage.set_state(KEY, "a")
         await storage.set_state(OTHER, "b")
     assert await redis.get(STATE_KEY) == "a"
-    assert await redis.get("fsm:42:2:2:state") == "b"
+    assert await redis.get("fsm:{42:2:2}:state") == "b"
 
 
 async def test_data_read_in_a_unit_is_a_copy(storage, redis):
@@ -196,7 +196,7 @@ async def test_concurrent_units_do_not_share_buffers(storage, redis):
     results = await asyncio.gather(ok(), fails(), return_exceptions=True)
     assert results[0] is None and isinstance(results[1], Boom)
     assert await redis.get(STATE_KEY) == "ok"
-    assert await redis.get("fsm:42:2:2:state") is None
+    assert await redis.get("fsm:{42:2:2}:state") is None
 
 
 async def test_after_a_unit_writes_go_straight_through_again(storage, redis):

@@ -9,8 +9,9 @@ Round trips (docs/performance.md): the per-user lock (`SessionIsolation`) costs 
 in and one out. In: one script takes the lock, checks that the update was not handled
 already, and reads the state and the data; the unit starts with them, so reading them costs
 nothing more. Out: one script stores what changed, marks the update handled and releases
-the lock. The key layout is aiogram's (`fsm:{bot_id}:{chat_id}:{user_id}:state|data|lock`,
-DefaultKeyBuilder with the bot id), so aiogram's own RedisStorage reads what this writes.
+the lock. Keys are `fsm:{<bot>:<chat>:<user>}:state|data|lock|seen:<update_id>`
+(TaggedKeyBuilder): one hash tag per conversation, so on Redis Cluster both scripts touch one
+slot. aiogram's own RedisStorage reads what this writes when given the same key builder.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from typing import Any
 
 from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.base import DEFAULT_DESTINY, BaseStorage, DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from redis.asyncio import Redis
 
@@ -55,7 +56,8 @@ _current_unit: ContextVar[_Unit | None] = ContextVar("fsm_unit_of_work", default
 # While a unit is flushed, BatchedRedisStorage queues its writes here instead of sending them.
 _batch: ContextVar[list[tuple[str, str, str, str]] | None] = ContextVar("fsm_write_batch", default=None)
 
-# KEYS: lock, seen, then one key per write. ARGV: lock token ('' = no lock to release), seen ttl
+# KEYS: lock, seen, then one key per write (all of one conversation: one hash slot; an unused
+# lock or seen is any key of it). ARGV: lock token ('' = no lock to release), seen ttl
 # in seconds ('' = mark nothing), then per write: op ('set' | 'del'), value, ttl in seconds ('' = none).
 _FLUSH = """
 for i = 3, #KEYS do
@@ -81,6 +83,33 @@ if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {2} end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
 return {1, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
+
+
+class TaggedKeyBuilder(DefaultKeyBuilder):
+    """aiogram's DefaultKeyBuilder (bot id included) with the conversation's identity as a Redis
+    Cluster hash tag: `fsm:{<bot>:<chat>:<user>}:<part>`, plus the update-handled marks."""
+
+    def __init__(self, prefix: str = "fsm") -> None:
+        super().__init__(prefix=prefix, with_bot_id=True)
+
+    def build(self, key: StorageKey, part: str | None = None) -> str:  # type: ignore[override]
+        identity = [str(key.bot_id)]
+        if key.business_connection_id:
+            identity.append(str(key.business_connection_id))
+        identity.append(str(key.chat_id))
+        if key.thread_id:
+            identity.append(str(key.thread_id))
+        identity.append(str(key.user_id))
+        parts = [self.prefix, "{" + ":".join(identity) + "}"]
+        if key.destiny != DEFAULT_DESTINY:
+            parts.append(key.destiny)
+        if part:
+            parts.append(part)
+        return ":".join(parts)
+
+    def seen(self, key: StorageKey, update_id: int) -> str:
+        """The mark that an update of this conversation was handled (dedup), in its slot."""
+        return self.build(key, f"seen:{update_id}")
 
 
 def _dumps(data: Any) -> str:
@@ -195,7 +224,8 @@ class UnitOfWorkStorage(BaseStorage):
         batch = await self.writes(unit)
         lock_key, lock_token = lock or ("", "")
         seen_key, seen_ttl = seen or ("", 0)
-        keys = [lock_key or "-", seen_key or "-"]
+        anchor = lock_key or seen_key or batch[0][1]  # fills an unused slot, in the same hash slot
+        keys = [lock_key or anchor, seen_key or anchor]
         args: list[str] = [lock_token, str(seen_ttl) if seen_key else ""]
         for op, redis_key, value, ttl in batch:
             keys.append(redis_key)
@@ -262,7 +292,7 @@ class SessionIsolation(RedisEventIsolation):
     When the block raises, nothing is written or marked, and the lock is released.
     `lock(key)` is the same without the update (aiogram's BaseEventIsolation interface)."""
 
-    def __init__(self, redis: Redis, storage: UnitOfWorkStorage, key_builder: DefaultKeyBuilder,
+    def __init__(self, redis: Redis, storage: UnitOfWorkStorage, key_builder: TaggedKeyBuilder,
                  lock_ttl_ms: int = LOCK_TTL_MS) -> None:
         if not isinstance(storage.inner, BatchedRedisStorage):
             raise TypeError("SessionIsolation needs a UnitOfWorkStorage over a BatchedRedisStorage")
@@ -325,7 +355,7 @@ def build_storage(redis: Redis, ttl_seconds: int) -> tuple[UnitOfWorkStorage, Se
     """Keys carry the bot id, so several bots can share one Redis."""
     inner = BatchedRedisStorage(
         redis,
-        key_builder=DefaultKeyBuilder(with_bot_id=True),
+        key_builder=TaggedKeyBuilder(),
         state_ttl=ttl_seconds,
         data_ttl=ttl_seconds,
         json_dumps=_dumps,

@@ -62,5 +62,5 @@ async def test_unpaid_orders_expire_in_the_background(bot_harness):
     order = await h.last_order(admin)
     h.advance(minutes=31)
     assert (await h.run_jobs()).orders_expired == 1
-    raw = await h.redis.get(f"esign:order:{order.id}")
+    raw = await h.redis.get(f"{{esign}}:order:{order.id}")
     assert '"status":"expired"' in raw.replace(" ", "")
