@@ -11,10 +11,10 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.redis_client import redis_from_url
 from services.clock import SystemClock
 from services.enterprises import (
     Enterprise,
@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def _amain(args: argparse.Namespace, url: str) -> int:
     try:
-        client = aioredis.Redis.from_url(url, decode_responses=True)
+        client = redis_from_url(url)
     except ValueError as exc:
         print(f"REDIS_URL is not a Redis URL: {redact_url(url)} ({exc})", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.redis_client import redis_from_url
 from bot.testing.scenario import (
     Scenario,
     ScenarioError,
@@ -71,7 +72,7 @@ def collect(paths: list[str]) -> list[Path]:
 
 async def open_store(url: str) -> tuple[aioredis.Redis, str]:
     """The Redis at `url` when it answers (and is ours to empty); otherwise an in-process one."""
-    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1)
+    client = redis_from_url(url, socket_connect_timeout=1)
     try:
         await client.ping()
     except (RedisError, OSError):

@@ -1,8 +1,8 @@
 """Prometheus metrics (issue 8), served at /metrics by the web app.
 
 Counted where the bot sees them: updates by type and outcome, handler latency, orders and
-payments by what happened, SMS codes, Redis errors. Each process exports its own; Prometheus
-sums across instances.
+payments by what happened, support tickets by the state they reach, SMS codes, Redis errors.
+Each process exports its own; Prometheus sums across instances.
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ LATENCY = Histogram("esign_update_seconds", "Time to handle one update", ["type"
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 ORDERS = Counter("esign_orders_total", "Order transitions, by the state reached", ["state", "channel"], registry=REGISTRY)
 PAYMENTS = Counter("esign_payments_total", "Payment notices, by outcome", ["provider", "outcome"], registry=REGISTRY)
+TICKETS = Counter("esign_tickets_total", "Support ticket transitions, by the state reached", ["state"],
+                  registry=REGISTRY)
 CODES = Counter("esign_sms_codes_total", "SMS code requests, by outcome", ["outcome"], registry=REGISTRY)
 REDIS_ERRORS = Counter("esign_redis_errors_total", "Updates that failed because Redis did not answer", registry=REGISTRY)
 

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from bot.admin import seed_demo
 from bot.app import build_context, build_dispatcher
 from bot.logs import setup_logging
+from bot.redis_client import redis_from_url
 from bot.runner import StartupError, load_settings
 from bot.testing.fake_telegram import fresh_update_id, FakeTelegram, FakeUser
 from bot.testing.harness import screen_of
@@ -181,7 +182,7 @@ async def open_redis(url: str, say, *, fresh: bool = False) -> aioredis.Redis:
 
         say("Recording: using a fresh in-process store, so that the replay starts from the same state.")
         return fakeredis.aioredis.FakeRedis(decode_responses=True)
-    client = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1)
+    client = redis_from_url(url, socket_connect_timeout=1)
     try:
         await client.ping()
         say(f"Redis: {url} (conversations and orders persist)")

@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.admin import DEFAULT_REDIS_URL, redact_url
+from bot.redis_client import redis_from_url
 from services.clock import SystemClock
 from services.payment_gateway import PaymentGateway
 from services.reconcile import Reconciler, Report
@@ -46,7 +47,7 @@ def render(report: Report) -> list[str]:
 
 async def _amain(url: str, make_gateway=gateway_for) -> int:
     try:
-        client = aioredis.Redis.from_url(url, decode_responses=True)
+        client = redis_from_url(url)
     except ValueError as exc:
         print(f"REDIS_URL is not a Redis URL: {redact_url(url)} ({exc})", file=sys.stderr)
         return 2

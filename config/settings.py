@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     # A local Bot API server (or a stand-in) is used by pointing this elsewhere.
     telegram_api_base: str = TELEGRAM_API
-    # Sessions, orders, codes, enterprises, tickets. redis:// or rediss:// (TLS), with a db index.
+    # Sessions, orders, codes, enterprises, tickets. One server: redis:// or rediss:// (TLS) with a
+    # db index; Sentinel: redis+sentinel://host:26379,host2:26379/<service>/<db>; Cluster:
+    # redis+cluster://host:7000,host2:7001 (docs/deploy.md, "Redis").
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Telegram Payments provider token (the provider's, set in @BotFather). Empty: the
     # sandbox, which only the local fake Telegram accepts.

@@ -39,7 +39,9 @@ async def transact(
         async with redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(*keys)
-                values = await pipe.mget(*keys)
+                # MGET by name: redis-py's cluster pipeline blocks its mget() helper, though the
+                # keys of one transaction share a hash slot (services/keys.py).
+                values = await pipe.execute_command("MGET", *keys)
                 decision = decide(values)
                 if decision.writes is None:
                     await pipe.unwatch()

@@ -11,10 +11,10 @@ import asyncio
 import logging
 import os
 
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.redis_client import redis_from_url
 from bot.testing.harness import BotHarness
 from bot.testing.pytest_plugin import redis_url_for_tests
 from services.orders import OrderStatus
@@ -69,7 +69,7 @@ class GuardCounter(logging.Handler):
 
 
 async def play(actions: list[tuple[str, object]]) -> None:
-    redis = aioredis.Redis.from_url(redis_url_for_tests(), decode_responses=True)
+    redis = redis_from_url(redis_url_for_tests())
     await redis.flushdb()
     harness = BotHarness(redis)
     guard = GuardCounter()

@@ -10,11 +10,11 @@ import asyncio
 import json
 import os
 
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from bot.redis_client import redis_from_url
 from bot.testing.pytest_plugin import redis_url_for_tests
 from services.catalog import Cart, load_catalog, quote
 from services.clock import FixedClock
@@ -38,7 +38,7 @@ class OrderMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.redis = aioredis.Redis.from_url(redis_url_for_tests(), decode_responses=True)
+        self.redis = redis_from_url(redis_url_for_tests())
         self.clock = FixedClock()
         self.catalog = load_catalog()
         self.orders = OrderService(self.redis, self.clock, self.catalog)

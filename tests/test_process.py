@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.base import StorageKey
 
+from bot.state.storage import TaggedKeyBuilder
 from bot.testing.bot_api_server import serve_bot_api
 from bot.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
 from config.settings import Settings
@@ -288,7 +289,7 @@ class World:
 
     def fsm_key(self, part: str) -> str:
         key = StorageKey(bot_id=self.fake.bot_id, chat_id=self.buyer.id, user_id=self.buyer.id)
-        return DefaultKeyBuilder(with_bot_id=True).build(key, part)
+        return TaggedKeyBuilder().build(key, part)
 
     async def at_rest(self, step: str, **session: Any) -> bool:
         """The buyer's conversation is stored at `step` with `session` values, and no update of
@@ -299,7 +300,7 @@ class World:
 
     async def handled(self, update_id: int) -> bool:
         """The update went through the dispatcher and its handler is done (lock released)."""
-        seen, lock = await self.redis.mget(keys.update_seen(self.fake.bot_id, update_id), self.fsm_key("lock"))
+        seen, lock = await self.redis.mget(self.fsm_key(f"seen:{update_id}"), self.fsm_key("lock"))
         return seen is not None and lock is None
 
     async def orders(self) -> list[JSON]:

@@ -3,6 +3,7 @@ fails with a readable report, `python -m bot flowtest` exits and writes JUnit XM
 and a recorded playground session replays."""
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import subprocess
@@ -12,9 +13,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-import redis as sync_redis
 
 from bot import flowtest
+from bot.redis_client import redis_from_url
 from bot.testing.scenario import ScenarioError, format_result, load_file, load_text, run_scenario
 from tests.conftest import TEST_REDIS_URL
 
@@ -142,7 +143,7 @@ def test_flowtest_runs_a_directory_and_writes_junit(tmp_path):
     assert failure.get("message") == "line 8: expect 这句话不在屏幕上"
     assert "found on the screen:" in failure.text
     assert suite.find("testcase[@name='ok']/failure") is None
-    assert sync_redis.Redis.from_url(TEST_REDIS_URL).dbsize() == 0  # emptied after the run
+    assert _on_test_redis(lambda r: r.dbsize()) == 0  # emptied after the run
 
 
 def test_flowtest_without_redis_uses_the_in_process_store():
@@ -152,18 +153,28 @@ def test_flowtest_without_redis_uses_the_in_process_store():
     assert "OK — 1 scenario(s): 1 passed, 0 failed" in out
 
 
+def _on_test_redis(command):
+    """One command on the tests' Redis (any topology), from a test without an event loop."""
+    async def run():
+        client = redis_from_url(TEST_REDIS_URL)
+        try:
+            return await command(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
 def test_flowtest_does_not_empty_a_database_it_did_not_fill(capsys):
-    client = sync_redis.Redis.from_url(TEST_REDIS_URL)
-    client.flushdb()
-    client.set("someone-elses-key", "1")
+    _on_test_redis(lambda r: r.flushdb())
+    _on_test_redis(lambda r: r.set("someone-elses-key", "1"))
     try:
         code, _ = flowtest_main(str(ROOT / "scenarios"), "--redis", TEST_REDIS_URL)
         assert code == 2
         assert "holds 1 keys that flowtest did not write" in capsys.readouterr().err
-        assert client.get("someone-elses-key") == b"1"
+        assert _on_test_redis(lambda r: r.get("someone-elses-key")) == "1"
     finally:
-        client.flushdb()
-        client.close()
+        _on_test_redis(lambda r: r.flushdb())
 
 
 def test_flowtest_reports_unreadable_files_and_missing_paths(tmp_path, capsys):

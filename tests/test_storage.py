@@ -64,7 +64,7 @@ def test_build_storage_wraps_redis_storage_with_the_ttl(redis):
 async def test_keys_include_the_bot_id(storage, redis):
     await storage.set_state(KEY, Demo.first)
     await storage.set_data(KEY, {"a": 1})
-    assert sorted(await redis.keys("fsm:*")) == [DATA_KEY, STATE_KEY]
+    assert sorted([k async for k in redis.scan_iter(match="fsm:*")]) == [DATA_KEY, STATE_KEY]
 
     await storage.set_state(StorageKey(bot_id=43, chat_id=1, user_id=1), "other")
     assert await redis.get("fsm:{43:1:1}:state") == "other"
@@ -85,7 +85,7 @@ async def test_outside_a_unit_writes_go_straight_through(storage, redis):
 
     await storage.set_state(KEY, None)
     await storage.set_data(KEY, {})
-    assert await redis.keys("fsm:*") == []
+    assert [k async for k in redis.scan_iter(match="fsm:*")] == []
 
 
 async def test_inside_a_unit_writes_are_buffered_and_flushed_once(storage, redis):
@@ -97,7 +97,7 @@ async def test_inside_a_unit_writes_are_buffered_and_flushed_once(storage, redis
         await storage.set_data(KEY, {"step": 2})
         await storage.set_data(KEY, {"step": 3, "cart": {"years": 2}})
 
-        assert await redis.keys("fsm:*") == []  # nothing written yet
+        assert [k async for k in redis.scan_iter(match="fsm:*")] == []  # nothing written yet
         assert spy.calls == []
         # ...but the unit reads its own writes
         assert await storage.get_state(KEY) == "Demo:second"
@@ -122,7 +122,7 @@ async def test_a_unit_that_only_reads_writes_nothing(storage, redis):
 async def test_when_the_body_raises_nothing_is_written(storage, redis):
     await storage.set_state(KEY, Demo.first)
     await storage.set_data(KEY, {"step": 1})
-    before = {k: await redis.get(k) for k in await redis.keys("fsm:*")}
+    before = {k: await redis.get(k) async for k in redis.scan_iter(match="fsm:*")}
 
     with pytest.raises(Boom):
         async with storage.unit_of_work():
@@ -131,7 +131,7 @@ async def test_when_the_body_raises_nothing_is_written(storage, redis):
             await storage.set_state(OTHER, "other")
             raise Boom
 
-    assert {k: await redis.get(k) for k in await redis.keys("fsm:*")} == before
+    assert {k: await redis.get(k) async for k in redis.scan_iter(match="fsm:*")} == before
     assert await storage.get_state(KEY) == "Demo:first"
     assert await storage.get_data(KEY) == {"step": 1}
     assert await storage.get_state(OTHER) is None
@@ -145,7 +145,7 @@ async def test_clearing_inside_a_unit_deletes_on_flush(storage, redis):
         await storage.set_data(KEY, {})
         assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {}
         assert await redis.get(STATE_KEY) == "Demo:first"
-    assert await redis.keys("fsm:*") == []
+    assert [k async for k in redis.scan_iter(match="fsm:*")] == []
 
 
 async def test_only_what_changed_is_flushed(storage, redis):

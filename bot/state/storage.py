@@ -125,6 +125,13 @@ def _seconds(ttl: Any) -> str:
     return str(int(ttl))
 
 
+def _hash_tag(key: str) -> str:
+    """What Redis Cluster hashes a key by: the part in its first braces, else the whole key."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1:end] if start != -1 and end > start + 1 else key
+
+
 def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -157,6 +164,9 @@ class BatchedRedisStorage(RedisStorage):
             batch.append(("del", redis_key, "", ""))
         else:
             batch.append(("set", redis_key, self.json_dumps(data), _seconds(self.data_ttl)))
+
+    async def close(self) -> None:
+        await self.redis.aclose()  # RedisCluster's aclose() takes no close_connection_pool
 
 
 class UnitOfWorkStorage(BaseStorage):
@@ -211,7 +221,8 @@ class UnitOfWorkStorage(BaseStorage):
 
     async def flush(self, unit: _Unit, *, lock: tuple[str, str] | None = None,
                     seen: tuple[str, int] | None = None) -> None:
-        """Store the unit's writes, mark an update handled and release a lock: one round trip."""
+        """Store the unit's writes, mark an update handled and release a lock: one round trip
+        (one more for each other conversation the unit wrote)."""
         if not any(r.dirty_state or r.dirty_data for r in unit.records.values()) and not lock and not seen:
             return
         if self._flush_script is None or not isinstance(self.inner, BatchedRedisStorage):
@@ -224,10 +235,25 @@ class UnitOfWorkStorage(BaseStorage):
         batch = await self.writes(unit)
         lock_key, lock_token = lock or ("", "")
         seen_key, seen_ttl = seen or ("", 0)
-        anchor = lock_key or seen_key or batch[0][1]  # fills an unused slot, in the same hash slot
+        # One script per conversation, since on Redis Cluster a script keeps to one hash slot.
+        # A unit seldom writes another conversation than its own; those go first, so the update
+        # is marked handled (and unlocked) only once everything it wrote is stored.
+        own = _hash_tag(lock_key or seen_key) if lock_key or seen_key else None
+        groups: dict[str, list[tuple[str, str, str, str]]] = {}
+        for write in batch:
+            groups.setdefault(_hash_tag(write[1]), []).append(write)
+        own_writes = groups.pop(own, []) if own is not None else []
+        for writes in groups.values():
+            await self._run_flush(writes)
+        if own is not None:
+            await self._run_flush(own_writes, lock_key, lock_token, seen_key, seen_ttl)
+
+    async def _run_flush(self, writes: list[tuple[str, str, str, str]], lock_key: str = "", lock_token: str = "",
+                         seen_key: str = "", seen_ttl: int = 0) -> None:
+        anchor = lock_key or seen_key or writes[0][1]  # fills an unused slot, in the same hash slot
         keys = [lock_key or anchor, seen_key or anchor]
         args: list[str] = [lock_token, str(seen_ttl) if seen_key else ""]
-        for op, redis_key, value, ttl in batch:
+        for op, redis_key, value, ttl in writes:
             keys.append(redis_key)
             args += [op, value, ttl]
         await self._flush_script(keys=keys, args=args)

@@ -8,7 +8,6 @@ process (no manual restart) finishes the purchase with nothing lost or doubled.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import shutil
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from bot.redis_client import redis_from_url
 from bot.testing.bot_api_server import serve_bot_api
+from bot.testing.private_redis import PrivateRedis
 from bot.testing.fake_telegram import FakeTelegram
 from tests.test_process import (
     PAID,
@@ -24,7 +24,6 @@ from tests.test_process import (
     bind_and_check,
     buy_until_confirmation,
     clean_env,
-    free_port,
     is_invoice,
     run_cli,
     submit_and_pay,
@@ -34,40 +33,6 @@ BUSY = "服务繁忙"
 OUTAGE_SECONDS = 10
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
-
-
-class PrivateRedis:
-    def __init__(self, directory) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )
-        client = redis_from_url(self.url)
-        try:
-            for _ in range(100):
-                try:
-                    await client.ping()
-                    return
-                except Exception:
-                    await asyncio.sleep(0.05)
-            raise AssertionError("the private redis-server did not start")
-        finally:
-            await client.aclose()
-
-    async def kill(self) -> None:
-        if self.proc and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
 
 
 class OutageWorld(World):

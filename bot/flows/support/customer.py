@@ -24,6 +24,7 @@ from bot.flow import Flow, step_screen
 from bot.flows.phone import is_label
 from bot.flows.support.desk import Desk, content_kind
 from bot.flows.support.lifecycle import after_reopen, after_resolve
+from bot.metrics import TICKETS
 from bot.screens import support as support_screens
 from bot.state.states import Menu, Phone
 from bot.ui import Screen
@@ -132,6 +133,7 @@ async def enter(event: Message | CallbackQuery, flow: Flow, dispatcher: Dispatch
     staff = desk.staff_tr
     if outcome.status == "created":
         log.info("support.ticket_opened ticket=%s kind=%s", ticket.id, kind.value)
+        TICKETS.labels(ticket.status.value).inc()
         await desk.post_card(ticket)
         await desk.sync_topic(flow.user_id, ticket)
         await desk.show_banner(flow.user_id, flow.tr)

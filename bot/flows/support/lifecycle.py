@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from bot.flows.support.desk import Desk
+from bot.metrics import TICKETS
 from bot.screens import support as support_screens
 from services.support import Agent, SupportCustomer, Ticket
 
@@ -27,6 +28,7 @@ async def claim(desk: Desk, ticket_id: str, agent: Agent) -> str | None:
         return staff("support.staff.not_live")
     ticket, customer = change.ticket, change.customer
     log.info("support.claimed ticket=%s agent=%s", ticket.id, agent.id)
+    TICKETS.labels(ticket.status.value).inc()
     label = support_screens.staff_agent_label(agent)
     await desk.post(ticket.user_id, staff("support.staff.claimed", agent=label))
     entries = await support.transcript(ticket.id, limit=support.config.transcript_on_claim)
@@ -65,6 +67,7 @@ async def after_resolve(desk: Desk, ticket: Ticket, customer: SupportCustomer | 
     `move_customer` (a staff update) the customer also lands on 首页."""
     staff = desk.staff_tr
     log.info("support.resolved ticket=%s by=%s", ticket.id, by)
+    TICKETS.labels(ticket.status.value).inc()
     if by == "customer":
         text = staff("support.staff.closed_by_customer")
     elif by == "ban":
@@ -87,6 +90,7 @@ async def after_resolve(desk: Desk, ticket: Ticket, customer: SupportCustomer | 
 async def after_reopen(desk: Desk, ticket: Ticket) -> None:
     staff = desk.staff_tr
     log.info("support.reopened ticket=%s", ticket.id)
+    TICKETS.labels(ticket.status.value).inc()
     text = staff("support.staff.reopened")
     await desk.post(ticket.user_id, text)
     await desk.note(ticket, text)
