@@ -11,10 +11,8 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.redis_client import redis_from_url
+from bot.redis_client import UNREACHABLE, redis_from_url
 from services.clock import SystemClock
 from services.enterprises import (
     Enterprise,
@@ -166,7 +164,7 @@ async def _amain(args: argparse.Namespace, url: str) -> int:
     try:
         await client.ping()
         lines = await run(args, RedisEnterpriseDirectory(client, SystemClock()))
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+    except UNREACHABLE as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(f"Redis at {redact_url(url)} does not answer: {reason}", file=sys.stderr)
         return 2

@@ -14,11 +14,9 @@ from types import SimpleNamespace
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.admin import DEFAULT_REDIS_URL, redact_url
-from bot.redis_client import redis_from_url
+from bot.redis_client import UNREACHABLE, redis_from_url
 from services.clock import SystemClock
 from services.payment_gateway import PaymentGateway
 from services.reconcile import Reconciler, Report
@@ -56,7 +54,7 @@ async def _amain(url: str, make_gateway=gateway_for) -> int:
         await client.ping()
         gateway = make_gateway(client)
         report = await Reconciler(client, gateway).run()
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+    except UNREACHABLE as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(f"Redis at {redact_url(url)} does not answer: {reason}", file=sys.stderr)
         return 2

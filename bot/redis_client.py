@@ -25,9 +25,12 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, RedisClusterException, TimeoutError
 
 DEFAULT_MAX_CONNECTIONS = 64
+# What a Redis that does not answer raises, on every topology: a cluster none of whose nodes
+# answers raises RedisClusterException at the first command.
+UNREACHABLE = (ConnectionError, TimeoutError, RedisClusterException, OSError)
 CLUSTER_NODE_CONNECTIONS = 1024  # per cluster node: redis-py's cluster pool raises past it instead of queueing
 
 

@@ -16,6 +16,7 @@ import asyncio
 import inspect
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -195,3 +196,11 @@ async def test_a_sentinel_failover_mid_purchase_loses_nothing(sentinel):
     finally:
         await client.flushdb()
         await harness.close()
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:1", "redis+sentinel://127.0.0.1:1/esign/0"])
+def test_a_topology_that_does_not_answer_is_one_clear_line(url):
+    run = subprocess.run([sys.executable, "-m", "bot", "admin", "list"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "REDIS_URL": url}, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"Redis at {url} does not answer: ") and "Traceback" not in run.stderr
