@@ -2,8 +2,8 @@
 
 `BenchTelegram` is bot.testing.fake_telegram.FakeTelegram without the test bookkeeping that
 would otherwise dominate the measurement and grow without bound: no call log, no snapshot of
-every bot message, no deep copies of what the bot sends, and a chat history cut to its last
-few messages. The Bot API methods themselves (sendMessage, editMessageText, answerCallbackQuery,
+every bot message, no deep copies of what the bot sends or of the sender and chat of each
+message, and a chat history cut to its last few messages. The Bot API methods themselves (sendMessage, editMessageText, answerCallbackQuery,
 sendInvoice, answerPreCheckoutQuery, ...) behave exactly as in the tests, errors included, and
 aiogram still serializes each request and parses each response as it does over HTTP.
 
@@ -50,6 +50,11 @@ class BenchTelegram(FakeTelegram):
 
     def _notify(self, msg: JSON) -> None:
         pass  # no snapshots, no waiters
+
+    def _new_message(self, chat: Any, sender: JSON, content: JSON) -> JSON:
+        # The sender and chat are shared, not copied: nothing changes them during a bench.
+        chat.last_id += 1
+        return {"message_id": chat.last_id, "from": sender, "chat": chat.info, "date": int(self.clock()), **content}
 
     def _public(self, msg: JSON, *, nested: bool = False) -> JSON:
         # The result is serialized to JSON at once by the session: no copy needed.

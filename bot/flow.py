@@ -4,7 +4,7 @@ a stale button shows the current step again (`screen_for`)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
@@ -16,6 +16,7 @@ from bot.state.session import Session
 from bot.state.states import Phone
 from bot.ui import Screen, show
 from config.texts import Translator
+from services.enterprises import Enterprise
 from services.orders import Order
 
 StepScreen = Callable[["Flow"], Awaitable[Screen | None]]
@@ -41,6 +42,7 @@ class Flow:
     state: FSMContext
     user_id: int
     keyboard_closed: bool = False  # the phone step's reply keyboard was taken away in this update
+    enterprises_read: dict[str, Enterprise] = field(default_factory=dict)  # in this update, by id
 
     async def step(self) -> str | None:
         return await self.state.get_state()
@@ -68,6 +70,19 @@ class Flow:
             return None
         order = await self.app.orders.get(self.session.order_id)
         return order if order and order.user_id == self.user_id else None
+
+    async def phone_enterprises(self) -> list[Enterprise]:
+        """The enterprises the verified phone has joined; `enterprise` knows them afterwards."""
+        if not self.session.phone:
+            return []
+        found = await self.app.enterprises.for_phone(self.session.phone)
+        self.enterprises_read.update((e.id, e) for e in found)
+        return found
+
+    async def enterprise(self, enterprise_id: str) -> Enterprise | None:
+        """An enterprise, as read earlier in this update if it was."""
+        known = self.enterprises_read.get(enterprise_id)
+        return known if known is not None else await self.app.enterprises.get(enterprise_id)
 
     async def screen_for(self, step: str | None) -> Screen:
         render = STEP_SCREENS.get(step or "")

@@ -25,7 +25,19 @@ class Screen:
 
 
 def button(label: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=label, callback_data=data.pack())
+    # Buttons are immutable: one object per label and callback data serves every screen,
+    # instead of a pydantic model and a packing of the data at every render.
+    key = (label, type(data), *data.__dict__.values())
+    found = _BUTTONS.get(key)
+    if found is None:
+        if len(_BUTTONS) >= BUTTONS_KEPT:
+            _BUTTONS.clear()  # order ids make new buttons without end; the screens' own come back
+        found = _BUTTONS[key] = InlineKeyboardButton(text=label, callback_data=data.pack())
+    return found
+
+
+BUTTONS_KEPT = 4096
+_BUTTONS: dict[tuple, InlineKeyboardButton] = {}
 
 
 def link(label: str, url: str) -> InlineKeyboardButton:
@@ -33,7 +45,18 @@ def link(label: str, url: str) -> InlineKeyboardButton:
 
 
 def inline(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
+    # Markups are immutable too, and a screen's buttons are mostly the same objects (`button`):
+    # the same buttons make one markup. The markup holds its buttons, so their ids stay theirs.
+    key = tuple(tuple(map(id, row)) for row in rows if row)
+    found = _MARKUPS.get(key)
+    if found is None:
+        if len(_MARKUPS) >= BUTTONS_KEPT:
+            _MARKUPS.clear()
+        found = _MARKUPS[key] = InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows if row])
+    return found
+
+
+_MARKUPS: dict[tuple, InlineKeyboardMarkup] = {}
 
 
 def reply_keyboard(*rows: list[KeyboardButton]) -> ReplyKeyboardMarkup:

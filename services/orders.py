@@ -8,18 +8,23 @@ straight from pending_payment to bound (delivered). No binding step.
 Every transition is one optimistic Redis transaction that checks the current state, so a
 repeated call is harmless: a payment notice never pays twice, a paid order is delivered
 once, and a payment that cannot be applied is kept for a refund, never lost.
+
+Within `read_once()` (the bot opens it for each update) an order is read from Redis once:
+the next `get` of it returns what was read, or what a transition of this service wrote since.
 """
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from services import keys
 from services.catalog import Catalog, Quote, QuoteLine
@@ -125,6 +130,44 @@ class BindOutcome(BaseModel):
 CREATE_ATTEMPTS = 20
 CART_CLAIM_SECONDS = 86400 * 30  # a cart id maps to its order this long (double-tap guard)
 
+# KEYS: the cart's claim, the new order, the buyer's orders, the pending orders. ARGV: order id,
+# order JSON, claim ttl, created and expiry scores, the claim this order may replace ('' = none).
+# The claim and the order are written together, so a concurrent create either finds both or
+# writes them itself; returns the id of the order that holds the claim already, if another does.
+_CREATE = """
+local claim = redis.call('GET', KEYS[1])
+if claim and claim ~= ARGV[6] then return claim end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+return false
+"""
+
+# The orders read in the current update (read_once), by id.
+_read_in_update: ContextVar[dict[str, Order] | None] = ContextVar("orders_read_in_update", default=None)
+
+
+@contextmanager
+def read_once() -> Iterator[None]:
+    """Within the block, each order is read from Redis once (OrderService.get)."""
+    token = _read_in_update.set({})
+    try:
+        yield
+    finally:
+        _read_in_update.reset(token)
+
+
+def _remember(order: Order | None, order_id: str | None = None) -> None:
+    """What this update now knows of an order (None: that it does not exist)."""
+    read = _read_in_update.get()
+    if read is None:
+        return
+    if order is not None:
+        read[order.id] = order
+    elif order_id is not None:
+        read.pop(order_id, None)
+
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -139,6 +182,7 @@ class OrderService:
         self._redis = redis
         self._clock = clock
         self._catalog = catalog
+        self._create = redis.register_script(_CREATE)
 
     @property
     def ttl(self) -> timedelta:
@@ -184,39 +228,33 @@ class OrderService:
             enterprise_id=enterprise_id,
             upgrade=upgrade,
         )
-        # The cart's claim and the order are written in one MULTI under a WATCH of the claim, so
-        # a concurrent create either sees both (and returns that order) or retries; it never
-        # sees a claim whose order is not written yet, and never writes a second order.
-        cart_key = keys.cart_order(cart_id)
+        # One script writes the cart's claim and the order together (_CREATE). A claim held by an
+        # order that is gone is taken over, unless it changed meanwhile.
+        cart_key, replace = keys.cart_order(cart_id), ""
         for _ in range(CREATE_ATTEMPTS):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(cart_key)
-                    existing_id = await pipe.get(cart_key)
-                    raw_existing = (
-                        await pipe.get(keys.order(_text(existing_id))) if existing_id else None
-                    )
-                    if raw_existing is not None:
-                        await pipe.unwatch()
-                    else:  # no claim yet (or a claim whose order is gone): this order takes it
-                        pipe.multi()
-                        pipe.set(cart_key, order.id, ex=CART_CLAIM_SECONDS)
-                        pipe.set(keys.order(order.id), order.model_dump_json())
-                        pipe.zadd(keys.user_orders(user_id), {order.id: now.timestamp()})
-                        pipe.zadd(keys.pending_orders(), {order.id: order.expires_at.timestamp()})
-                        await pipe.execute()
-                        return order, True
-                except WatchError:
-                    continue
-            existing = await self.get(_text(existing_id))  # expires it lazily when overdue
-            return existing or Order.model_validate_json(raw_existing), False
+            holder = await self._create(
+                keys=[cart_key, keys.order(order.id), keys.user_orders(user_id), keys.pending_orders()],
+                args=[order.id, order.model_dump_json(), CART_CLAIM_SECONDS, repr(now.timestamp()),
+                      repr(order.expires_at.timestamp()), replace],
+            )
+            if holder is None:
+                _remember(order)
+                return order, True
+            existing = await self.get(_text(holder))  # expires it lazily when overdue
+            if existing is not None:
+                return existing, False
+            replace = _text(holder)
         raise TransactionConflict(f"cart {cart_id} kept changing")
 
     async def get(self, order_id: str) -> Order | None:
-        raw = await self._redis.get(keys.order(order_id))
-        if raw is None:
-            return None
-        order = Order.model_validate_json(raw)
+        read = _read_in_update.get()
+        order = read.get(order_id) if read is not None else None
+        if order is None:
+            raw = await self._redis.get(keys.order(order_id))
+            if raw is None:
+                return None
+            order = Order.model_validate_json(raw)
+            _remember(order)
         if order.is_overdue(self._clock.now()):
             return await self.expire(order_id)
         return order
@@ -293,13 +331,12 @@ class OrderService:
         payment = {"charge_id": charge_id, "amount_fen": amount_fen, "currency": currency,
                    "provider": provider}
         # An enterprise's own order is delivered with its payment: its record joins the
-        # transaction (the enterprise of an order never changes, so it is read beforehand).
-        first = await self._redis.get(order_key)
-        target = Order.model_validate_json(first) if first else None
-        ent_key = keys.enterprise(target.enterprise_id) if target and target.for_enterprise else None
-        watched = [order_key, charge_key] + ([ent_key] if ent_key else [])
+        # transaction. The enterprise of an order never changes, so when the order turns out to
+        # be one, the transaction starts again with the enterprise's key (ent_key).
+        ent_key: str | None = None
 
-        def decide(values: list[str | None]) -> Decision[PaymentOutcome]:
+        def decide(values: list[str | None]) -> Decision[PaymentOutcome | None]:
+            nonlocal ent_key
             raw_order, seen_charge = values[0], values[1]
             raw_ent = values[2] if len(values) > 2 else None
             if seen_charge is not None:
@@ -314,6 +351,9 @@ class OrderService:
                 )
             order = Order.model_validate_json(raw_order)
             reason = _payment_problem(order, now, amount_fen, currency)
+            if reason is None and order.for_enterprise and ent_key is None and order.enterprise_id:
+                ent_key = keys.enterprise(order.enterprise_id)
+                return Decision(None)  # again, with the enterprise's record
             if reason is None and order.for_enterprise:
                 return self._pay_and_deliver(order, raw_ent, ent_key, charge_key, payment, now)
             if reason is None:
@@ -336,7 +376,12 @@ class OrderService:
                                    pipe.rpush(keys.refunds(), json.dumps(refund)))
             return Decision(outcome, writes)
 
-        return await transact(self._redis, watched, decide)
+        outcome = await transact(self._redis, [order_key, charge_key], decide)
+        if outcome is None:
+            outcome = await transact(self._redis, [order_key, charge_key, ent_key], decide)
+        assert outcome is not None  # with the enterprise's key, decide always decides
+        _remember(outcome.order, order_id)
+        return outcome
 
     def _pay_and_deliver(self, order: Order, raw_ent: str | None, ent_key: str | None, charge_key: str,
                          payment: dict[str, Any], now: datetime) -> Decision[PaymentOutcome]:
@@ -412,7 +457,9 @@ class OrderService:
                                    pipe.set(ent_key, enterprise.model_dump_json()))
             return Decision(BindOutcome(status="bound", order=order, enterprise=enterprise), writes)
 
-        return await transact(self._redis, [order_key, ent_key], decide)
+        outcome = await transact(self._redis, [order_key, ent_key], decide)
+        _remember(outcome.order, order_id)
+        return outcome
 
     async def expire(self, order_id: str) -> Order | None:
         """Move an overdue pending order to expired; anything else is left as it is."""
@@ -442,7 +489,9 @@ class OrderService:
             order.events.append(OrderEvent(at=now, kind=kind))
             return Decision(order, lambda pipe: pipe.set(order_key, order.model_dump_json()))
 
-        return await transact(self._redis, [order_key], decide)
+        order = await transact(self._redis, [order_key], decide)
+        _remember(order, order_id)
+        return order
 
     async def refunds(self) -> list[dict[str, Any]]:
         return [json.loads(r) for r in await self._redis.lrange(keys.refunds(), 0, -1)]

@@ -64,6 +64,48 @@ async def test_bench_scale_reports_each_point(bench_db):
     assert all(r["purchases_completed"] == r["users"] and r["redis_bytes"] > 0 for r in rows)
 
 
+async def test_each_step_of_the_purchase_costs_the_round_trips_documented(bench_db):
+    """docs/performance.md, "Round trips per step": the user's lock in and out (2) on every
+    step, plus the domain's own: the code sent (1), checked with the chat noted (1), the order
+    created (1), the pre-checkout's read (1), the payment and the binding (a read and a
+    checked write, 2 each), the binding screens' order and phone's enterprises (2 each)."""
+    from bot.bench import PURCHASE_STEPS, Bench, Run
+    from services import keys
+
+    run = Run(bench_db)
+    bench = Bench(run, 2)
+    try:
+        warm, buyer = await bench.buyers(2)
+        await bench.purchase(warm, lambda _: None)  # scripts loaded, connections open
+        costs: list[int] = []
+        last = run.counter.round_trips
+
+        def record(_: float) -> None:
+            nonlocal last
+            costs.append(run.counter.round_trips - last)
+            last = run.counter.round_trips
+
+        await bench.purchase(buyer, record)
+        assert dict(zip(PURCHASE_STEPS, costs)) == {
+            "start": 2, "catalog": 2, "buy_now": 2, "edition": 2, "years": 2, "pack": 2, "enterprise_name": 2,
+            "phone": 3, "code": 3, "submit": 3, "pre_checkout": 3, "payment": 4, "bind_now": 4, "bind_pick": 4,
+            "bind_confirm": 4,
+        }
+        assert await run.redis.hgetall(keys.phone_chats(buyer.phone)) == {str(buyer.user.id): "zh"}
+
+        # 首页 again: the lock, and the phone's enterprises for their overview; the chat was noted
+        # with the code, so it is not written again.
+        last = run.counter.round_trips
+        await bench.dp.feed_raw_update(bench.bot, buyer.user.text("/start"))
+        assert run.counter.round_trips - last == 3
+        done, problems = await bench.verify([warm, buyer])
+        assert done == 2, problems
+    finally:
+        await run.cleanup()
+        await bench.close()
+        await run.close()
+
+
 def test_bench_refuses_bad_arguments():
     code, _, err = run_bench("--users", "0")
     assert code == 2 and "at least 1" in err
@@ -165,8 +207,8 @@ def test_sessions_load_as_session_from_data_does():
 
 
 async def test_skipping_handlers_early_never_changes_which_handler_runs():
-    from aiogram import F, Router
-    from aiogram.dispatcher.event.bases import UNHANDLED
+    from aiogram import BaseMiddleware, F, Router
+    from aiogram.dispatcher.event.bases import UNHANDLED, SkipHandler
     from aiogram.filters import StateFilter
     from aiogram.fsm.state import State, StatesGroup
     from aiogram.types import CallbackQuery, Chat, Message, User
@@ -179,32 +221,61 @@ async def test_skipping_handlers_early_never_changes_which_handler_runs():
         b = State()
 
     def named(name: str):
-        async def handler(event) -> str:
-            return name
+        async def handler(event, **data) -> str:
+            return f"{name} (from {data['event_router'].name}, tag {data.get('tag')})"
         return handler
 
+    async def skips(event) -> None:
+        raise SkipHandler
+
+    async def declines(event):
+        return UNHANDLED
+
+    class Tagging(BaseMiddleware):  # an outer middleware: its router is left to aiogram
+        async def __call__(self, handler, event, data):
+            data["tag"] = "outer"
+            return await handler(event, data)
+
     def router(fast: bool) -> Router:
-        root, empty, first, nested, guarded = Router(), Router(), Router(), Router(), Router()
+        root, empty, first, nested, guarded = (Router(name=n) for n in ("root", "empty", "first", "nested", "guarded"))
+        outer, late = Router(name="outer"), Router(name="late")
         first.callback_query(G.a, Nav.filter(F.to == "x"))(named("G:a + nav x"))
+        first.callback_query(Nav.filter(F.to == "skip"))(skips)
+        first.callback_query(Nav.filter(F.to == "skip"))(named("after a skip"))
+        first.callback_query(PickYears.filter(F.years == 3))(declines)  # unhandled: on to the sub-routers
         first.callback_query(StateFilter(G.b, None), PickYears.filter())(named("G:b or none + years"))
         nested.callback_query(StateFilter(G), Nav.filter())(named("any of G + nav"))
         nested.callback_query(StateFilter("*"), F.data == "raw")(named("any state + raw"))
+        nested.callback_query(PickYears.filter())(named("nested years"))
         guarded.callback_query.filter(lambda query: query.data != "nav:home")  # a router's own filter
+        guarded.callback_query.filter(lambda query: {"tag": "root filter"})  # ... that adds data
         guarded.callback_query(Nav.filter())(named("nav, unless home"))
+        guarded.message.filter(F.text != "stop")
+        guarded.message(F.text == "deep")(named("deep text"))
+        outer.callback_query.outer_middleware(Tagging())
+        outer.callback_query(F.data == "navx")(named("outer navx"))
+        outer.message(G.a)(named("outer G:a"))
         root.callback_query(Nav.filter(F.to == "home"))(named("home"))
         root.message(G.b, F.text)(named("G:b + text"))
-        root.message(F.text)(named("text"))
+        root.message(F.text == "hello")(named("hello"))
         first.include_router(nested)
-        root.include_routers(empty, first, guarded)
+        guarded.include_router(Router(name="under guarded"))
+        root.include_routers(empty, first, guarded, outer)
         if fast:
             speed_up_dispatch(root)
+        # Added after the speed-up: honoured all the same.
+        root.message(F.text)(named("text"))
+        root.include_router(late)
+        late.callback_query(F.data == "")(named("late empty data"))
+        late.callback_query()(named("late anything"))
         return root
 
     user = User(id=1, is_bot=False, first_name="A")
-    events = [("callback_query", CallbackQuery(id="1", from_user=user, chat_instance="c", data=data))
-              for data in ("nav:x", "nav:home", "nav:other", "yr:2", "yr:two", "raw", "nav", None, "ed:advanced")]
+    taps = ("nav:x", "nav:home", "nav:other", "nav:skip", "yr:2", "yr:3", "yr:two", "raw", "nav", "navx", "nav:",
+            "", None, "ed:advanced")
+    events = [("callback_query", CallbackQuery(id="1", from_user=user, chat_instance="c", data=data)) for data in taps]
     events += [("message", Message(message_id=1, date=0, chat=Chat(id=1, type="private"), text=text))
-               for text in ("hello", None)]
+               for text in ("hello", "deep", "stop", "other", None)]
     slow, fast = router(False), router(True)
     seen = set()
     for raw_state in (None, "G:a", "G:b", "Other:s"):
@@ -212,4 +283,5 @@ async def test_skipping_handlers_early_never_changes_which_handler_runs():
             expected = await slow.propagate_event(kind, event, raw_state=raw_state)
             assert await fast.propagate_event(kind, event, raw_state=raw_state) == expected, (kind, event, raw_state)
             seen.add(expected)
-    assert UNHANDLED in seen and len(seen) >= 6  # the matrix reaches most handlers, and misses some
+    assert UNHANDLED in seen and len(seen) >= 14  # the matrix reaches most handlers, and misses some
+

@@ -35,10 +35,13 @@ TITLE_MAX, DESCRIPTION_MAX, LABEL_MAX = 32, 255, 32  # Bot API limits for sendIn
 # --- who is asking, for which enterprise ------------------------------------------------------
 
 
-async def remember_chat(flow: Flow, chat_id: int | None = None) -> None:
-    """The reminders (services.scheduler) go to the chats where a phone was verified."""
-    if flow.session.phone:
-        await flow.app.enterprises.remember_chat(flow.session.phone, chat_id or flow.user_id, flow.tr.lang)
+async def remember_chat(flow: Flow) -> None:
+    """The reminders (services.scheduler) go to the chats where a phone was verified: noted
+    once per phone and language (the session keeps what was noted), not on every visit."""
+    session = flow.session
+    if session.phone and session.chat_noted != session.chat_mark(flow.tr.lang):
+        await flow.app.enterprises.remember_chat(session.phone, flow.user_id, flow.tr.lang)
+        session.chat_noted = session.chat_mark(flow.tr.lang)
 
 
 async def current_enterprise(flow: Flow) -> Enterprise | None:

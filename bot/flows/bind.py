@@ -20,13 +20,13 @@ async def choose_screen(flow: Flow) -> Screen | None:
     order, phone = await flow.order(), flow.session.phone
     if order is None or not phone:
         return None
-    return screens.bind_choose(flow.tr, order, await flow.app.enterprises.for_phone(phone), phone)
+    return screens.bind_choose(flow.tr, order, await flow.phone_enterprises(), phone)
 
 
 @step_screen(Bind.confirm)
 async def confirm_screen(flow: Flow) -> Screen | None:
     order, enterprise_id = await flow.order(), flow.session.bind_enterprise_id
-    enterprise = await flow.app.enterprises.get(enterprise_id) if enterprise_id else None
+    enterprise = await flow.enterprise(enterprise_id) if enterprise_id else None
     return screens.bind_confirm(flow.tr, order, enterprise) if order and enterprise else None
 
 
@@ -53,7 +53,7 @@ def router() -> Router:
         if not await own_order(flow, callback_data.order_id, callback_answer):
             return
         # Only the verified enterprises this phone has joined were offered (a forged id is not).
-        joined = {e.id: e for e in await flow.app.enterprises.for_phone(flow.session.phone or "")}
+        joined = {e.id: e for e in await flow.phone_enterprises()}
         chosen = joined.get(callback_data.enterprise_id)
         if chosen is None or not chosen.verified:
             callback_answer.text = flow.tr("bind.refused_not_verified" if chosen else "bind.refused_not_member")

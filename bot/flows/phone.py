@@ -11,9 +11,11 @@ from bot.callbacks import PhoneAction
 from bot.context import AppContext
 from bot.flow import Flow, step_screen
 from bot.metrics import CODES
+from bot.screens import mask_phone
 from bot.state.states import Buy, Menu, Phone
 from bot.ui import Screen
-from services.phones import InvalidPhone, mask_phone, normalize_phone
+from services.codes import normalize_phone_once
+from services.phones import InvalidPhone
 from services.sms import SmsDeliveryError
 
 
@@ -62,11 +64,13 @@ def router() -> Router:
     @r.message(Phone.code, F.text)
     async def typed_code(message: Message, flow: Flow) -> None:
         session, tr = flow.session, flow.tr
-        result = await flow.app.codes.verify(flow.user_id, session.phone_pending or "", message.text or "")
+        # Reminders of expiry (issue 5) reach the chats where the phone was verified: a right
+        # code notes this one, in the same round trip.
+        result = await flow.app.codes.verify(flow.user_id, session.phone_pending or "", message.text or "",
+                                             remember_chat=(message.chat.id, tr.lang))
         if result.ok:
             session.phone, session.phone_pending = session.phone_pending, None
-            # Reminders of expiry (issue 5) reach the chats where the phone was verified.
-            await flow.app.enterprises.remember_chat(session.phone, message.chat.id, tr.lang)
+            session.chat_noted = session.chat_mark(tr.lang)  # noted by the code check itself
             await flow.go(message, Buy.confirm, notice=tr("phone.verified", phone=mask_phone(session.phone)))
         elif result.status == "wrong":
             await flow.again(message, tr("phone.wrong", left=result.attempts_left))
@@ -87,7 +91,7 @@ def router() -> Router:
 
 async def take_number(message: Message, flow: Flow, raw: str) -> None:
     try:
-        phone = normalize_phone(raw)
+        phone = normalize_phone_once(raw)
     except InvalidPhone:
         await flow.again(message, flow.tr("phone.invalid"))
         return

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from aiogram.types import KeyboardButton, ReplyKeyboardRemove
 
@@ -22,9 +23,12 @@ from config.texts import Translator
 from services.catalog import Cart, Catalog, Quote, format_fen
 from services.enterprises import Enterprise
 from services.orders import Order, OrderStatus
-from services.phones import mask_phone
+from services.phones import mask_phone as _mask_phone
 
 CHINA = timezone(timedelta(hours=8))  # dates are shown in Beijing time
+
+# Masking parses the number (phonenumbers, ~40 µs); a buyer's number is shown on several screens.
+mask_phone = lru_cache(maxsize=4096)(_mask_phone)
 
 
 def local_date(moment: datetime | None, tr: Translator) -> str:
@@ -44,10 +48,15 @@ def pack_name(tr: Translator, code: str | None) -> str:
 
 
 def nav_row(tr: Translator, *, back: str | None = None) -> list:
-    row = [button(tr("btn.home"), Nav(to="home")), button(tr("btn.contact"), Nav(to="contact"))]
+    return list(_nav_row(tr("btn.home"), tr("btn.contact"), tr("btn.back") if back else "", back))
+
+
+@lru_cache(maxsize=256)
+def _nav_row(home: str, contact: str, back_label: str, back: str | None) -> tuple:
+    row = [button(home, Nav(to="home")), button(contact, Nav(to="contact"))]
     if back:
-        row.insert(0, button(tr("btn.back"), Nav(to=back)))
-    return row
+        row.insert(0, button(back_label, Nav(to=back)))
+    return tuple(row)
 
 
 # 首页 (F1) -----------------------------------------------------------------------------

@@ -16,10 +16,15 @@ class Session(BaseModel):
     enterprise_name: str | None = None  # R11: asked on the first purchase, then reused
     phone: str | None = None  # verified, E.164
     phone_pending: str | None = None  # waiting for its SMS code
+    chat_noted: str | None = None  # "<phone> <lang>" noted in the phone's chats (reminders), once
     order_id: str | None = None  # the order on screen (payment, details, binding)
     bind_enterprise_id: str | None = None
     billing: BillingCart = BillingCart()  # F7–F9: what is being bought for an enterprise
     trial: TrialForm = TrialForm()  # F10: the trial application being filled in
+
+    def chat_mark(self, lang: str) -> str:
+        """What `chat_noted` holds once this chat is noted for the verified phone in `lang`."""
+        return f"{self.phone} {lang}"
 
     def new_cart(self) -> None:
         self.cart = Cart()
