@@ -80,13 +80,18 @@ def router() -> Router:
     r.edited_message.filter(in_staff_chat)
     r.callback_query.filter(in_staff_chat)
 
-    def desk_for(bot: Bot, app: AppContext, dispatcher: Dispatcher) -> Desk:
-        return Desk(bot, app, dispatcher)
-
     async def in_topic(message: Message, app: AppContext) -> Topic | None:
         topic = await topic_of(message, app)
         if topic is None:
             await message.answer(Desk(message.bot, app).staff_tr("support.staff.outside_topic"))
+        return topic
+
+    async def in_live_topic(message: Message, app: AppContext) -> Topic | None:
+        """The topic the command was given in, when its ticket is live; else the agent is told why not."""
+        topic = await in_topic(message, app)
+        if topic is not None and (topic.ticket is None or not topic.ticket.live):
+            await message.answer(Desk(message.bot, app).staff_tr("support.staff.not_live"))
+            return None
         return topic
 
     # --- anywhere in the group -----------------------------------------------------------
@@ -132,14 +137,10 @@ def router() -> Router:
     @r.message(Command("claim"))
     async def claim(message: Message, app: AppContext, bot: Bot, dispatcher: Dispatcher) -> None:
         agent = await agent_of(message, app)
-        topic = await in_topic(message, app)
+        topic = await in_live_topic(message, app)
         if topic is None:
             return
-        desk = desk_for(bot, app, dispatcher)
-        if topic.ticket is None or not topic.ticket.live:
-            await message.answer(desk.staff_tr("support.staff.not_live"))
-            return
-        word = await lifecycle.claim(desk, topic.ticket.id, agent)
+        word = await lifecycle.claim(Desk(bot, app, dispatcher), topic.ticket.id, agent)
         if word:
             await message.answer(word)
 
@@ -149,7 +150,7 @@ def router() -> Router:
         topic = await in_topic(message, app)
         if topic is None:
             return
-        word = await resolve(desk_for(bot, app, dispatcher), topic.ticket, agent)
+        word = await resolve(Desk(bot, app, dispatcher), topic.ticket, agent)
         if word:
             await message.answer(word)
 
@@ -171,15 +172,12 @@ def router() -> Router:
     async def transfer(message: Message, command: CommandObject, app: AppContext, bot: Bot,
                        dispatcher: Dispatcher) -> None:
         agent = await agent_of(message, app)
-        topic = await in_topic(message, app)
+        topic = await in_live_topic(message, app)
         if topic is None:
             return
-        desk = desk_for(bot, app, dispatcher)
-        staff = desk.staff_tr
         ticket = topic.ticket
-        if ticket is None or not ticket.live:
-            await message.answer(staff("support.staff.not_live"))
-            return
+        desk = Desk(bot, app, dispatcher)
+        staff = desk.staff_tr
         wanted = (command.args or "").strip()
         if not wanted:
             others = [a for a in await app.support.agents() if a.id != ticket.agent_id]
@@ -201,7 +199,7 @@ def router() -> Router:
         topic = await in_topic(message, app)
         if topic is None:
             return
-        desk = desk_for(bot, app, dispatcher)
+        desk = Desk(bot, app, dispatcher)
         change = await app.support.ban(topic.customer.user_id, agent_id=agent.id,
                                        reason=(command.args or "").strip() or None)
         if change.status == "already":
@@ -258,15 +256,12 @@ def router() -> Router:
     async def quote_command(message: Message, command: CommandObject, app: AppContext, bot: Bot,
                             dispatcher: Dispatcher) -> None:
         agent = await agent_of(message, app)
-        topic = await in_topic(message, app)
+        topic = await in_live_topic(message, app)
         if topic is None:
             return
-        desk = desk_for(bot, app, dispatcher)
-        staff = desk.staff_tr
         ticket = topic.ticket
-        if ticket is None or not ticket.live:
-            await message.answer(staff("support.staff.not_live"))
-            return
+        desk = Desk(bot, app, dispatcher)
+        staff = desk.staff_tr
         args = (command.args or "").split()
         if not args:
             screen = support_screens.quote_editions(staff, app.catalog, ticket)
@@ -296,7 +291,7 @@ def router() -> Router:
         topic = await topic_of(message, app)
         if topic is None:
             return  # the General topic or an unrelated one: staff talk among themselves
-        desk = desk_for(bot, app, dispatcher)
+        desk = Desk(bot, app, dispatcher)
         staff = desk.staff_tr
         ticket = topic.ticket
         if topic.customer.banned:
@@ -335,7 +330,7 @@ def router() -> Router:
     async def claim_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
                            dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
         agent = await agent_of(query, app)
-        word = await lifecycle.claim(desk_for(bot, app, dispatcher), callback_data.ticket, agent)
+        word = await lifecycle.claim(Desk(bot, app, dispatcher), callback_data.ticket, agent)
         callback_answer.text = word or Desk(bot, app).staff_tr("support.staff.claimed_short")
 
     @r.callback_query(StaffAction.filter(F.action == "close"))
@@ -343,7 +338,7 @@ def router() -> Router:
                            dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
         agent = await agent_of(query, app)
         ticket = await app.support.ticket(callback_data.ticket)
-        word = await resolve(desk_for(bot, app, dispatcher), ticket, agent)
+        word = await resolve(Desk(bot, app, dispatcher), ticket, agent)
         callback_answer.text = word
 
     @r.callback_query(StaffAction.filter(F.action == "invoiced"))
@@ -375,7 +370,7 @@ def router() -> Router:
     async def transfer_to(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
                           dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
         agent = await agent_of(query, app)
-        desk = desk_for(bot, app, dispatcher)
+        desk = Desk(bot, app, dispatcher)
         target = await app.support.agent(int(callback_data.ref)) if callback_data.ref.isdigit() else None
         if target is None:
             callback_answer.text = desk.staff_tr("support.staff.transfer_unknown", who=callback_data.ref)
@@ -398,7 +393,7 @@ def router() -> Router:
     async def quote_step(query: CallbackQuery, callback_data: StaffQuote, app: AppContext, bot: Bot,
                          dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
         agent = await agent_of(query, app)
-        desk = desk_for(bot, app, dispatcher)
+        desk = Desk(bot, app, dispatcher)
         staff, catalog, data = desk.staff_tr, app.catalog, callback_data
         ticket = await app.support.ticket(data.ticket)
         if data.step == "x":
