@@ -19,6 +19,7 @@ from bot.metrics import UpdateMetrics
 from bot.middlewares import (DropRepeatedUpdates, SessionAndLanguage, UnitOfWork, install_session_lock,
                              speed_up_dispatch)
 from bot.state.storage import build_storage
+from bot.updates import LeanDispatcher
 from config.settings import Settings
 from config.texts import Texts
 from services.catalog import Catalog, load_catalog
@@ -84,8 +85,8 @@ def build_context(
 def build_dispatcher(app: AppContext) -> Dispatcher:
     settings = app.settings
     storage, isolation = build_storage(app.redis, ttl_seconds=settings.session_ttl_days * 86400)
-    dp = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_CHAT,
-                    disable_fsm=True)
+    dp = LeanDispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_CHAT,
+                        disable_fsm=True)
     # aiogram's FSM middleware with the dedup check folded in: one Redis round trip in, one out.
     install_session_lock(dp, settings.update_dedup_seconds)
     dp["app"] = app

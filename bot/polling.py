@@ -5,6 +5,9 @@ it, so a process killed mid-update loses it. Here a batch is confirmed only afte
 in it was handled: a crash means Telegram delivers the batch again, and the updates already
 handled are dropped by their dedup mark. Within a batch, one user's updates run one after the
 other in update order; different users run at the same time.
+
+Updates are fetched as plain JSON (`RawGetUpdates`) and parsed by `bot.updates.parse_update`,
+which leaves out the tapped message's keyboard the bot never reads.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from collections.abc import Iterable
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
+
+from bot.updates import RawGetUpdates, parse_update
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +59,16 @@ async def poll(dp: Dispatcher, bot: Bot, stop: asyncio.Event, *, timeout: int = 
     allowed = dp.resolve_used_update_types()
     backoff = 1.0
     while not stop.is_set():
-        fetch = asyncio.ensure_future(bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed,
-                                                      request_timeout=timeout + 10))
+        fetch = asyncio.ensure_future(bot(RawGetUpdates(offset=offset, timeout=timeout, allowed_updates=allowed),
+                                          request_timeout=timeout + 10))
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if not fetch.done():  # stopped while waiting for updates: nothing was read
             fetch.cancel()
             break
-        try:
-            updates = fetch.result()
+        try:  # an update that does not parse fails the fetch, as aiogram's getUpdates would
+            updates = [parse_update(raw, bot) for raw in fetch.result()]
         except Exception as exc:  # the Bot API is unreachable for a moment: try again, gently
             log.warning("polling.failed error=%s retry_in=%.0fs", type(exc).__name__, backoff)
             await asyncio.sleep(backoff)

@@ -141,9 +141,10 @@ def build_web_app(
     payments.add_routes(web_app.router)
     web_app.router.add_static("/static/", STATIC, append_version=False)
     if dispatcher is not None and webhook_path:
-        from aiogram.types import Update
         from aiogram.types.update import UpdateTypeLookupError
         from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+
+        from bot.updates import parse_update
 
         secret = webhook_secret_token or webhook_secret(settings, bot.token)
 
@@ -156,8 +157,7 @@ def build_web_app(
                 bot_ = await self.resolve_bot(request)
                 if self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot_):
                     try:  # the body is cached: the parent reads it again
-                        update = Update.model_validate(await request.json(loads=bot_.session.json_loads),
-                                                       context={"bot": bot_})
+                        update = parse_update(await request.json(loads=bot_.session.json_loads), bot_)
                     except ValueError:  # json.JSONDecodeError, pydantic.ValidationError, bad UTF-8
                         log.warning("webhook.bad_update")
                         return web.Response(status=400, text="Bad Request")
