@@ -14,6 +14,8 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from bot.updates import update_kind
+
 REGISTRY = CollectorRegistry()
 
 UPDATES = Counter("esign_updates_total", "Updates handled, by type and outcome", ["type", "outcome"], registry=REGISTRY)
@@ -28,7 +30,11 @@ REDIS_ERRORS = Counter("esign_redis_errors_total", "Updates that failed because 
 
 
 class UpdateMetrics(BaseMiddleware):
-    """Outermost: counts every update with its outcome (handled, dropped as a repeat, failed)."""
+    """Outermost: counts every update with its outcome (handled, dropped as a repeat, failed).
+    The labelled series are looked up once per type and outcome, not at every update."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(
         self,
@@ -36,7 +42,7 @@ class UpdateMetrics(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        kind = event.event_type if isinstance(event, Update) else type(event).__name__.lower()
+        kind = update_kind(event) if isinstance(event, Update) else type(event).__name__.lower()
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -44,8 +50,11 @@ class UpdateMetrics(BaseMiddleware):
             outcome = "ok"
             return result
         finally:
-            UPDATES.labels(kind, outcome).inc()
-            LATENCY.labels(kind).observe(time.perf_counter() - started)
+            series = self._series.get((kind, outcome))
+            if series is None:
+                series = self._series[(kind, outcome)] = (UPDATES.labels(kind, outcome), LATENCY.labels(kind))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
 
 def exposition() -> tuple[bytes, str]:

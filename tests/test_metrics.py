@@ -28,3 +28,52 @@ async def test_a_tickets_life_is_counted_by_state_and_scraped(bot_harness):
         async with client.get("/metrics") as resp:
             body = await resp.text()
     assert f'esign_tickets_total{{state="resolved"}} {tickets("resolved")}' in body
+
+
+def test_update_kind_is_the_event_type_aiogram_finds():
+    from aiogram.types import Update
+
+    from bot.updates import update_kind
+
+    chat = {"id": 7, "type": "private"}
+    user = {"id": 7, "is_bot": False, "first_name": "A"}
+    message = {"message_id": 1, "date": 0, "chat": chat, "from": user, "text": "hi"}
+    raws = [
+        {"update_id": 1, "message": message},
+        {"update_id": 2, "callback_query": {"id": "q", "from": user, "chat_instance": "c", "data": "nav:home",
+                                            "message": message}},
+        {"update_id": 3, "pre_checkout_query": {"id": "p", "from": user, "currency": "CNY", "total_amount": 100,
+                                                "invoice_payload": "x"}},
+        {"update_id": 4, "edited_message": message, "message": None},
+    ]
+    for raw in raws:
+        update = Update.model_validate(raw)
+        assert update_kind(update) == update.event_type
+
+
+async def test_updates_are_counted_by_type_and_outcome():
+    from aiogram.types import Update
+
+    from bot.metrics import REGISTRY, UpdateMetrics
+
+    def count(kind: str, outcome: str) -> float:
+        return REGISTRY.get_sample_value("esign_updates_total", {"type": kind, "outcome": outcome}) or 0.0
+
+    update = Update.model_validate({"update_id": 1, "message": {
+        "message_id": 1, "date": 0, "chat": {"id": 7, "type": "private"}, "text": "hi"}})
+    metrics = UpdateMetrics()
+    before = count("message", "ok"), count("message", "error")
+
+    async def ok(event, data):
+        return "done"
+
+    async def fails(event, data):
+        raise RuntimeError("boom")
+
+    assert await metrics(ok, update, {}) == "done"
+    assert await metrics(ok, update, {}) == "done"
+    try:
+        await metrics(fails, update, {})
+    except RuntimeError:
+        pass
+    assert (count("message", "ok") - before[0], count("message", "error") - before[1]) == (2, 1)
