@@ -44,6 +44,7 @@ from typing import Any
 
 from aiogram.fsm.storage.base import StorageKey
 
+from bot import gc_tuning
 from bot.state.storage import TaggedKeyBuilder
 from services import keys as redis_keys
 
@@ -417,22 +418,26 @@ class Bench:
 
     async def bot_round(self, count: int, profile: cProfile.Profile | None = None) -> tuple[Side, list[Buyer]]:
         buyers = await self.buyers(count)
-        side = await self.measure(self.run.counter, count,
-                                  lambda record: [self.purchase(b, record) for b in buyers], profile)
+        with gc_tuning.thresholds(self.settings.gc_thresholds):  # as `python -m bot run` sets them
+            side = await self.measure(self.run.counter, count,
+                                      lambda record: [self.purchase(b, record) for b in buyers], profile)
         return side, buyers
 
-    async def baseline_round(self, count: int) -> Side:
+    async def baseline_round(self, count: int, gc_thresholds: tuple[int, int, int] = gc_tuning.CPYTHON_DEFAULT) -> Side:
+        """Bare aiogram, by default with CPython's collector settings, as a bare script runs."""
         users = self.base_users(count)
-        side = await self.measure(self.run.baseline_counter, count,
-                                  lambda record: [self.linear(u, record) for u in users])
+        with gc_tuning.thresholds(gc_thresholds):
+            side = await self.measure(self.run.baseline_counter, count,
+                                      lambda record: [self.linear(u, record) for u in users])
         for user in users:
             self.base_telegram.forget(user.id)
         return side
 
     async def mirror_round(self, count: int) -> Side:
         users = self.base_users(count, self.mirror_telegram)
-        side = await self.measure(self.run.baseline_counter, count,
-                                  lambda record: [self.mirror(u, record) for u in users])
+        with gc_tuning.thresholds(gc_tuning.CPYTHON_DEFAULT):
+            side = await self.measure(self.run.baseline_counter, count,
+                                      lambda record: [self.mirror(u, record) for u in users])
         for user in users:
             self.mirror_telegram.forget(user.id)
         return side
@@ -556,12 +561,16 @@ async def _session(redis_url: str, pool: int, users: int) -> Any:
 
 
 async def _warm_up(run: Run, bench: Bench, baseline: bool) -> None:
-    """Scripts loaded, connections open, lazy imports and models built, on both sides."""
+    """Scripts loaded, connections open, lazy imports and models built, on both sides; then
+    what the process holds is frozen out of the collector's scans, as the bot process does
+    once started (bot.gc_tuning), so that neither side's collections scan the other's
+    modules and schemas, nor the bench's."""
     if baseline:
         await bench.baseline_round(WARMUP_USERS)
     _, warm = await bench.bot_round(WARMUP_USERS)
     await bench.verify(warm)
     await run.cleanup()
+    gc_tuning.freeze_start_up()
 
 
 async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profile_path: str | None = None,
@@ -576,6 +585,7 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
             await bench.mirror_round(WARMUP_USERS)
         ours: list[Side] = []
         base: list[Side] = []
+        base_same_gc: list[Side] = []
         mirror: list[Side] = []
         done, problems = 0, []
         purchase_memory: dict[str, int] = {}
@@ -587,6 +597,8 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
                 if baseline:
                     progress(f"round {r + 1}/{rounds}: bare aiogram, {users} users")
                     base.append(await bench.baseline_round(users))
+                    progress(f"round {r + 1}/{rounds}: bare aiogram with the bot's collector settings, {users} users")
+                    base_same_gc.append(await bench.baseline_round(users, bench.settings.gc_thresholds))
                 if same_traffic:
                     progress(f"round {r + 1}/{rounds}: bare aiogram with the purchase's Telegram traffic, {users} users")
                     mirror.append(await bench.mirror_round(users))
@@ -608,6 +620,16 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
         progress("idle mid-flow sessions")
         memory = await bench.session_bytes()
         result = report(users, rounds, ours, base, memory, purchase_memory, done, problems, run.errors, info)
+        result["gc_thresholds"] = list(bench.settings.gc_thresholds)
+        result["baseline_gc_thresholds"] = list(gc_tuning.CPYTHON_DEFAULT)
+        if base_same_gc:
+            smid = _median(base_same_gc)
+            result.update({
+                "baseline_same_gc_updates_per_s": round(smid.per_s, 1),
+                "ratio_vs_aiogram_same_gc": _pair_ratio(ours, base_same_gc),
+                "baseline_same_gc_cpu_ms_per_update": round(_merged_latencies(base_same_gc).cpu_ms_per_update, 3),
+                "baseline_same_gc_rounds_updates_per_s": [round(x.per_s, 1) for x in base_same_gc],
+            })
         if mirror:
             mmid, mall = _median(mirror), _merged_latencies(mirror)
             result.update({
@@ -743,6 +765,9 @@ def table(result: dict[str, Any]) -> str:
         "",
         f"ratio vs aiogram:            {result['ratio_vs_aiogram']} (updates/s, the median of the rounds' "
         f"ratios {result.get('rounds_ratio_vs_aiogram')}; CPU per update: {result.get('cpu_ratio_vs_aiogram')})",
+        f"ratio, same collector:       {result.get('ratio_vs_aiogram_same_gc')} (bare aiogram under the bot's "
+        f"gc thresholds {result.get('gc_thresholds')} instead of CPython's {result.get('baseline_gc_thresholds')}: "
+        f"{result.get('baseline_same_gc_updates_per_s')} updates/s)",
         f"Redis round trips / update:  {result['redis_roundtrips_per_update']} "
         f"(floor {result['redis_roundtrips_floor_per_update']}: the user's lock in and out)",
         f"Redis commands / update:     {result['redis_commands_per_update']}",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import logging
@@ -145,6 +146,10 @@ async def serve(settings: Settings) -> None:
     from bot.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
     from bot.polling import run_polling
 
+    from bot.gc_tuning import tune
+
+    tune(settings.gc_thresholds)  # start-up is done: keep it out of collections (docs/performance.md)
+    log.info("gc.tuned thresholds=%s frozen=%d", ",".join(map(str, settings.gc_thresholds)), gc.get_freeze_count())
     jobs = start_background(dp["app"], bot)
     try:
         if settings.webhook_url:

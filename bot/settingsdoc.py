@@ -6,6 +6,7 @@ drift from the code; docs/deploy.md holds it and a test checks it is current.
 from __future__ import annotations
 
 import ast
+import json
 import inspect
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def _default(name: str) -> str:
         return "—"
     if isinstance(value, Path):  # shown relative to the project, the same on every machine
         value = value.relative_to(ROOT)
+    if isinstance(value, tuple):  # as the environment gives it: JSON
+        value = json.dumps(list(value), separators=(",", ":"))
     return f"`{value}`".replace("|", "\\|")
 
 

@@ -111,3 +111,15 @@ class Settings(BaseSettings):
     # How often each process runs a scheduler tick (expiry, trials, unpaid orders, reminders).
     # Several instances may run: a Redis lease lets one of them work per tick. 0 turns it off.
     scheduler_interval_seconds: int = Field(default=60, ge=0, le=3600)
+
+    # --- the process (bot/gc_tuning.py) ---------------------------------------------------------
+    # The garbage collector's generation thresholds for `python -m bot run`, as JSON, e.g.
+    # [50000,20,10]; [700,10,10] is CPython's default (docs/performance.md, "The garbage collector").
+    gc_thresholds: tuple[int, int, int] = (50_000, 20, 10)
+
+    @field_validator("gc_thresholds")
+    @classmethod
+    def _gc_thresholds_not_negative(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(value) < 0:
+            raise ValueError("thresholds cannot be negative")
+        return value

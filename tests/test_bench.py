@@ -51,8 +51,12 @@ async def test_bench_json_has_every_figure_and_every_purchase_completes(bench_db
     # Measured, not estimated: the counters saw the lock's two round trips per update at least.
     assert result["redis_roundtrips_per_update"] >= result["redis_roundtrips_floor_per_update"] == 2
     assert result["redis_bytes_per_session"] > 0
-    for key in ("updates_per_s", "baseline_updates_per_s", "ratio_vs_aiogram", "p50_ms", "p99_ms"):
+    for key in ("updates_per_s", "baseline_updates_per_s", "ratio_vs_aiogram", "p50_ms", "p99_ms",
+                "baseline_same_gc_updates_per_s", "ratio_vs_aiogram_same_gc"):
         assert isinstance(result[key], int | float) and result[key] > 0, key
+    # The bot's rounds run under its process's collector settings, bare aiogram's under CPython's.
+    assert result["gc_thresholds"] == [50_000, 20, 10]
+    assert result["baseline_gc_thresholds"] == [700, 10, 10]
 
 
 async def test_bench_scale_reports_each_point(bench_db):

@@ -395,6 +395,8 @@ async def test_whole_advanced_purchase_with_the_bot_as_a_process(world: World) -
 
     assert await world.bot.stop() == 0, world.bot.report()  # SIGTERM: a clean exit
     assert not [line for line in world.bot.stderr if "Traceback" in line], world.bot.report()
+    # The process's collector settings (bot.gc_tuning), applied once start-up was done.
+    assert [line for line in world.bot.stderr if "gc.tuned thresholds=50000,20,10 frozen=" in line], world.bot.report()
 
 
 # --- 2. hard kills ---------------------------------------------------------------------------------
@@ -516,6 +518,7 @@ async def test_run_fails_fast_with_one_line(world: World, tmp_path: Path) -> Non
         await _fails_fast("token rejected by the Bot API", world.env(BOT_TOKEN=f"{world.fake.bot_id}:WRONG"),
                           "BOT_TOKEN", "rejected"),
         await _fails_fast("Bot API not answering", world.env(TELEGRAM_API_BASE=closed_port), closed_port),
+        await _fails_fast("negative collector threshold", world.env(GC_THRESHOLDS="[-1,10,10]"), "GC_THRESHOLDS"),
     ]
     assert not any(problems), "\n\n".join(p for p in problems if p)
     assert not world.fake.calls_of("getUpdates"), "a process that failed to start polled anyway"
