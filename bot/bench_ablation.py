@@ -122,6 +122,17 @@ def _stock_storage_class() -> type:
                 record.data = await self.inner.get_data(key)
             return copy.deepcopy(record.data)
 
+        # What bot.middlewares asks of today's storage, over this one's dicts.
+        def in_unit(self) -> bool:
+            return _unit.get() is not None
+
+        async def get_data_text(self, key: Any) -> str | None:
+            data = await self.get_data(key)
+            return json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else None
+
+        async def set_data_text(self, key: Any, text: str | None) -> None:
+            await self.set_data(key, json.loads(text) if text else {})
+
         async def close(self) -> None:
             await self.inner.close()
 

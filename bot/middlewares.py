@@ -3,6 +3,7 @@ conversation (one Redis round trip in, one out), drop repeated updates, one stor
 update, then the conversation's session and the user's language for the handlers."""
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from inspect import isclass
@@ -115,6 +116,8 @@ class UnitOfWork(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         with read_orders_once():
+            if self._storage.in_unit():  # the session lock's: stored with the unlock, dropped if this raises
+                return await handler(event, data)
             async with self._storage.unit_of_work():
                 return await handler(event, data)
 
@@ -146,15 +149,16 @@ class SessionAndLanguage(BaseMiddleware):
         state: FSMContext | None = data.get("state")
         if state is None:
             return await handler(event, data)
-        stored = await state.get_data()
-        session = load_session(stored)
+        storage: UnitOfWorkStorage = state.storage
+        stored = await storage.get_data_text(state.key)  # JSON text: compared and stored as text
+        session = load_session(json.loads(stored) if stored else {})
         data["session"] = session
         if user is not None:
             data["flow"] = Flow(app=data["app"], session=session, tr=data["tr"], state=state, user_id=user.id)
         result = await handler(event, data)
-        fresh = session.to_data()
-        if fresh != {"session": stored.get("session") or {}}:
-            await state.set_data(fresh)
+        fresh = session.to_text()
+        if fresh != stored:
+            await storage.set_data_text(state.key, fresh)
         return result
 
 

@@ -289,3 +289,17 @@ async def test_skipping_handlers_early_never_changes_which_handler_runs():
             seen.add(expected)
     assert UNHANDLED in seen and len(seen) >= 14  # the matrix reaches most handlers, and misses some
 
+
+
+def test_a_session_is_stored_as_the_same_text_its_data_would_be():
+    from bot.state.session import Session
+    from bot.state.storage import _dumps
+    from services.catalog import Cart
+
+    assert Session().to_text() is None  # all defaults: nothing to keep (the data key is deleted)
+    full = Session(cart=Cart(edition="advanced", years=2, pack_chosen=True), cart_id="c1",
+                   enterprise_name="深圳基准测试科技有限公司", phone="+8613800138000", chat_noted="+8613800138000 zh",
+                   order_id="o1")
+    for session in (full, Session(enterprise_name="A \"quoted\" \\ name")):
+        assert session.to_text() == _dumps(session.to_data())
+        assert Session.from_data(json.loads(session.to_text())) == session

@@ -39,7 +39,7 @@ class _Spy:
     def __init__(self, storage: UnitOfWorkStorage) -> None:
         self.calls: list[tuple[str, StorageKey, object]] = []
         inner = storage.inner
-        real_state, real_data = inner.set_state, inner.set_data
+        real_state, real_data, real_data_write = inner.set_state, inner.set_data, inner.data_write
 
         async def set_state(key, state=None):
             self.calls.append(("state", key, state))
@@ -49,7 +49,11 @@ class _Spy:
             self.calls.append(("data", key, dict(data)))
             await real_data(key, data)
 
-        inner.set_state, inner.set_data = set_state, set_data
+        def data_write(key, text):  # a unit's data goes out as the JSON text it holds
+            self.calls.append(("data", key, json.loads(text) if text else {}))
+            return real_data_write(key, text)
+
+        inner.set_state, inner.set_data, inner.data_write = set_state, set_data, data_write
 
 
 def test_build_storage_wraps_redis_storage_with_the_ttl(redis):
@@ -204,3 +208,21 @@ async def test_after_a_unit_writes_go_straight_through_again(storage, redis):
         await storage.set_state(KEY, "inside")
     await storage.set_state(KEY, "outside")
     assert await redis.get(STATE_KEY) == "outside"
+
+
+async def test_data_as_text_is_read_and_stored_as_is_inside_a_unit(storage, redis):
+    await storage.set_data(KEY, {"session": {"phone": "+8613800138000"}})
+    async with storage.unit_of_work():
+        assert await storage.get_data_text(KEY) == '{"session":{"phone":"+8613800138000"}}'
+        await storage.set_data_text(KEY, '{"session":{"enterprise_name":"深圳测试"}}')
+        assert await storage.get_data(KEY) == {"session": {"enterprise_name": "深圳测试"}}
+        assert json.loads(await redis.get(DATA_KEY)) == {"session": {"phone": "+8613800138000"}}  # not yet
+    assert await redis.get(DATA_KEY) == '{"session":{"enterprise_name":"深圳测试"}}'
+    assert 0 < await redis.ttl(DATA_KEY) <= TTL
+
+    async with storage.unit_of_work():
+        await storage.set_data_text(KEY, None)  # empty: the key goes
+    assert await redis.exists(DATA_KEY) == 0
+    assert await storage.get_data_text(KEY) is None  # outside a unit: read from Redis
+    await storage.set_data_text(KEY, '{"x":1}')  # outside a unit: written at once
+    assert json.loads(await redis.get(DATA_KEY)) == {"x": 1}

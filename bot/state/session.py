@@ -40,3 +40,9 @@ class Session(BaseModel):
 
     def to_data(self) -> dict:
         return {"session": self.model_dump(mode="json", exclude_defaults=True)}
+
+    def to_text(self) -> str | None:
+        """to_data as the storage keeps it: compact JSON, non-ASCII as UTF-8; None when every
+        field is at its default (no data to keep)."""
+        fields = self.model_dump_json(exclude_defaults=True)
+        return None if fields == "{}" else f'{{"session":{fields}}}'

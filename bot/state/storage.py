@@ -159,11 +159,12 @@ class BatchedRedisStorage(RedisStorage):
             return
         if not isinstance(data, dict):
             raise DataNotDictLikeError(f"Data must be a dict or dict-like object, got {type(data).__name__}")
+        batch.append(self.data_write(key, self.json_dumps(data) if data else None))
+
+    def data_write(self, key: StorageKey, text: str | None) -> tuple[str, str, str, str]:
+        """The queued write of a conversation's data given as JSON text (None: empty, deleted)."""
         redis_key = self.key_builder.build(key, "data")
-        if not data:
-            batch.append(("del", redis_key, "", ""))
-        else:
-            batch.append(("set", redis_key, self.json_dumps(data), _seconds(self.data_ttl)))
+        return ("set", redis_key, text, _seconds(self.data_ttl)) if text else ("del", redis_key, "", "")
 
     async def close(self) -> None:
         await self.redis.aclose()  # RedisCluster's aclose() takes no close_connection_pool
@@ -204,17 +205,21 @@ class UnitOfWorkStorage(BaseStorage):
     def end(self, token: Any) -> None:
         _current_unit.reset(token)
 
+    def in_unit(self) -> bool:
+        return _current_unit.get() is not None
+
     async def writes(self, unit: _Unit) -> list[tuple[str, str, str, str]]:
         """What the unit changed, as (op, key, value, ttl) — through the inner storage's own
         set_state/set_data, which queue instead of sending while this runs."""
+        assert isinstance(self.inner, BatchedRedisStorage)
         batch: list[tuple[str, str, str, str]] = []
         token = _batch.set(batch)
         try:
             for key, record in unit.records.items():
                 if record.dirty_state:
                     await self.inner.set_state(key, record.state)
-                if record.dirty_data:
-                    await self.inner.set_data(key, json.loads(record.data) if record.data else {})
+                if record.dirty_data:  # kept as the JSON text it is stored as
+                    batch.append(self.inner.data_write(key, record.data))
         finally:
             _batch.reset(token)
         return batch
@@ -297,13 +302,29 @@ class UnitOfWorkStorage(BaseStorage):
         record.dirty_data = True
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        text = await self.get_data_text(key)
+        return json.loads(text) if text else {}
+
+    async def get_data_text(self, key: StorageKey) -> str | None:
+        """The data as the JSON text it is stored as (None: empty): no decoding for a caller
+        that compares or stores text (bot.middlewares.SessionAndLanguage)."""
+        record = self._record(key)
+        if record is None or record.data is _MISSING:
+            data = await self.inner.get_data(key)
+            text = _dumps(data) if data else None
+            if record is not None:
+                record.data = text
+            return text
+        return record.data
+
+    async def set_data_text(self, key: StorageKey, text: str | None) -> None:
+        """Store data given as compact JSON text of a dict (None: empty), as set_data would."""
         record = self._record(key)
         if record is None:
-            return await self.inner.get_data(key)
-        if record.data is _MISSING:
-            data = await self.inner.get_data(key)
-            record.data = _dumps(data) if data else None
-        return json.loads(record.data) if record.data else {}
+            await self.inner.set_data(key, json.loads(text) if text else {})
+            return
+        record.data = text
+        record.dirty_data = True
 
     async def close(self) -> None:
         await self.inner.close()
