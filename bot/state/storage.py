@@ -16,6 +16,7 @@ slot. aiogram's own RedisStorage reads what this writes when given the same key 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 _MISSING: Any = object()
 LOCK_TTL_MS = 60_000  # as aiogram's RedisEventIsolation: a crashed holder frees the user after a minute
 LOCK_RETRY_FIRST, LOCK_RETRY_MAX = 0.002, 0.05  # seconds between tries while another update holds it
+# A lock's token only has to differ from every other holder's: a random id of this process and
+# a counter (a fresh random token per update cost a system call each).
+_PROCESS_TOKEN = secrets.token_hex(8)
+_lock_numbers = itertools.count()
 
 
 @dataclass
@@ -358,7 +363,7 @@ class SessionIsolation(RedisEventIsolation):
         """Yields False (and holds nothing) when `seen` says the update was handled already."""
         build = self.key_builder.build
         lock_key = build(key, "lock")
-        token = secrets.token_hex(8)
+        token = f"{_PROCESS_TOKEN}:{next(_lock_numbers)}"
         keys = [lock_key, build(key, "state"), build(key, "data"), seen[0] if seen else lock_key]
         args = [token, self.lock_ttl_ms, "1" if seen else "0"]
         delay = LOCK_RETRY_FIRST
