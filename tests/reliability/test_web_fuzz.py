@@ -105,6 +105,7 @@ class World:
         await self.gateway.drain()
         await self.client.close()
         await self.harness.close()
+        await self.redis.flushdb()  # tests clean up after themselves
         await self.redis.aclose()
 
 
