@@ -303,3 +303,15 @@ def test_a_session_is_stored_as_the_same_text_its_data_would_be():
     for session in (full, Session(enterprise_name="A \"quoted\" \\ name")):
         assert session.to_text() == _dumps(session.to_data())
         assert Session.from_data(json.loads(session.to_text())) == session
+
+
+async def test_bare_aiogram_alone_in_its_own_process(bench_db):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "bot.bench_bare", "-n", "4", "--rounds", "1", "--redis", bench_db],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["updates"] == 4 * 15 and result["baseline_updates_per_s"] > 0
+    assert result["redis_roundtrips_per_update"] == 6.0  # lock, state, data read and written, state, unlock
+    # Nothing of the bot itself: no flows, no app, no middlewares in that process.
+    assert not [m for m in result["bot_modules_loaded"] if m.startswith(("bot.flows", "bot.app", "bot.middlewares"))]
