@@ -53,7 +53,11 @@ class LeanDispatcher(Dispatcher):
         return await self.propagate_event(update_type=kind, event=getattr(update, kind), **kwargs)
 
     async def feed_raw_update(self, bot: Bot, update: dict[str, Any], **kwargs: Any) -> Any:
-        return await self._feed_webhook_update(bot=bot, update=parse_update(update, bot), **kwargs)
+        return await self.feed_parsed_update(bot, parse_update(update, bot), **kwargs)
+
+    async def feed_parsed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
+        """feed_raw_update for an update parsed already (the webhook handler parses it to check it)."""
+        return await self._feed_webhook_update(bot=bot, update=update, **kwargs)
 
     async def feed_webhook_update(self, bot: Bot, update: Update | dict[str, Any], _timeout: float = 55,
                                   **kwargs: Any) -> TelegramMethod[Any] | None:
