@@ -34,11 +34,15 @@ def parse_update(raw: dict[str, Any], bot: Bot) -> Update:
 def update_kind(update: Update) -> str:
     """Update.event_type without its cost: aiogram caches that property by hashing the whole
     frozen update (every nested model) at each call, twice an update. An update carries exactly
-    one event; "unknown" when it carries none the bot knows of."""
+    one event; "unknown" when it carries none aiogram knows of (a newer Bot API's, kept as an
+    extra field)."""
     for name in update.model_fields_set:
-        if name != "update_id" and getattr(update, name) is not None:
+        if name != "update_id" and name in EVENT_FIELDS and getattr(update, name) is not None:
             return name
     return "unknown"
+
+
+EVENT_FIELDS = frozenset(Update.model_fields) - {"update_id"}
 
 
 class LeanDispatcher(Dispatcher):

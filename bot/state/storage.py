@@ -214,8 +214,9 @@ class UnitOfWorkStorage(BaseStorage):
         return _current_unit.get() is not None
 
     async def writes(self, unit: _Unit) -> list[tuple[str, str, str, str]]:
-        """What the unit changed, as (op, key, value, ttl) — through the inner storage's own
-        set_state/set_data, which queue instead of sending while this runs."""
+        """What the unit changed, as (op, key, value, ttl): states through the inner storage's
+        own set_state, which queues instead of sending while this runs; data as the JSON text
+        the unit holds (BatchedRedisStorage.data_write: its key and TTL, no re-encoding)."""
         assert isinstance(self.inner, BatchedRedisStorage)
         batch: list[tuple[str, str, str, str]] = []
         token = _batch.set(batch)
