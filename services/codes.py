@@ -11,7 +11,6 @@ import hmac
 import logging
 import math
 import secrets
-from functools import lru_cache
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,10 +29,6 @@ DEFAULT_TEXTS = {
     "en": "[Tencent E-Sign] Your verification code is {code}. It is valid for 5 minutes. Do not share it.",
 }
 CLEANUP_MARGIN = 600  # seconds keys outlive their clock deadline, so "expired" can still be told apart
-
-# normalize_phone, remembered: phonenumbers parses a number in ~50 µs, and a buyer's number comes
-# back at every step (typed or shared, the code sent, the code checked).
-normalize_phone_once = lru_cache(maxsize=4096)(normalize_phone)
 
 
 class _Masked:
@@ -163,7 +158,7 @@ class PhoneCodeService:
     async def send(self, user_id: int, phone: str, lang: str = "zh") -> SendResult:
         """Raises InvalidPhone for a bad number and SmsDeliveryError if the gateway fails
         (the send still counts towards the limits and the cool-down, so a failing provider isn't hammered)."""
-        phone = normalize_phone_once(phone)
+        phone = normalize_phone(phone)
         p, now_dt = self.policy, self.clock.now()
         now = now_dt.timestamp()
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -204,7 +199,7 @@ class PhoneCodeService:
         With `remember_chat` (chat id, language), a right code also notes the chat as one where
         the phone was verified (RedisEnterpriseDirectory.remember_chat: the reminders go there),
         in the same round trip."""
-        phone = normalize_phone_once(phone)
+        phone = normalize_phone(phone)
         entered = "".join(code.split())
         malformed = not (len(entered) == CODE_DIGITS and entered.isdecimal())
         now = repr(self.clock.now().timestamp())
@@ -231,5 +226,5 @@ class PhoneCodeService:
 
     async def cooldown_left(self, phone: str) -> int:
         """Seconds until a new code may be sent to `phone` (0 = now); limits are not included."""
-        ready_at = await self.redis.get(keys.code_cooldown(normalize_phone_once(phone)))
+        ready_at = await self.redis.get(keys.code_cooldown(normalize_phone(phone)))
         return max(0, math.ceil(float(ready_at) - self.clock.now().timestamp())) if ready_at else 0

@@ -1,6 +1,8 @@
 """Phone numbers: parse what people type into E.164, and mask numbers for display and logs."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 MAX_INPUT = 40  # nobody types a real number longer than this, spaces and dashes included
@@ -14,6 +16,12 @@ class InvalidPhone(ValueError):
         self.reason = reason
 
 
+# Both are pure and parse the number (phonenumbers, ~40 – 50 µs); a buyer's number comes back at
+# every step (typed, the code sent and checked, shown masked on several screens): remembered.
+NUMBERS_KEPT = 4096
+
+
+@lru_cache(maxsize=NUMBERS_KEPT)
 def normalize_phone(raw: str, region: str = "CN") -> str:
     """E.164 (`+8613800138000`) for anything phonenumbers calls a valid number, landlines included."""
     text = (raw or "").strip()
@@ -29,6 +37,7 @@ def normalize_phone(raw: str, region: str = "CN") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=NUMBERS_KEPT)
 def mask_phone(e164: str) -> str:
     """`+8613800138000` -> `+86*******8000`: the country code and the last four digits stay."""
     digits = "".join(ch for ch in e164 if ch.isdigit())

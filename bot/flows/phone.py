@@ -11,11 +11,9 @@ from bot.callbacks import PhoneAction
 from bot.context import AppContext
 from bot.flow import Flow, step_screen
 from bot.metrics import CODES
-from bot.screens import mask_phone
 from bot.state.states import Buy, Menu, Phone
 from bot.ui import Screen
-from services.codes import normalize_phone_once
-from services.phones import InvalidPhone
+from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.sms import SmsDeliveryError
 
 
@@ -91,7 +89,7 @@ def router() -> Router:
 
 async def take_number(message: Message, flow: Flow, raw: str) -> None:
     try:
-        phone = normalize_phone_once(raw)
+        phone = normalize_phone(raw)
     except InvalidPhone:
         await flow.again(message, flow.tr("phone.invalid"))
         return

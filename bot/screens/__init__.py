@@ -23,12 +23,9 @@ from config.texts import Translator
 from services.catalog import Cart, Catalog, Quote, format_fen
 from services.enterprises import Enterprise
 from services.orders import Order, OrderStatus
-from services.phones import mask_phone as _mask_phone
+from services.phones import mask_phone
 
 CHINA = timezone(timedelta(hours=8))  # dates are shown in Beijing time
-
-# Masking parses the number (phonenumbers, ~40 µs); a buyer's number is shown on several screens.
-mask_phone = lru_cache(maxsize=4096)(_mask_phone)
 
 
 def local_date(moment: datetime | None, tr: Translator) -> str:
