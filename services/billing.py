@@ -63,12 +63,6 @@ def days_left(expires_at: datetime | None, now: datetime) -> int:
     return math.ceil((expires_at - now) / DAY)
 
 
-def _chat_payable(catalog: Catalog, edition: Edition | None, total_fen: int) -> bool:
-    """R2: never in chat for an edition flagged so, nor above the chat payment limit."""
-    flag = edition.chat_payable if edition is not None else True
-    return flag and total_fen <= catalog.chat_payment_limit_fen
-
-
 def _sold(catalog: Catalog, code: str) -> Edition:
     edition = catalog.edition(code)
     if edition is None or not edition.sellable:
@@ -105,7 +99,7 @@ def _edition_quote(catalog: Catalog, edition: Edition, years: int, *, kind: str)
         edition=edition.code,
         years=years,
         pack=None,
-        chat_payable=_chat_payable(catalog, edition, amount),
+        chat_payable=catalog.payable_in_chat(kind=kind, edition=edition.code, total_fen=amount),
         kind=kind,
     )
 
@@ -176,7 +170,7 @@ def upgrade_quote(
         days_per_year=per_year, from_price_fen=current.price_per_year_fen,
         to_price_fen=target.price_per_year_fen, price_fen=price, from_quota=current.contracts_per_year,
         to_quota=target.contracts_per_year, contracts=contracts,
-        chat_payable=_chat_payable(catalog, target, price),
+        chat_payable=catalog.payable_in_chat(kind="upgrade", edition=target.code, total_fen=price),
     )
 
 
@@ -212,7 +206,7 @@ def service_quote(catalog: Catalog, service: str, option: str | None, years: int
     else:
         raise BillingRefused("unknown_service")
     return Quote(lines=[line], total_fen=line.amount_fen, contracts=contracts, edition=edition,
-                 years=years_, pack=pack_code, chat_payable=_chat_payable(catalog, None, line.amount_fen),
+                 years=years_, pack=pack_code, chat_payable=catalog.payable_in_chat(kind="service", edition=edition, total_fen=line.amount_fen),
                  kind="service")
 
 

@@ -87,6 +87,8 @@ class Catalog(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     chat_payment_limit_fen: int = Field(gt=0)
     order_ttl_minutes: int = Field(gt=0, le=24 * 60)
+    # An approved pre-checkout holds its order this long for the payment that follows (R20).
+    payment_hold_minutes: int = Field(default=15, gt=0, le=24 * 60)
     years: list[int] = Field(min_length=1)
     editions: list[Edition] = Field(min_length=1)
     addon_packs: list[AddonPack] = Field(default_factory=list)
@@ -166,6 +168,18 @@ class Catalog(BaseModel):
     def free_edition(self) -> Edition:
         """The edition every enterprise starts on and returns to (体验版): the lowest rank."""
         return min(self.editions, key=lambda e: e.rank)
+
+    def payable_in_chat(self, *, kind: str, edition: str, total_fen: int) -> bool:
+        """R2, the one place it is decided: the chat never takes an edition flagged as web-only
+        (专业版, 旗舰版: a new one, its renewal or an upgrade to it), nor any order above the
+        chat payment limit. A value-added service order names the enterprise's edition for the
+        record only, so only the limit applies to it."""
+        if total_fen > self.chat_payment_limit_fen:
+            return False
+        if kind == "service":
+            return True
+        found = self.edition(edition)
+        return found is None or found.chat_payable
 
 
 def _unique(table: str, name: str, values: list) -> None:
@@ -253,7 +267,7 @@ def quote(catalog: Catalog, cart: Cart) -> Quote:
         edition=edition.code,
         years=cart.years,
         pack=pack.code if pack else None,
-        chat_payable=edition.chat_payable and total <= catalog.chat_payment_limit_fen,
+        chat_payable=catalog.payable_in_chat(kind="edition", edition=edition.code, total_fen=total),
     )
 
 

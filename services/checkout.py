@@ -35,6 +35,7 @@ from services.enterprises import Enterprise, RedisEnterpriseDirectory
 from services.orders import Channel, Order, OrderService, OrderStatus, PaymentOutcome
 from services.payment_gateway import PaymentNotice
 from services.phones import InvalidPhone, mask_phone, normalize_phone
+from services.purchase_policy import PurchasePlan, plan_purchase
 from services.sms import SmsDeliveryError
 from services.transactions import Decision, transact
 
@@ -241,12 +242,13 @@ class SendOutcome(BaseModel):
 
 
 class SubmitOutcome(BaseModel):
-    status: Literal["ok", "incomplete", "not_verified", "name_needed", "name_invalid", "paid"]
+    status: Literal["ok", "incomplete", "not_verified", "name_needed", "name_invalid", "paid", "refused"]
+    reason: str | None = None  # refused: "downgrade" (R5, R18)
     order: Order | None = None
 
 
 class NoticeOutcome(BaseModel):
-    status: Literal["paid", "duplicate", "refund_pending", "refused"]
+    status: Literal["paid", "duplicate", "refund_pending"]
     reason: str | None = None
     order: Order | None = None
 
@@ -277,6 +279,16 @@ class WebCheckout:
 
     async def order(self, link: CheckoutLink) -> Order | None:
         return await self._orders.get(link.order_id) if link.order_id else None
+
+    async def plan(self, link: CheckoutLink) -> PurchasePlan | None:
+        """The cart priced for whom it is bought (R18): the enterprise whose 安全手机 was verified
+        is known, so what it has decides (a renewal, an upgrade, or a refused downgrade); a
+        personal buyer's is a plain new edition, bound after payment. None while incomplete."""
+        if link.for_order or self.quote(link) is None:
+            return None
+        buyer = await self.buyer(link) if self.verified(link) else None
+        enterprise = buyer.enterprise if buyer is not None else None
+        return plan_purchase(self.catalog, link.cart, enterprise, self._clock.now())
 
     async def buyers(self, link: CheckoutLink) -> list[Buyer]:
         """Who may verify: the enterprise the purchase is for, or the verified enterprises the
@@ -410,8 +422,13 @@ class WebCheckout:
         if link.for_order:
             return SubmitOutcome(status="incomplete")  # its order is closed: nothing to submit
         buyer = await self.buyer(link)
-        if buyer is not None and buyer.enterprise is not None:
-            name = buyer.enterprise.name
+        enterprise = buyer.enterprise if buyer is not None else None
+        upgrade = None
+        if enterprise is not None:  # bought for it, delivered at payment (R19), priced on what it has (R18)
+            plan = plan_purchase(self.catalog, link.cart, enterprise, self._clock.now())
+            if plan.refusal is not None or plan.quote is None:
+                return SubmitOutcome(status="refused", reason=plan.refusal)
+            q, upgrade, name = plan.quote, plan.upgrade_basis(), enterprise.name
         else:
             name = " ".join((enterprise_name or link.enterprise_name or "").split())
             if not name:
@@ -422,6 +439,7 @@ class WebCheckout:
         order, _ = await self._orders.create(
             user_id=link.user_id, chat_id=link.chat_id, cart_id=cart_id, quote=q,
             channel=Channel.WEB, phone=link.verified_phone, enterprise_name=name,
+            enterprise_id=enterprise.id if enterprise is not None else None, upgrade=upgrade,
         )
 
         def mutate(lk: CheckoutLink) -> None:
@@ -437,19 +455,14 @@ class WebCheckout:
     # --- the payment notice -----------------------------------------------------------------------
 
     async def apply_notice(self, notice: PaymentNotice, *, provider: str) -> NoticeOutcome:
-        """A verified notice: its order must exist and the amount match, or it is refused and
-        nothing is written; otherwise it is applied once (a repeat is a duplicate)."""
-        raw = await self._redis.get(keys.order(notice.order_id))
-        if raw is None:
-            return NoticeOutcome(status="refused", reason="unknown_order")
-        order = Order.model_validate_json(raw)
-        if order.total_fen != notice.amount_fen or order.currency != notice.currency:
-            return NoticeOutcome(status="refused", reason="amount_mismatch", order=order)
+        """A verified notice means the provider took the money: it is applied once (a repeat is
+        a duplicate), or, when it cannot be (another amount or currency, an unknown, expired or
+        cancelled order), kept for a refund (R21) — never refused and forgotten."""
         outcome: PaymentOutcome = await self._orders.mark_paid(
             notice.order_id, charge_id=charge_id(provider, notice.payment_id),
             amount_fen=notice.amount_fen, currency=notice.currency, provider=provider,
         )
-        if outcome.status == "unknown_order":  # gone between the read and the write
+        if outcome.status == "unknown_order":
             return NoticeOutcome(status="refund_pending", reason="unknown_order")
         return NoticeOutcome(status=outcome.status, reason=outcome.reason, order=outcome.order)
 

@@ -1,4 +1,4 @@
-"""Phone verification codes sent by SMS (DOMAIN.md F3, R3, R11).
+"""Phone verification codes sent by SMS (docs/rules.md F3, R3, R11).
 
 Codes are stored only as HMAC-SHA256(secret, phone:code). Time comes from the injected clock;
 Redis TTLs only clean up. Send limits use fixed UTC windows (clock hour / clock day).

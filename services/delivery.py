@@ -7,16 +7,26 @@ refused with a reason and nothing changes."""
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from services.billing import line_service
-from services.catalog import Catalog
+from services.billing import days_left, line_service
+from services.catalog import Catalog, Edition
 from services.enterprises import FREE_EDITION, Enterprise
 from services.value_added import CONTRACT_PACK, SIGNING_REPORT, availability
 
 if TYPE_CHECKING:
     from services.orders import Order
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A lower edition's remaining time, converted into days of the higher one bound over it."""
+
+    from_edition: str
+    days_left: int
+    credited_days: int
 
 
 class DeliveryRefused(Exception):
@@ -31,8 +41,10 @@ def add_years(moment: datetime, years: int) -> datetime:
     return moment.replace(year=year, day=day)
 
 
-def deliver(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> None:
-    """Apply the order to the enterprise in place. Refuses a second delivery and a downgrade (R5)."""
+def deliver(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> Conversion | None:
+    """Apply the order to the enterprise in place. Refuses a second delivery and a downgrade (R5).
+    Returns the conversion of a lower edition's remaining time, when there was one."""
+    conversion = None
     if order.id in enterprise.delivered_orders:
         raise DeliveryRefused("already_delivered")
     kind = getattr(order.kind, "value", order.kind)
@@ -45,8 +57,9 @@ def deliver(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datet
         _deliver_services(enterprise, order, now)
         enterprise.delivered_orders.append(order.id)
     else:
-        _deliver_edition(enterprise, order, catalog, now)
+        conversion = _deliver_edition(enterprise, order, catalog, now)
     _end_superseded_trial(enterprise, catalog, order.paid_at or now)
+    return conversion
 
 
 def _end_superseded_trial(enterprise: Enterprise, catalog: Catalog, at: datetime) -> None:
@@ -98,25 +111,59 @@ def _deliver_services(enterprise: Enterprise, order: "Order", now: datetime) -> 
             enterprise.subscriptions[line.code] = add_years(start, line.quantity)
 
 
-def _deliver_edition(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> None:
+def _deliver_edition(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> Conversion | None:
+    """A new edition, bound to the enterprise (R12) or bought for it. The term starts at the
+    purchase, bound or not (R13): binding late never lengthens it, and a term that has ended
+    delivers nothing. Over what the enterprise has in effect:
+    - the same edition: the years are added where its current term ends (time adds up);
+    - a lower edition: its remaining time is converted, not lost (`converted_days`);
+    - a higher edition: refused (no downgrade, R5)."""
     bought = catalog.edition(order.edition)
-    current = catalog.edition(enterprise.edition)
     if bought is None:
         raise DeliveryRefused("unknown_edition")
-    in_effect = enterprise.expires_at is not None and enterprise.expires_at > now
-    if current is not None and in_effect and current.rank > bought.rank:
-        raise DeliveryRefused("downgrade")
-    # R13: the term starts at the purchase (payment), bound or not; binding late does not
-    # lengthen it. On the same edition time adds up: the new term starts where the current one
-    # ends, when that is later. A new or higher edition starts at the purchase.
     purchased = order.paid_at or now
+    in_effect = catalog.edition(enterprise.paid_edition(now))
+    if in_effect is not None and in_effect.rank > bought.rank:
+        raise DeliveryRefused("downgrade")
+    conversion = None
     same_edition_runs_on = (
         enterprise.edition == bought.code
         and enterprise.expires_at is not None
         and enterprise.expires_at > purchased
     )
-    start = enterprise.expires_at if same_edition_runs_on else purchased
+    if same_edition_runs_on:
+        assert enterprise.expires_at is not None
+        expiry = add_years(enterprise.expires_at, order.years)
+    else:
+        expiry = add_years(purchased, order.years)
+        if in_effect is not None and 0 < in_effect.rank < bought.rank:
+            credit = converted_days(enterprise, in_effect, bought, now)
+            conversion = Conversion(in_effect.code, days_left(enterprise.expires_at, now), credit)
+            expiry += timedelta(days=credit)
+    if expiry <= now:
+        raise DeliveryRefused("term_over")
     enterprise.edition = bought.code
-    enterprise.expires_at = add_years(start, order.years)
+    enterprise.expires_at = expiry
     enterprise.contracts_left += order.contracts
     enterprise.delivered_orders.append(order.id)
+    return conversion
+
+
+def converted_days(enterprise: Enterprise, current: Edition, bought: Edition, now: datetime) -> int:
+    """Binding a higher edition over a lower one still running: what is left of the lower one
+    keeps its value, credited as days of the higher one at the two list prices
+    (days left × lower price ÷ higher price, rounded down), added after the new term."""
+    if bought.price_per_year_fen <= 0:
+        return 0
+    return days_left(enterprise.expires_at, now) * current.price_per_year_fen // bought.price_per_year_fen
+
+
+def delivery_problem(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> str | None:
+    """Why delivering the order to the enterprise now would be refused, if it would (a dry run
+    on copies: nothing changes)."""
+    probe = order.model_copy(update={"paid_at": order.paid_at or now})
+    try:
+        deliver(enterprise.model_copy(deep=True), probe, catalog, now)
+    except DeliveryRefused as refusal:
+        return refusal.reason
+    return None

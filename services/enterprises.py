@@ -1,4 +1,4 @@
-"""The enterprise directory (DOMAIN.md, Enterprises).
+"""The enterprise directory (docs/rules.md, Enterprises).
 
 In production this is the vendor's account system; here it is a Redis-backed directory
 behind the `EnterpriseDirectory` interface, managed with `python -m bot admin`.

@@ -1,4 +1,4 @@
-"""Orders (DOMAIN.md, Orders): pending_payment → paid → bound, with expired and cancelled exits.
+"""Orders (docs/rules.md, Orders): pending_payment → paid → bound, with expired and cancelled exits.
 
 An order an enterprise places for itself (F7–F9: renewal, upgrade, value-added service, or a
 new edition bought from the enterprise's billing screen) knows its enterprise from the start
@@ -14,6 +14,7 @@ the next `get` of it returns what was read, or what a transition of this service
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from redis.asyncio import Redis
 from services import keys
 from services.catalog import Catalog, Quote, QuoteLine
 from services.clock import Clock
-from services.delivery import DeliveryRefused, deliver
+from services.delivery import Conversion, DeliveryRefused, add_years, deliver, delivery_problem
 from services.enterprises import Enterprise
 from services.transactions import Decision, TransactionConflict, transact
 
@@ -106,12 +107,36 @@ class Order(BaseModel):
     for_enterprise: bool = False  # enterprise_id known at purchase: delivered on payment
     upgrade: UpgradeBasis | None = None  # kind upgrade
     delivery: DeliveryNote | None = None  # set when delivered
+    # An approved pre-checkout holds the order for the payment that follows (R20), even past
+    # its own expiry.
+    held_until: datetime | None = None
+
+    def payable_until(self) -> datetime:
+        return max(self.expires_at, self.held_until) if self.held_until else self.expires_at
 
     def is_overdue(self, now: datetime) -> bool:
-        return self.status is OrderStatus.PENDING and now >= self.expires_at
+        return self.status is OrderStatus.PENDING and now >= self.payable_until()
+
+    def term_ends_at(self) -> datetime | None:
+        """When a bought edition's term ends: it starts at the purchase, bound or not (R13)."""
+        if self.kind is not OrderKind.EDITION or self.paid_at is None:
+            return None
+        return add_years(self.paid_at, self.years)
+
+    @property
+    def paid_provider(self) -> str:
+        """The rail that took the payment (telegram, a web gateway's name), if paid."""
+        paid = next((e for e in reversed(self.events) if e.kind == "paid"), None)
+        return str(paid.detail.get("provider", "")) if paid else ""
+
+    @property
+    def refund_pending(self) -> bool:
+        """The money taken for it is kept for a refund (R21)."""
+        return any(event.kind == "refund_pending" for event in self.events)
 
 
-PayRefusal = Literal["unknown", "not_yours", "expired", "cancelled", "already_paid", "mismatch", "changed"]
+PayRefusal = Literal["unknown", "not_yours", "expired", "cancelled", "already_paid", "mismatch", "changed",
+                     "not_in_chat"]
 
 
 class PaymentOutcome(BaseModel):
@@ -124,7 +149,8 @@ class BindOutcome(BaseModel):
     status: Literal["bound", "already_bound", "refused"]
     order: Order | None = None
     enterprise: Enterprise | None = None
-    reason: str | None = None  # not_yours, not_paid, not_member, not_verified, downgrade, ...
+    reason: str | None = None  # not_yours, not_paid, not_member, not_verified, downgrade, term_over, ...
+    conversion: Conversion | None = None  # a lower edition's time converted (services.delivery)
 
 
 CREATE_ATTEMPTS = 20
@@ -278,8 +304,43 @@ class OrderService:
     async def check_payable(
         self, order_id: str, *, user_id: int, amount_fen: int, currency: str
     ) -> PayRefusal | None:
-        """Whether a pre-checkout may be answered ok (F4): None when it may, else why not."""
+        """Whether an in-chat payment of the order may go ahead: None when it may, else why not."""
         order = await self.get(order_id)
+        return await self._chat_payment_problem(order, user_id=user_id, amount_fen=amount_fen, currency=currency)
+
+    async def hold_for_payment(
+        self, order_id: str, *, user_id: int, amount_fen: int, currency: str, hold: timedelta
+    ) -> PayRefusal | None:
+        """Telegram's pre-checkout (F4): check the order as check_payable does and, when it may
+        be paid, hold it for `hold` so that the payment that follows is honoured even if the
+        order's own time runs out meanwhile (R20). None when approved, else why not."""
+        now = self._clock.now()
+        order_key = keys.order(order_id)
+        order = await self.get(order_id)
+        refusal = await self._chat_payment_problem(order, user_id=user_id, amount_fen=amount_fen, currency=currency)
+        if refusal is not None:
+            return refusal
+
+        def decide(values: list[str | None]) -> Decision[PayRefusal | None]:
+            (raw,) = values
+            current = Order.model_validate_json(raw) if raw else None
+            if current is None or current.status is not OrderStatus.PENDING or current.is_overdue(now):
+                return Decision("expired" if current is not None and current.is_overdue(now) else "changed")
+            current.held_until = max(current.held_until or now, now + hold)
+            current.events.append(OrderEvent(at=now, kind="payment_held",
+                                             detail={"until": current.held_until.isoformat()}))
+            return Decision(None, lambda pipe: (
+                pipe.set(order_key, current.model_dump_json()),
+                pipe.zadd(keys.pending_orders(), {order_id: current.payable_until().timestamp()}),
+            ))
+
+        assert order is not None
+        refusal = await transact(self._redis, [order_key], decide, known=[order.model_dump_json()])
+        _remember(None, order_id)  # read afresh when next asked for
+        return refusal
+
+    async def _chat_payment_problem(self, order: Order | None, *, user_id: int, amount_fen: int,
+                                    currency: str) -> PayRefusal | None:
         if order is None:
             return "unknown"
         if order.user_id != user_id:
@@ -292,6 +353,8 @@ class OrderService:
             return "already_paid"
         if order.total_fen != amount_fen or order.currency != currency:
             return "mismatch"
+        if not self.payable_in_chat(order):
+            return "not_in_chat"
         if order.for_enterprise:
             # The enterprise must still take it as priced (an upgrade's edition and expiry, a
             # service's availability), and the buyer still have billing rights.
@@ -299,6 +362,10 @@ class OrderService:
             if enterprise is None or _delivery_problem(order, enterprise, self._catalog, self._clock.now()):
                 return "changed"
         return None
+
+    def payable_in_chat(self, order: Order) -> bool:
+        """R2 for an existing order, from its own edition and amount."""
+        return self._catalog.payable_in_chat(kind=order.kind.value, edition=order.edition, total_fen=order.total_fen)
 
     async def _enterprise(self, enterprise_id: str | None) -> Enterprise | None:
         raw = await self._redis.get(keys.enterprise(enterprise_id)) if enterprise_id else None
@@ -319,7 +386,8 @@ class OrderService:
             order = await self.expire(order_id)
             if was_pending and order is not None and order.status is OrderStatus.EXPIRED:
                 moved += 1
-            await self._redis.zrem(keys.pending_orders(), order_id)
+            if order is None or order.status is not OrderStatus.PENDING:  # a held one stays due later
+                await self._redis.zrem(keys.pending_orders(), order_id)
         return moved
 
     async def mark_paid(
@@ -343,7 +411,7 @@ class OrderService:
                 order = Order.model_validate_json(raw_order) if raw_order else None
                 return Decision(PaymentOutcome(status="duplicate", order=order))
             if raw_order is None:
-                refund = {**payment, "order_id": order_id, "reason": "unknown_order", "at": now.isoformat()}
+                refund = refund_record(payment, order_id, "unknown_order", now)
                 return Decision(
                     PaymentOutcome(status="unknown_order", reason="unknown_order"),
                     lambda pipe: (pipe.set(charge_key, order_id),
@@ -369,7 +437,7 @@ class OrderService:
                 order.status = OrderStatus.EXPIRED
                 order.events.append(OrderEvent(at=now, kind="expired"))
             order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": reason}))
-            refund = {**payment, "order_id": order_id, "reason": reason, "at": now.isoformat()}
+            refund = refund_record(payment, order_id, reason, now)
             outcome = PaymentOutcome(status="refund_pending", order=order, reason=reason)
             writes = lambda pipe: (pipe.set(charge_key, order_id),
                                    pipe.set(order_key, order.model_dump_json()),
@@ -401,7 +469,7 @@ class OrderService:
         if problem is not None or enterprise is None or ent_key is None:
             order.status = OrderStatus.CANCELLED
             order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": problem}))
-            refund = {**payment, "order_id": order.id, "reason": f"undeliverable:{problem}", "at": now.isoformat()}
+            refund = refund_record(payment, order.id, f"undeliverable:{problem}", now)
             return Decision(
                 PaymentOutcome(status="refund_pending", order=order, reason="undeliverable"),
                 lambda pipe: (pipe.set(charge_key, order.id), pipe.set(order_key, order.model_dump_json()),
@@ -446,16 +514,21 @@ class OrderService:
             if not enterprise.verified:
                 return Decision(BindOutcome(status="refused", order=order, reason="not_verified"))
             try:
-                deliver(enterprise, order, self._catalog, now)
+                conversion = deliver(enterprise, order, self._catalog, now)
             except DeliveryRefused as refusal:
                 return Decision(BindOutcome(status="refused", order=order, reason=refusal.reason))
             order.status = OrderStatus.BOUND
             order.enterprise_id = enterprise_id
             order.bound_at = now
-            order.events.append(OrderEvent(at=now, kind="bound", detail={"enterprise_id": enterprise_id}))
+            detail: dict[str, Any] = {"enterprise_id": enterprise_id}
+            if conversion is not None:
+                detail["converted"] = {"from": conversion.from_edition, "days_left": conversion.days_left,
+                                       "credited_days": conversion.credited_days}
+            order.events.append(OrderEvent(at=now, kind="bound", detail=detail))
             writes = lambda pipe: (pipe.set(order_key, order.model_dump_json()),
                                    pipe.set(ent_key, enterprise.model_dump_json()))
-            return Decision(BindOutcome(status="bound", order=order, enterprise=enterprise), writes)
+            return Decision(BindOutcome(status="bound", order=order, enterprise=enterprise,
+                                        conversion=conversion), writes)
 
         outcome = await transact(self._redis, [order_key, ent_key], decide)
         _remember(outcome.order, order_id)
@@ -493,21 +566,52 @@ class OrderService:
         _remember(order, order_id)
         return order
 
+    async def keep_for_refund(self, order_id: str, *, user_id: int, reason: str) -> Order | None:
+        """A paid order that can be bound nowhere (a lower edition than every enterprise the
+        buyer could bind it to, R19): cancelled, its payment kept for a refund (R21). Returns
+        the order as it is now; None when it is not the buyer's. Repeating it changes nothing."""
+        now = self._clock.now()
+        order_key = keys.order(order_id)
+
+        def decide(values: list[str | None]) -> Decision[Order | None]:
+            (raw,) = values
+            order = Order.model_validate_json(raw) if raw else None
+            if order is None or order.user_id != user_id:
+                return Decision(None)
+            if order.status is not OrderStatus.PAID:
+                return Decision(order)
+            payment = {"charge_id": order.charge_id, "amount_fen": order.total_fen, "currency": order.currency,
+                       "provider": order.paid_provider}
+            order.status = OrderStatus.CANCELLED
+            order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": reason}))
+            refund = refund_record(payment, order_id, reason, now)
+            return Decision(order, lambda pipe: (pipe.set(order_key, order.model_dump_json()),
+                                                 pipe.rpush(keys.refunds(), json.dumps(refund))))
+
+        order = await transact(self._redis, [order_key], decide)
+        _remember(order, order_id)
+        return order
+
     async def refunds(self) -> list[dict[str, Any]]:
-        return [json.loads(r) for r in await self._redis.lrange(keys.refunds(), 0, -1)]
+        return await refund_cases(self._redis)
+
+
+async def refund_cases(redis: Redis) -> list[dict[str, Any]]:
+    """The payments kept for a refund (R21), oldest first."""
+    return [json.loads(r) for r in await redis.lrange(keys.refunds(), 0, -1)]
 
 
 def _delivery_problem(order: Order, enterprise: Enterprise, catalog: Catalog, now: datetime) -> str | None:
     """Would delivering this enterprise order now be refused? (a dry run on a copy)"""
     if order.phone and not (enterprise.role_of(order.phone) and enterprise.members[order.phone].can_buy):
         return "no_rights"
-    trial = enterprise.model_copy(deep=True)
-    probe = order.model_copy(update={"paid_at": now})
-    try:
-        deliver(trial, probe, catalog, now)
-    except DeliveryRefused as refusal:
-        return refusal.reason
-    return None
+    return delivery_problem(enterprise, order, catalog, now)
+
+
+def refund_record(payment: dict[str, Any], order_id: str, reason: str, now: datetime) -> dict[str, Any]:
+    """A payment kept for a refund (R21); its id is the same for the same charge."""
+    digest = hashlib.sha256(str(payment.get("charge_id")).encode()).hexdigest()[:12]
+    return {"id": f"rf_{digest}", **payment, "order_id": order_id, "reason": reason, "at": now.isoformat()}
 
 
 def _payment_problem(order: Order, now: datetime, amount_fen: int, currency: str) -> str | None:

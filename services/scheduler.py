@@ -3,7 +3,7 @@
 - an edition past its expiry returns to 体验版 (the record is written; screens already read
   `Enterprise.paid_edition`, so nothing depends on the tick being punctual);
 - a trial past its end is closed: the enterprise is back on what it had (R14);
-- unpaid orders past their lifetime expire (DOMAIN.md, Orders);
+- unpaid orders past their lifetime expire (docs/rules.md, Orders);
 - reminders before an edition expires (`edition_reminder_days`: 30, 7, 1) and before a trial
   ends (`trial_reminder_days`), and a word when either has ended, to the chats of the
   enterprise's super and billing admins, each with a 版本续费 button (bot/jobs.py renders it).

@@ -103,9 +103,14 @@ async def transact(
     keys: Sequence[str],
     decide: Callable[[list[str | None]], Decision[T]],
     attempts: int = 20,
+    *,
+    known: list[str | None] | None = None,
 ) -> T:
-    for _ in range(attempts):
-        values = await redis.mget(*keys)
+    """`known`: the keys' values as the caller read them already; the first attempt decides on
+    them without reading again (should they have changed, the write is refused and the next
+    attempt reads afresh)."""
+    for attempt in range(attempts):
+        values = known if attempt == 0 and known is not None else await redis.mget(*keys)
         decision = decide(values)
         if decision.writes is None:
             return decision.result

@@ -1,6 +1,6 @@
 """增值服务 value-added services (F9): which of the four an enterprise may buy, and why not.
 
-Pure functions, table-tested (tests/test_value_added.py). The rules (DOMAIN.md):
+Pure functions, table-tested (tests/test_value_added.py). The rules (docs/rules.md):
 - R6 Under 体验版 only 签署报告 and 腾讯会议·在线签约 can be bought.
 - R7 合同加量包 can be bought once any edition has been bought (and is in effect: an enterprise
   whose edition ran out is back on 体验版, where R6 applies).

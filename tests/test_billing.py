@@ -1,7 +1,7 @@
 """Pricing what an enterprise buys for itself (services.billing) and delivering it on payment
 (services.orders, services.delivery): renewal (R4), upgrade (R4, R5), value-added services (F9).
 
-The upgrade price table is written out by hand from the rule (DOMAIN.md defaults):
+The upgrade price table is written out by hand from the rule (docs/rules.md defaults):
 price = ceil((new − current annual price) × days ÷ 365) fen; contracts = ceil((new − current
 yearly quota) × days ÷ 365)."""
 from __future__ import annotations
@@ -258,8 +258,8 @@ async def test_R4_an_upgrade_priced_before_a_renewal_is_refused_at_pre_checkout_
     renewal = await place(orders, ent, renewal_quote(CATALOG, "advanced", 1), cart="re")
     await orders.mark_paid(renewal.id, charge_id="r1", amount_fen=480_000, currency="CNY", provider="telegram")
 
-    # The expiry moved: the upgrade's price (for 200 days) is no longer right.
-    assert await orders.check_payable(upgrade.id, user_id=1, amount_fen=821_918, currency="CNY") == "changed"
+    # 专业版 is never paid in chat (R2); on the web, the expiry moved: the price is no longer right.
+    assert await orders.check_payable(upgrade.id, user_id=1, amount_fen=821_918, currency="CNY") == "not_in_chat"
     outcome = await orders.mark_paid(upgrade.id, charge_id="w2", amount_fen=821_918, currency="CNY", provider="web")
     assert (outcome.status, outcome.reason) == ("refund_pending", "undeliverable")
     assert (await orders.get(upgrade.id)).status is OrderStatus.CANCELLED

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.catalog import Cart, load_catalog, quote
-from services.delivery import DeliveryRefused, add_years, deliver
+from services.delivery import Conversion, DeliveryRefused, add_years, deliver
 from services.enterprises import Enterprise
 from services.orders import Channel, Order, OrderStatus
 
@@ -84,13 +84,23 @@ def test_same_edition_expired_starts_from_the_purchase():
     assert ent.expires_at == add_years(NOW, 1)
 
 
-def test_an_upgrade_starts_from_the_purchase_and_keeps_contracts():
+def test_an_upgrade_starts_from_the_purchase_keeps_contracts_and_converts_the_time_left():
+    # R19: 200 days of 高级版 (¥4,800/yr) are worth 200 × 4,800 ÷ 59,800 = 16 days of 旗舰版.
     ent = enterprise(edition="advanced", expires_at=NOW + timedelta(days=200), contracts_left=400)
-    deliver(ent, paid_order("flagship", 1, "pack_10k"), CATALOG, NOW)
+    conversion = deliver(ent, paid_order("flagship", 1, "pack_10k"), CATALOG, NOW)
 
     assert ent.edition == "flagship"
-    assert ent.expires_at == add_years(NOW, 1)
+    assert ent.expires_at == add_years(NOW, 1) + timedelta(days=16)
     assert ent.contracts_left == 400 + 10_000 + 10_000
+    assert conversion == Conversion("advanced", 200, 16)
+
+
+def test_a_term_that_has_ended_delivers_nothing():
+    ent = enterprise()
+    with pytest.raises(DeliveryRefused) as refused:
+        deliver(ent, paid_order("advanced", 1, paid_at=NOW - timedelta(days=400)), CATALOG, NOW)
+    assert refused.value.reason == "term_over"
+    assert (ent.edition, ent.expires_at, ent.contracts_left, ent.delivered_orders) == ("experience", None, 0, [])
 
 
 def test_r13_time_runs_from_the_payment_not_from_the_binding():

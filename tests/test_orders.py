@@ -11,7 +11,7 @@ from services import keys
 from services.catalog import Cart, load_catalog, quote
 from services.delivery import add_years
 from services.enterprises import RedisEnterpriseDirectory, Role
-from services.orders import Channel, Order, OrderService, OrderStatus
+from services.orders import Channel, Order, OrderService, OrderStatus, refund_record
 
 BUYER = 1001
 OTHER_USER = 2002
@@ -348,6 +348,7 @@ async def test_payment_for_an_expired_order_is_kept_for_refund(orders, catalog, 
     assert final.events[-1].detail["charge_id"] == "ch-late"
     assert final.events[-1].detail["reason"] == "expired"
     assert await orders.refunds() == [{
+        "id": refund_record({"charge_id": "ch-late"}, order.id, "", clock.now())["id"],
         "charge_id": "ch-late", "amount_fen": ADVANCED_1Y_PRICE, "currency": "CNY",
         "provider": "telegram", "order_id": order.id, "reason": "expired",
         "at": clock.now().isoformat(),
@@ -495,7 +496,8 @@ async def test_bind_extends_the_same_edition_from_its_current_expiry(orders, cat
     assert outcome.enterprise.contracts_left == 77 + 3 * 600 + 10_000
 
 
-async def test_bind_upgrades_from_now(orders, catalog, directory, clock):
+async def test_bind_of_a_higher_edition_converts_what_is_left_of_the_lower_one(orders, catalog, directory, clock):
+    # R19: the 90 days left of 高级版 (¥4,800/yr) are worth 90 × 4,800 ÷ 59,800 = 7 days of 旗舰版.
     ent = await verified_enterprise(directory)
     await directory.update(ent.id, lambda e: setattr(e, "edition", "advanced") or setattr(
         e, "expires_at", clock.now() + timedelta(days=90)))
@@ -504,7 +506,23 @@ async def test_bind_upgrades_from_now(orders, catalog, directory, clock):
     outcome = await orders.bind(order.id, user_id=BUYER, enterprise_id=ent.id, phone=PHONE)
     assert outcome.status == "bound"
     assert outcome.enterprise.edition == "flagship"
-    assert outcome.enterprise.expires_at == add_years(clock.now(), 1)
+    assert outcome.enterprise.expires_at == add_years(clock.now(), 1) + timedelta(days=7)
+    assert (outcome.conversion.from_edition, outcome.conversion.days_left, outcome.conversion.credited_days) == (
+        "advanced", 90, 7)
+    bound = await orders.get(order.id)
+    assert bound.events[-1].detail["converted"] == {"from": "advanced", "days_left": 90, "credited_days": 7}
+
+
+async def test_bind_after_the_term_has_ended_delivers_nothing(orders, catalog, directory, clock):
+    # R13: the term runs from the purchase; 400 days after a 1-year order nothing is left.
+    ent = await verified_enterprise(directory)
+    order = await paid_order(orders, catalog)
+    clock.advance(days=400)
+    outcome = await orders.bind(order.id, user_id=BUYER, enterprise_id=ent.id, phone=PHONE)
+    assert (outcome.status, outcome.reason) == ("refused", "term_over")
+    untouched = await directory.get(ent.id)
+    assert (untouched.edition, untouched.expires_at, untouched.contracts_left) == ("experience", None, 0)
+    assert (await orders.get(order.id)).status is OrderStatus.PAID
 
 
 async def test_bind_later_keeps_the_term_from_the_payment(orders, catalog, directory, clock):
