@@ -306,7 +306,7 @@ class Bench:
             async with gate:
                 ent = await directory.add(buyer.enterprise_name, verified=True)
                 self.run.enterprise_ids.add(ent.id)
-                await directory.add_member(ent.id, buyer.phone, Role.SUPER_ADMIN)
+                await directory.add_member(ent.id, buyer.phone, Role.MEMBER)  # bound after payment (R12)
                 buyer.enterprise_id = ent.id
 
         await asyncio.gather(*(seed(b) for b in made))

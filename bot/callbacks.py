@@ -24,6 +24,12 @@ class BuyAction(CallbackData, prefix="buy"):
     action: str  # submit, restart, back
 
 
+class BuyFor(CallbackData, prefix="for"):
+    """Whom the purchase is for: an enterprise id, or "other" (bound after payment)."""
+
+    ent: str
+
+
 class PhoneAction(CallbackData, prefix="ph"):
     action: str  # resend, change
 

@@ -413,7 +413,7 @@ class LoadTest:
             async with gate:
                 ent = await app.enterprises.add(buyer.enterprise_name, verified=True)
                 self.run.enterprise_ids.add(ent.id)
-                await app.enterprises.add_member(ent.id, buyer.phone, Role.SUPER_ADMIN)
+                await app.enterprises.add_member(ent.id, buyer.phone, Role.MEMBER)  # bound after payment (R12)
                 buyer.enterprise_id = ent.id
 
         await asyncio.gather(*(seed(b) for b in buyers))

@@ -52,6 +52,9 @@ class Translator:
             raise KeyError(f"no text for {key!r}")
         return template.format(**values) if values else template
 
+    def has(self, key: str) -> bool:
+        return key in self._table or key in self._fallback
+
 
 class Texts:
     def __init__(self, tables: dict[str, dict[str, str]], sources: dict[str, dict[str, str]] | None = None) -> None:

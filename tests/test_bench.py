@@ -70,9 +70,11 @@ async def test_bench_scale_reports_each_point(bench_db):
 
 async def test_each_step_of_the_purchase_costs_the_round_trips_documented(bench_db):
     """docs/performance.md, "Round trips per step": the user's lock in and out (2) on every
-    step, plus the domain's own: the code sent (1), checked with the chat noted (1), the order
-    created (1), the pre-checkout's read (1), the payment and the binding (a read and a
-    checked write, 2 each), the binding screens' order and phone's enterprises (2 each)."""
+    step, plus the domain's own: the code sent (1), checked with the chat noted (1) and the
+    phone's enterprises read to know whom the purchase is for (1), the enterprise priced on and
+    the order created (2), the pre-checkout's read and its hold (2), the payment and the binding
+    (a read and a checked write, 2 each), the binding screens' order and phone's enterprises
+    (2 each)."""
     from bot.bench import PURCHASE_STEPS, Bench, Run
     from services import keys
 
@@ -92,7 +94,7 @@ async def test_each_step_of_the_purchase_costs_the_round_trips_documented(bench_
         await bench.purchase(buyer, record)
         assert dict(zip(PURCHASE_STEPS, costs)) == {
             "start": 2, "catalog": 2, "buy_now": 2, "edition": 2, "years": 2, "pack": 2, "enterprise_name": 2,
-            "phone": 3, "code": 3, "submit": 3, "pre_checkout": 3, "payment": 4, "bind_now": 4, "bind_pick": 4,
+            "phone": 3, "code": 4, "submit": 4, "pre_checkout": 4, "payment": 4, "bind_now": 4, "bind_pick": 4,
             "bind_confirm": 4,
         }
         assert await run.redis.hgetall(keys.phone_chats(buyer.phone)) == {str(buyer.user.id): "zh"}

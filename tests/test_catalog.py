@@ -19,7 +19,7 @@ from services.catalog import (
     quote,
 )
 
-# DOMAIN.md, Catalog: the suggested defaults, written out here independently of the TOML file.
+# docs/rules.md, What is sold: the suggested defaults, written out here independently of the TOML file.
 # code: (rank, price per year in fen, contracts per year, sellable, chat_payable)
 EDITIONS = {
     "experience": (0, 0, 0, False, False),

@@ -132,11 +132,12 @@ async def test_a_repeated_payment_notice_pays_once(bot_harness):
 
 
 async def test_seed_enterprises_and_bind(bot_harness):
-    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
-    await bot_harness.enterprise("未认证的公司", verified=False, members={DEMO_PHONE: "member"})
     buyer = bot_harness.user(phone=DEMO_PHONE)
     await buy_until_invoice(bot_harness, buyer)
     await buyer.pay()
+    # Verified after the purchase (R11–R13): now the order can be bound.
+    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
+    await bot_harness.enterprise("未认证的公司", verified=False, members={DEMO_PHONE: "member"})
     await buyer.tap("立即绑定")
     buyer.expect("以下企业尚未认证，认证后才能绑定：未认证的公司")
     await buyer.tap("深圳示例科技有限公司")

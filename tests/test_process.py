@@ -219,9 +219,10 @@ class World:
         return out
 
     async def seed_enterprise(self) -> str:
-        """A verified enterprise with the demo phone as super admin, by the operator's CLI."""
+        """A verified enterprise the demo phone has joined as a plain member, by the operator's
+        CLI: a purchase for it is paid, then bound (R12; an admin's would be delivered at once)."""
         ent_id = (await self.admin("add-enterprise", "--name", ENTERPRISE, "--verified")).split()[-1]
-        await self.admin("add-member", ent_id, DEMO_PHONE, "--role", "super_admin")
+        await self.admin("add-member", ent_id, DEMO_PHONE, "--role", "member")
         return ent_id
 
     # --- the buyer's side: one line per step ---------------------------------------------------

@@ -175,7 +175,7 @@ async def test_a_sentinel_failover_mid_purchase_loses_nothing(sentinel):
     harness = BotHarness(client, clock=FixedClock())
     try:
         await client.flushdb()
-        ent = await harness.enterprise("深圳示例科技有限公司", members={PHONE: "super_admin"})
+        ent = await harness.enterprise("深圳示例科技有限公司", members={PHONE: "member"})
         buyer = harness.user(lang="zh", phone=PHONE)
         await to_confirmation(harness, buyer)
         before = await sentinel.master_port()

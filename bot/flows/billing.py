@@ -7,18 +7,17 @@ from __future__ import annotations
 import logging
 import secrets
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.types import CallbackQuery, LabeledPrice, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.callbacks import BillingEnt, BillingGo, OrderAction
-from bot.context import AppContext
+from bot.callbacks import BillingEnt, BillingGo
 from bot.flow import Flow, step_screen
+from bot.flows.payment import offer_payment
 from bot.flows.phone import request_code
-from bot.flows.orders import own_order
 from bot.screens import billing as screens
-from bot.state.states import Billing, Buy, Orders, TrialApp
+from bot.state.states import Billing, TrialApp
 from bot.ui import Screen
 from services.billing import BillingCart
 from services.catalog import Quote
@@ -28,8 +27,6 @@ from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.trials import TrialForm
 
 log = logging.getLogger(__name__)
-
-TITLE_MAX, DESCRIPTION_MAX, LABEL_MAX = 32, 255, 32  # Bot API limits for sendInvoice
 
 
 # --- who is asking, for which enterprise ------------------------------------------------------
@@ -121,27 +118,8 @@ async def submit_order(query: CallbackQuery, flow: Flow, ent: Enterprise, q: Quo
     session.order_id = order.id
     log.info("billing.order kind=%s order=%s enterprise=%s chat_payable=%s", order.kind.value, order.id, ent.id,
              q.chat_payable)
-    if q.chat_payable:
-        await send_invoice(query.bot, order, flow)  # first: if it fails, the confirmation stays
-        await flow.go(query, Buy.payment)
-    else:
-        await flow.go(query, Billing.web_pay)
+    await offer_payment(query, flow, order)  # the invoice first: if it fails, the confirmation stays
     cart.cart_id = secrets.token_hex(8)  # the next 提交订单 is a new order
-
-
-async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
-    tr = flow.tr
-    labels = [screens.line_label(tr, line)[:LABEL_MAX] for line in order.lines]
-    await bot.send_invoice(
-        chat_id=order.chat_id,
-        title=tr("billing.invoice_title", label=screens.order_label(tr, order))[:TITLE_MAX],
-        description=tr("billing.invoice_description", order_id=order.id, name=order.enterprise_name or "",
-                       items=" + ".join(labels))[:DESCRIPTION_MAX],
-        payload=order.id,
-        provider_token=flow.app.settings.payment_provider_token.get_secret_value(),
-        currency=order.currency,
-        prices=[LabeledPrice(label=label, amount=line.amount_fen) for label, line in zip(labels, order.lines)],
-    )
 
 
 async def checkout_url(flow: Flow, order: Order) -> str:
@@ -232,14 +210,8 @@ async def web_pay_screen(flow: Flow) -> Screen | None:
     if order.status is not OrderStatus.PENDING:
         from bot import screens as core
         bound_to = await flow.app.enterprises.get(order.enterprise_id) if order.enterprise_id else None
-        return core.order_detail(flow.tr, order, bound_to)
+        return core.order_detail(flow.tr, order, bound_to, flow.app.clock.now())
     return screens.web_pay(flow.tr, order, await checkout_url(flow, order), flow.app.catalog)
-
-
-async def is_enterprise_order(query: CallbackQuery, callback_data: OrderAction, app: AppContext) -> bool:
-    """A filter: the order is one an enterprise placed for itself (F7–F9)."""
-    order = await app.orders.get(callback_data.order_id)
-    return order is not None and order.for_enterprise
 
 
 def router() -> Router:
@@ -292,21 +264,5 @@ def router() -> Router:
     async def change(query: CallbackQuery, flow: Flow) -> None:
         flow.session.billing.phone_pending = None
         await flow.go(query, Billing.phone)
-
-    # 去支付 on an enterprise's order in 我的订单: its own invoice, or its web link.
-    @r.callback_query(OrderAction.filter(F.action == "pay"), is_enterprise_order)
-    async def pay(query: CallbackQuery, callback_data: OrderAction, flow: Flow, callback_answer: CallbackAnswer) -> None:
-        order = await own_order(flow, callback_data.order_id, callback_answer)
-        if order is None:
-            return
-        if order.status is not OrderStatus.PENDING:
-            callback_answer.text = flow.tr("pay.not_payable", reason=flow.tr(f"status.{order.status.value}"))
-            await flow.go(query, Orders.detail)
-            return
-        if order.channel is not Channel.CHAT:
-            await flow.go(query, Billing.web_pay)
-            return
-        await send_invoice(query.bot, order, flow)
-        await flow.go(query, Buy.payment)
 
     return r

@@ -1,6 +1,12 @@
 """购买套餐 → 立即购买 → 版本选购 (F2): edition, years, add-on pack, enterprise name, then
 phone verification, confirmation and 提交订单. Professional and Flagship, and totals over the
-chat limit, go to purchase consultation or the web instead (R2)."""
+chat limit, go to purchase consultation or the web instead (R2).
+
+Once the phone is verified, the verified enterprises it has joined are known: the buyer says
+which one the purchase is for (or another one, bound after payment), and the purchase is
+priced on what that enterprise already has (R18: new edition, renewal or upgrade; a lower
+edition is refused before any payment). Bought by its super or billing admin, it is delivered
+to the enterprise at payment, with no binding step (R19)."""
 import re
 
 from aiogram import F, Router
@@ -8,16 +14,20 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot import screens
-from bot.callbacks import BuyAction, Nav, PickEdition, PickPack, PickYears
+from bot.callbacks import BuyAction, BuyFor, Nav, PickEdition, PickPack, PickYears
 from bot.flow import Flow, step_screen
-from bot.flows.payment import send_invoice
+from bot.flows.payment import offer_payment
 from bot.logs import bind as bind_log
 from bot.metrics import ORDERS
 from bot.screens import checkout as checkout_screens
+from bot.screens.billing import whom_to_ask
+from bot.state.session import OTHER
 from bot.state.states import Buy, Phone
 from bot.ui import Screen
 from services.catalog import Quote, quote
-from services.orders import Channel, Order, OrderStatus
+from services.enterprises import Enterprise
+from services.orders import Channel, Order, OrderStatus, UpgradeBasis
+from services.purchase_policy import PurchasePlan, plan_purchase
 
 NAME_PATTERN = re.compile(r"\w")  # at least one letter or digit, in any script
 
@@ -59,12 +69,59 @@ async def enterprise_name_screen(flow: Flow) -> Screen:
     return screens.ask_enterprise_name(flow.tr)
 
 
+@step_screen(Buy.target)
+async def target_screen(flow: Flow) -> Screen | None:
+    session = flow.session
+    if not (session.cart.pack_chosen and session.phone):
+        return None
+    targets = await verified_enterprises(flow)
+    return screens.buy_target(flow.tr, targets, flow.app.clock.now(), session.phone) if targets else None
+
+
 @step_screen(Buy.confirm)
 async def confirm_screen(flow: Flow) -> Screen | None:
     session = flow.session
     if not (session.cart.pack_chosen and session.phone and session.enterprise_name):
         return None
-    return screens.confirm(flow.tr, quote(flow.app.catalog, session.cart), session.enterprise_name, session.phone)
+    target = await chosen_enterprise(flow)
+    if target is None:
+        return screens.confirm(flow.tr, quote(flow.app.catalog, session.cart), session.enterprise_name, session.phone)
+    now = flow.app.clock.now()
+    plan = plan_purchase(flow.app.catalog, session.cart, target, now)
+    refusal = refusal_of(plan, target, session.phone)
+    if refusal is not None:
+        return screens.purchase_refused(flow.tr, plan, target, session.cart.edition or "", reason=refusal,
+                                        whom=whom_to_ask(flow.tr, target))
+    return screens.confirm_for(flow.tr, plan, target, session.phone, at_once=can_buy_for(target, session.phone),
+                               now=now)
+
+
+async def verified_enterprises(flow: Flow) -> list[Enterprise]:
+    return [e for e in await flow.phone_enterprises() if e.verified]
+
+
+async def chosen_enterprise(flow: Flow) -> Enterprise | None:
+    """The verified enterprise the purchase is for, while the phone is still its member."""
+    ent_id, phone = flow.session.buy_for, flow.session.phone
+    if not ent_id or ent_id == OTHER:
+        return None
+    ent = await flow.enterprise(ent_id)
+    return ent if ent is not None and ent.verified and phone in ent.members else None
+
+
+def can_buy_for(ent: Enterprise, phone: str | None) -> bool:
+    role = ent.role_of(phone)
+    return role is not None and role.can_buy
+
+
+def refusal_of(plan: PurchasePlan, ent: Enterprise, phone: str | None) -> str | None:
+    """Why the purchase cannot be made for this enterprise: a downgrade (R5), or a renewal or
+    upgrade asked by a member without billing rights."""
+    if plan.refusal is not None:
+        return plan.refusal
+    if plan.kind in ("renewal", "upgrade") and not can_buy_for(ent, phone):
+        return "no_rights"
+    return None
 
 
 def router() -> Router:
@@ -130,39 +187,85 @@ def router() -> Router:
         flow.session.enterprise_name = name
         await continue_to_phone(message, flow)
 
+    @r.callback_query(Buy.target, BuyFor.filter())
+    async def pick_target(query: CallbackQuery, callback_data: BuyFor, flow: Flow,
+                          callback_answer: CallbackAnswer) -> None:
+        if callback_data.ent != OTHER and callback_data.ent not in {e.id for e in await verified_enterprises(flow)}:
+            await refuse_stale(query, flow, callback_answer)  # not an enterprise this phone joined
+            return
+        flow.session.buy_for = callback_data.ent
+        await flow.go(query, Buy.confirm)
+
+    @r.callback_query(Buy.confirm, BuyFor.filter(F.ent == OTHER))
+    async def for_another(query: CallbackQuery, flow: Flow) -> None:
+        flow.session.buy_for = OTHER
+        await flow.go(query, Buy.confirm)
+
+    @r.callback_query(Buy.confirm, BuyAction.filter(F.action == "target"))
+    async def change_target(query: CallbackQuery, flow: Flow) -> None:
+        await flow.go(query, Buy.target)
+
     @r.callback_query(Buy.confirm, BuyAction.filter(F.action == "submit"))
     async def submit(query: CallbackQuery, flow: Flow) -> None:
         session, app = flow.session, flow.app
-        q = quote(app.catalog, session.cart)
-        if not q.chat_payable:
-            await flow.go(query, Buy.web_only)
-            return
+        target = await chosen_enterprise(flow)
+        upgrade: UpgradeBasis | None = None
+        delivered_to: Enterprise | None = None
+        if target is None:
+            q = quote(app.catalog, session.cart)
+            if not q.chat_payable:
+                await flow.go(query, Buy.web_only)
+                return
+            name = session.enterprise_name
+        else:
+            plan = plan_purchase(app.catalog, session.cart, target, app.clock.now())
+            if refusal_of(plan, target, session.phone) is not None or plan.quote is None:
+                await flow.again(query)  # the refusal, as the confirmation shows it now
+                return
+            q, upgrade, name = plan.quote, plan.upgrade_basis(), target.name
+            delivered_to = target if can_buy_for(target, session.phone) else None
         # A cart makes one order (a double tap cannot make two). Its order exists already only
         # when an earlier submit failed before the step moved on (e.g. Telegram refused the
         # invoice): that order is invoiced now, or replaced if it can no longer be paid.
-        order, created = await create_order(query, flow, q)
+        order, created = await create_order(query, flow, q, name, delivered_to, upgrade)
         if not created and order.status is not OrderStatus.PENDING:
             session.renew_cart_id()
-            order, _ = await create_order(query, flow, q)
-        session.order_id = order.id
-        # The invoice first: if it fails, the confirmation stays on screen, matching the step.
-        await send_invoice(query.bot, order, flow)
-        await flow.go(query, Buy.payment)
+            order, _ = await create_order(query, flow, q, name, delivered_to, upgrade)
+        await offer_payment(query, flow, order)  # the invoice first: if it fails, the confirmation stays
         session.new_cart()  # the next purchase starts from a fresh cart
 
     return r
 
 
-async def create_order(query: CallbackQuery, flow: Flow, q: Quote) -> tuple[Order, bool]:
+async def to_confirmation(event: Message | CallbackQuery, flow: Flow, *, notice: str | None = None) -> None:
+    """The phone is verified: whom the purchase is for (R18, R19), then 订单确认. An enterprise
+    named as typed is taken without asking; with none joined, it is bound after payment."""
+    session = flow.session
+    targets = await verified_enterprises(flow)
+    if session.buy_for == OTHER or any(e.id == session.buy_for for e in targets):
+        await flow.go(event, Buy.confirm, notice=notice)
+        return
+    named = [e for e in targets if e.name == session.enterprise_name]
+    if not targets or len(named) == 1:
+        session.buy_for = named[0].id if named else OTHER
+        await flow.go(event, Buy.confirm, notice=notice)
+    else:
+        await flow.go(event, Buy.target, notice=notice)
+
+
+async def create_order(query: CallbackQuery, flow: Flow, q: Quote, enterprise_name: str | None,
+                       delivered_to: Enterprise | None, upgrade: UpgradeBasis | None) -> tuple[Order, bool]:
     session = flow.session
     order, created = await flow.app.orders.create(
         user_id=flow.user_id,
         chat_id=query.message.chat.id if query.message else flow.user_id,
         cart_id=session.cart_id or "",
         quote=q,
-        channel=Channel.CHAT,
+        channel=Channel.CHAT if q.chat_payable else Channel.WEB,
         phone=session.phone,
-        enterprise_name=session.enterprise_name,
+        enterprise_name=enterprise_name,
+        enterprise_id=delivered_to.id if delivered_to else None,
+        upgrade=upgrade,
     )
     if created:
         ORDERS.labels("pending_payment", Channel.CHAT.value).inc()
@@ -180,6 +283,6 @@ async def refuse_stale(query: CallbackQuery, flow: Flow, callback_answer: Callba
 async def continue_to_phone(event: Message | CallbackQuery, flow: Flow) -> None:
     """R11: verify the phone unless this conversation already did."""
     if flow.session.phone:
-        await flow.go(event, Buy.confirm)
+        await to_confirmation(event, flow)
     else:
         await flow.go(event, Phone.number)

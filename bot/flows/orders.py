@@ -7,7 +7,7 @@ from bot.callbacks import Nav, OrderAction
 from bot import screens
 from bot.flow import Flow, step_screen
 from bot.ui import Screen
-from bot.flows.payment import send_invoice
+from bot.flows.payment import offer_payment
 from bot.state.states import Buy, Orders
 from services.orders import OrderStatus
 
@@ -26,7 +26,7 @@ async def order_screen(flow: Flow) -> Screen | None:
         return screens.awaiting_payment(flow.tr, order, flow.app.catalog.order_ttl_minutes)
     # An order no longer waiting for payment (expired, cancelled, paid) shows as it is now.
     bound_to = await flow.app.enterprises.get(order.enterprise_id) if order.enterprise_id else None
-    return screens.order_detail(flow.tr, order, bound_to)
+    return screens.order_detail(flow.tr, order, bound_to, flow.app.clock.now())
 
 
 def router() -> Router:
@@ -51,8 +51,7 @@ def router() -> Router:
             callback_answer.text = flow.tr("pay.not_payable", reason=flow.tr(f"status.{order.status.value}"))
             await flow.go(query, Orders.detail)
             return
-        await send_invoice(query.bot, order, flow)  # first: if it fails, the step stays as it was
-        await flow.go(query, Buy.payment)
+        await offer_payment(query, flow, order)
 
     @r.callback_query(OrderAction.filter(F.action == "cancel"))
     async def cancel(query: CallbackQuery, callback_data: OrderAction, flow: Flow, callback_answer: CallbackAnswer) -> None:

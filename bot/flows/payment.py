@@ -1,36 +1,53 @@
 """In-chat payment (F4): a Telegram invoice per order, pre-checkout checks, and the payment
-applied once per charge id. The R13 reminder and 立即绑定 follow a payment."""
+applied once per charge id. The R13 reminder and 立即绑定 follow a payment.
+
+Every way to pay in chat goes through `offer_payment` (提交订单, 我的订单's 去支付, an agent's
+quote), and the pre-checkout checks again: an order the chat may not take (R2, from the
+order's own edition and amount) is sent to the web checkout instead, never invoiced."""
 import logging
+from datetime import timedelta
 
 from aiogram import Bot, F, Router
-from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
+from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
 from bot import screens
 from bot.alerts import alert_refund_pending
 from bot.flow import Flow
 from bot.logs import bind as bind_log
 from bot.metrics import ORDERS, PAYMENTS
-from bot.state.states import Buy
+from bot.screens.billing import line_label, order_label
+from bot.state.states import Billing, Buy
 from bot.ui import show
 from services.orders import Order
 
 log = logging.getLogger(__name__)
 
-TITLE_MAX, DESCRIPTION_MAX = 32, 255  # Bot API limits for sendInvoice
+TITLE_MAX, DESCRIPTION_MAX, LABEL_MAX = 32, 255, 32  # Bot API limits for sendInvoice
+
+
+class NotPayableInChat(Exception):
+    """The order may only be paid on the web (R2); no invoice is sent for it."""
+
+
+async def offer_payment(event: Message | CallbackQuery, flow: Flow, order: Order) -> None:
+    """Pay an order in chat when the chat may take it, otherwise on the web checkout (R2)."""
+    flow.session.order_id = order.id
+    if not flow.app.orders.payable_in_chat(order):
+        await flow.go(event, Billing.web_pay)
+        return
+    await send_invoice(event.bot, order, flow)  # first: if it fails, the step stays as it was
+    await flow.go(event, Buy.payment)
 
 
 async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
+    if not flow.app.orders.payable_in_chat(order):
+        raise NotPayableInChat(order.id)
     tr = flow.tr
-    labels = [
-        screens.edition_name(tr, line.code) + f" × {line.quantity}" if line.kind == "edition"
-        else screens.pack_name(tr, line.code)
-        for line in order.lines
-    ]
-    edition = screens.edition_name(tr, order.edition)
+    labels = [line_label(tr, line)[:LABEL_MAX] for line in order.lines]
     await bot.send_invoice(
         chat_id=order.chat_id,
-        title=tr("buy.invoice_title", edition=edition, years=order.years)[:TITLE_MAX],
-        description=tr("buy.invoice_description", order_id=order.id, items=" + ".join(labels),
+        title=tr("pay.invoice_title", label=order_label(tr, order))[:TITLE_MAX],
+        description=tr("pay.invoice_description", order_id=order.id, items=" + ".join(labels),
                        contracts=f"{order.contracts:,}")[:DESCRIPTION_MAX],
         payload=order.id,
         provider_token=flow.app.settings.payment_provider_token.get_secret_value(),
@@ -44,9 +61,11 @@ def router() -> Router:
 
     @r.pre_checkout_query()
     async def pre_checkout(query: PreCheckoutQuery, flow: Flow) -> None:
-        refusal = await flow.app.orders.check_payable(
+        app = flow.app
+        refusal = await app.orders.hold_for_payment(
             query.invoice_payload, user_id=query.from_user.id,
             amount_fen=query.total_amount, currency=query.currency,
+            hold=timedelta(minutes=app.catalog.payment_hold_minutes),
         )
         if refusal is None:
             await query.answer(ok=True)

@@ -10,6 +10,7 @@ from bot import screens
 from bot.callbacks import PhoneAction
 from bot.context import AppContext
 from bot.flow import Flow, step_screen
+from bot.flows.buy import to_confirmation
 from bot.metrics import CODES
 from bot.state.states import Buy, Menu, Phone
 from bot.ui import Screen
@@ -69,7 +70,7 @@ def router() -> Router:
         if result.ok:
             session.phone, session.phone_pending = session.phone_pending, None
             session.chat_noted = session.chat_mark(tr.lang)  # noted by the code check itself
-            await flow.go(message, Buy.confirm, notice=tr("phone.verified", phone=mask_phone(session.phone)))
+            await to_confirmation(message, flow, notice=tr("phone.verified", phone=mask_phone(session.phone)))
         elif result.status == "wrong":
             await flow.again(message, tr("phone.wrong", left=result.attempts_left))
         else:

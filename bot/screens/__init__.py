@@ -7,9 +7,11 @@ from functools import lru_cache
 from aiogram.types import KeyboardButton, ReplyKeyboardRemove
 
 from bot.callbacks import (
+    BillingEnt,
     BindConfirm,
     BindPick,
     BuyAction,
+    BuyFor,
     Nav,
     OrderAction,
     PhoneAction,
@@ -22,8 +24,10 @@ from bot.ui import Screen, button, inline, reply_keyboard
 from config.texts import Translator
 from services.catalog import Cart, Catalog, Quote, format_fen
 from services.enterprises import Enterprise
+from services.delivery import Conversion
 from services.orders import Order, OrderStatus
 from services.phones import mask_phone
+from services.purchase_policy import PurchasePlan
 
 CHINA = timezone(timedelta(hours=8))  # dates are shown in Beijing time
 
@@ -34,6 +38,13 @@ def local_date(moment: datetime | None, tr: Translator) -> str:
 
 def local_time(moment: datetime) -> str:
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def status_label(tr: Translator, order: Order) -> str:
+    """The order's status; a cancelled one whose payment is kept for a refund says so (R21)."""
+    if order.status is OrderStatus.CANCELLED and order.refund_pending:
+        return tr("status.refund_pending")
+    return tr(f"status.{order.status.value}")
 
 
 def edition_name(tr: Translator, code: str) -> str:
@@ -161,6 +172,76 @@ def confirm(tr: Translator, q: Quote, enterprise_name: str, phone: str) -> Scree
     return Screen("\n".join(lines), markup)
 
 
+def buy_target(tr: Translator, enterprises: list[Enterprise], now: datetime, phone: str) -> Screen:
+    """R18, R19: the verified phone has joined verified enterprises; which one is this for?"""
+    lines = [tr("buy.target_title", phone=mask_phone(phone))]
+    lines += [tr("buy.target_line", name=e.name, edition=edition_name(tr, e.paid_edition(now)),
+                 expiry=local_date(e.paid_expiry(now), tr)) for e in enterprises]
+    rows = [[button(tr("buy.target_button", name=e.name), BuyFor(ent=e.id))] for e in enterprises]
+    rows.append([button(tr("buy.target_other"), BuyFor(ent="other"))])
+    return Screen("\n".join(lines), inline(*rows, nav_row(tr, back="buy")))
+
+
+def confirm_for(tr: Translator, plan: PurchasePlan, ent: Enterprise, phone: str, *, at_once: bool,
+                now: datetime) -> Screen:
+    """订单确认 of a purchase for a known enterprise, priced on what it has (R18)."""
+    from bot.screens import billing
+
+    q = plan.quote
+    assert q is not None
+    lines = [tr("buy.confirm_title"), tr("buy.confirm_for", name=ent.name,
+                                          edition=edition_name(tr, plan.current_edition),
+                                          expiry=local_date(plan.current_expiry, tr))]
+    if plan.kind == "renewal":
+        lines.append(tr("buy.plan_renewal", edition=edition_name(tr, q.edition),
+                        before=local_date(plan.current_expiry, tr),
+                        after=local_date(billing.renewal_end(ent, q.years, now), tr)))
+    elif plan.kind == "upgrade" and plan.upgrade is not None:
+        lines.append(tr("buy.plan_upgrade", source=edition_name(tr, plan.current_edition),
+                        name=edition_name(tr, q.edition)))
+        lines += billing.upgrade_calculation(tr, plan.upgrade)
+    else:
+        lines.append(tr("buy.plan_edition", edition=edition_name(tr, q.edition)))
+    for line in q.lines:
+        lines.append(tr("buy.confirm_line", label=billing.line_label(tr, line), amount=format_fen(line.amount_fen)))
+    lines += [
+        tr("buy.confirm_total", total=format_fen(q.total_fen)),
+        tr("buy.confirm_contracts", contracts=f"{q.contracts:,}"),
+        tr("buy.confirm_phone", phone=mask_phone(phone)),
+        "",
+        tr("buy.delivered_at_once" if at_once else "buy.bind_after", name=ent.name),
+        tr("buy.confirm_note"),
+    ]
+    markup = inline(
+        [button(tr("btn.submit"), BuyAction(action="submit"))],
+        [button(tr("buy.change_target"), BuyAction(action="target"))],
+        [button(tr("buy.choose_other"), Nav(to="buy"))],
+        nav_row(tr),
+    )
+    return Screen("\n".join(lines), markup)
+
+
+def purchase_refused(tr: Translator, plan: PurchasePlan, ent: Enterprise, wanted: str, *, reason: str,
+                     whom: str) -> Screen:
+    """A purchase the enterprise cannot make (R5, R18): why, before any payment, and what it can do."""
+    current, expiry = edition_name(tr, plan.current_edition), local_date(plan.current_expiry, tr)
+    if reason == "downgrade":
+        text = tr("buy.refused_downgrade", name=ent.name, current=current, expiry=expiry,
+                  edition=edition_name(tr, wanted))
+    else:
+        text = tr("buy.refused_no_rights", name=ent.name, current=current, whom=whom)
+    rows = []
+    if reason == "downgrade":
+        rows.append([button(tr("buy.renew_current", edition=current), BillingEnt(action="renew", ent=ent.id))])
+    rows += [
+        [button(tr("btn.consult"), Nav(to="consult"))],
+        [button(tr("buy.target_other"), BuyFor(ent="other"))],
+        [button(tr("buy.choose_other"), Nav(to="buy"))],
+        nav_row(tr),
+    ]
+    return Screen(tr("buy.confirm_title") + "\n" + text, inline(*rows))
+
+
 def awaiting_payment(tr: Translator, order: Order, minutes: int) -> Screen:
     text = tr("buy.payment_prompt", order_id=order.id, total=format_fen(order.total_fen), minutes=minutes)
     markup = inline(
@@ -232,17 +313,17 @@ def order_list(tr: Translator, orders: list[Order]) -> Screen:
     rows = [
         [button(billing.order_row(tr, o) if o.kind.value != "edition" or o.for_enterprise else
                 tr("orders.row", edition=edition_name(tr, o.edition), years=o.years,
-                   total=format_fen(o.total_fen), status=tr(f"status.{o.status.value}")),
+                   total=format_fen(o.total_fen), status=status_label(tr, o)),
                 OrderAction(action="view", order_id=o.id))]
         for o in orders
     ]
     return Screen(tr("orders.title"), inline(*rows, nav_row(tr)))
 
 
-def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None) -> Screen:
+def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None, now: datetime | None = None) -> Screen:
     lines = [
         tr("orders.detail_title", order_id=order.id),
-        tr("orders.detail_status", status=tr(f"status.{order.status.value}")),
+        tr("orders.detail_status", status=status_label(tr, order)),
         tr("orders.detail_created", at=local_time(order.created_at)),
     ]
     from bot.screens import billing  # labels of every kind of line (F7–F9 too)
@@ -265,7 +346,10 @@ def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None) ->
     if order.status is OrderStatus.PENDING:
         rows.append([button(tr("btn.pay"), OrderAction(action="pay", order_id=order.id)),
                      button(tr("btn.cancel_order"), OrderAction(action="cancel", order_id=order.id))])
-    if order.status is OrderStatus.PAID:
+    term_ends = order.term_ends_at()
+    if order.status is OrderStatus.PAID and term_ends is not None and now is not None and term_ends <= now:
+        lines.append(tr("orders.detail_term_over", end=local_date(term_ends, tr)))
+    elif order.status is OrderStatus.PAID:
         rows.append([button(tr("btn.bind_now"), OrderAction(action="bind", order_id=order.id))])
         lines.append(tr("pay.reminder"))
     if order.status in (OrderStatus.PAID, OrderStatus.BOUND):  # R16: 开具发票, by customer service
@@ -277,16 +361,49 @@ def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None) ->
 # 立即绑定 (F5) --------------------------------------------------------------------------
 
 
-def bind_choose(tr: Translator, order: Order, enterprises: list[Enterprise], phone: str) -> Screen:
+def bind_choose(tr: Translator, order: Order, enterprises: list[Enterprise], phone: str,
+                problems: dict[str, str], now: datetime) -> Screen:
+    """立即绑定: the verified enterprises the phone joined. One that would refuse the order (a
+    higher edition in effect: no downgrade) is named with the reason, not offered; when none
+    can take it, the payment can be kept for a refund (R19)."""
     verified = [e for e in enterprises if e.verified]
     unverified = [e.name for e in enterprises if not e.verified]
     note = "\n" + tr("bind.unverified_note", names="、".join(unverified)) if unverified else ""
     if not verified:
         text = tr("bind.none", phone=mask_phone(phone)) + note
         return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
-    rows = [[button(e.name, BindPick(order_id=order.id, enterprise_id=e.id))] for e in verified]
-    text = tr("bind.choose_title", order_id=order.id) + note
-    return Screen(text, inline(*rows, [button(tr("btn.back"), Nav(to="orders"))], nav_row(tr)))
+    bindable = [e for e in verified if e.id not in problems]
+    lines = [tr("bind.choose_title", order_id=order.id) if bindable else tr("bind.none_bindable", order_id=order.id)]
+    for e in verified:
+        if e.id in problems:
+            lines.append(tr("bind.refused_line", name=e.name, reason=bind_refusal(tr, problems[e.id], e, order, now)))
+    rows = [[button(e.name, BindPick(order_id=order.id, enterprise_id=e.id))] for e in bindable]
+    if not bindable and "downgrade" in problems.values():
+        lines.append(tr("bind.refund_offer", edition=edition_name(tr, order.edition)))
+        rows.append([button(tr("bind.btn_refund"), OrderAction(action="refund", order_id=order.id))])
+    rows.append([button(tr("btn.back"), Nav(to="orders"))])
+    return Screen("\n".join(lines) + note, inline(*rows, nav_row(tr)))
+
+
+def bind_refusal(tr: Translator, problem: str, ent: Enterprise, order: Order, now: datetime) -> str:
+    if problem == "downgrade":
+        return tr("bind.reason_downgrade", edition=edition_name(tr, ent.paid_edition(now)),
+                  bought=edition_name(tr, order.edition))
+    key = f"bind.refused_{problem}"
+    return tr(key) if tr.has(key) else tr("bind.refused_other")
+
+
+def bind_term_over(tr: Translator, order: Order) -> Screen:
+    """A bought edition's term runs from the purchase (R13): once it has ended there is
+    nothing left to deliver, and binding would only pretend otherwise."""
+    text = tr("bind.term_over", order_id=order.id, start=local_date(order.paid_at, tr),
+              end=local_date(order.term_ends_at(), tr))
+    return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
+
+
+def refund_requested(tr: Translator, order: Order) -> Screen:
+    text = tr("bind.refund_requested", order_id=order.id, total=format_fen(order.total_fen))
+    return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
 
 
 def bind_no_phone(tr: Translator, order: Order) -> Screen:
@@ -304,7 +421,11 @@ def bind_confirm(tr: Translator, order: Order, enterprise: Enterprise) -> Screen
     return Screen(text, markup)
 
 
-def bound(tr: Translator, order: Order, enterprise: Enterprise) -> Screen:
+def bound(tr: Translator, order: Order, enterprise: Enterprise, conversion: Conversion | None = None) -> Screen:
     text = tr("bind.done", name=enterprise.name, edition=edition_name(tr, enterprise.edition),
               expiry=local_date(enterprise.expires_at, tr), contracts=f"{enterprise.contracts_left:,}")
+    if conversion is not None:
+        text += "\n" + tr("bind.converted", source=edition_name(tr, conversion.from_edition),
+                          days=conversion.days_left, name=edition_name(tr, enterprise.edition),
+                          credit=conversion.credited_days)
     return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))

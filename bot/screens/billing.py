@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick, InfoPage, Nav
-from bot.screens import edition_name, local_date, local_time, nav_row, pack_name
+from bot.screens import edition_name, local_date, local_time, nav_row, pack_name, status_label
 from bot.ui import Screen, button, inline, link
 from config.texts import Translator
 from services.billing import UpgradeQuote, days_left
@@ -61,7 +61,7 @@ def order_label(tr: Translator, order: Order) -> str:
 
 def order_row(tr: Translator, order: Order) -> str:
     return tr("billing.order_row", label=order_label(tr, order), total=format_fen(order.total_fen),
-              status=tr(f"status.{order.status.value}"))
+              status=status_label(tr, order))
 
 
 # --- the overview (首页) and the enterprise's billing screen ------------------------------------

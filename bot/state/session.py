@@ -10,6 +10,9 @@ from services.catalog import Cart
 from services.trials import TrialForm
 
 
+OTHER = "other"  # buy_for: an enterprise not verified yet
+
+
 class Session(BaseModel):
     cart: Cart = Cart()
     cart_id: str | None = None  # one order per cart: a double tap cannot make two
@@ -17,6 +20,9 @@ class Session(BaseModel):
     phone: str | None = None  # verified, E.164
     phone_pending: str | None = None  # waiting for its SMS code
     chat_noted: str | None = None  # "<phone> <lang>" noted in the phone's chats (reminders), once
+    # Whom the purchase is for (R18, R19): an enterprise id the verified phone has joined, or
+    # OTHER (an enterprise not verified yet: bound after payment); None until asked.
+    buy_for: str | None = None
     order_id: str | None = None  # the order on screen (payment, details, binding)
     bind_enterprise_id: str | None = None
     billing: BillingCart = BillingCart()  # F7–F9: what is being bought for an enterprise
@@ -28,6 +34,7 @@ class Session(BaseModel):
 
     def new_cart(self) -> None:
         self.cart = Cart()
+        self.buy_for = None
         self.renew_cart_id()
 
     def renew_cart_id(self) -> None:

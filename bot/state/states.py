@@ -13,6 +13,7 @@ class Buy(StatesGroup):  # F2
     pack = State()
     web_only = State()  # R2: chosen edition or total cannot be paid in chat
     enterprise_name = State()
+    target = State()  # R18, R19: which verified enterprise the purchase is for
     confirm = State()
     payment = State()
 

@@ -22,13 +22,17 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.screens import edition_name, local_time, pack_name
+from datetime import datetime
+
+from bot.screens import edition_name, local_date, local_time, pack_name
 from bot.web.app import PageError, WebState, state
 from bot.web.miniapp import InitDataRejected, validate_init_data
 from bot.web.render import choose_lang
 from bot.web.security import CSRF_FIELD, client_ip, same_origin
 from config.texts import Translator
-from services.catalog import QuoteLine, format_fen
+from services.catalog import Quote, QuoteLine, format_fen
+from services.enterprises import Enterprise
+from services.purchase_policy import PurchasePlan
 from services.checkout import PERSONAL, CheckoutLink, fingerprint
 from services.orders import Order, OrderStatus
 from services.payment_gateway import PaymentRequest
@@ -152,13 +156,15 @@ def order_label(tr: Translator, order: Order) -> str:
         ", ".join(line_label(tr, line) for line in order.lines)
 
 
-def summary_view(st: WebState, tr: Translator, link: CheckoutLink, order: Order | None) -> dict[str, Any]:
-    """The order summary: facts (edition, years, pack, contracts, order id), lines and total."""
+def summary_view(st: WebState, tr: Translator, link: CheckoutLink, order: Order | None,
+                 priced: Quote | None = None) -> dict[str, Any]:
+    """The order summary: facts (edition, years, pack, contracts, order id), lines and total
+    (`priced`: the cart as priced for the enterprise it is bought for, R18)."""
     cat = st.app.catalog
     cart = link.cart
-    q = None if order is not None else st.checkout.quote(link)
+    q = None if order is not None else priced or st.checkout.quote(link)
     facts: list[tuple[str, str, str]] = []
-    kind = getattr(order, "kind", "edition") if order is not None else "edition"
+    kind = getattr(order, "kind", "edition") if order is not None else (q.kind if q is not None else "edition")
     code = order.edition if order is not None else cart.edition or ""
     edition = cat.edition(code)
     if edition is not None and kind == "edition":
@@ -198,6 +204,7 @@ async def render_checkout(request: web.Request, link: CheckoutLink, lang: str, *
         status_text = tr(f"status.{order.status.value}") if order else tr("status.expired")
         raise PageError(410, "order_closed", lang=lang, status=status_text)
     complete = link.for_order or st.checkout.quote(link) is not None
+    priced: Quote | None = None
     context: dict[str, Any] = {"choose": None, "verify": None, "submit": None, "pay": None}
     if not complete:
         step, index = "choose", 1
@@ -235,24 +242,55 @@ async def render_checkout(request: web.Request, link: CheckoutLink, lang: str, *
     else:
         step, index = "submit", 3
         buyer = await st.checkout.buyer(link)
-        enterprise = buyer.enterprise.name if buyer and buyer.enterprise else None
+        ent = buyer.enterprise if buyer else None
+        plan = await st.checkout.plan(link)
+        refused = plan is not None and plan.refused and ent is not None
+        if refused and message is None:
+            assert plan is not None and ent is not None
+            message = ("error", tr("buy.refused_downgrade", name=ent.name, current=edition_name(tr, plan.current_edition),
+                                   expiry=local_date(plan.current_expiry, tr), edition=edition_name(tr, link.cart.edition or "")))
         context["submit"] = {
             "verified": mask_phone(link.verified_phone or ""),
-            "enterprise": enterprise,
-            "needs_name": enterprise is None and not link.enterprise_name,
+            "enterprise": ent.name if ent else None,
+            "needs_name": ent is None and not link.enterprise_name,
             "name_value": typed.get("enterprise_name", link.enterprise_name or ""),
             "can_change": link.cart_editable and not link.for_order,
+            "plan": plan_lines(tr, plan, ent, st.app.clock.now()) if plan is not None and ent is not None else [],
+            "refused": refused,
         }
+        if plan is not None and plan.quote is not None and ent is not None:
+            priced = plan.quote
         if order is not None and order.status in CLOSED and message is None:
             message = ("notice", tr("checkout.submit.reopened"))
         order = None  # a closed order's lines are not this page's
     return st.renderer.page(
         request, "checkout.html", lang=lang, status=status, here=base_path(link), base=base_path(link),
-        step=step, step_index=index, summary=summary_view(st, tr, link, order),
+        step=step, step_index=index, summary=summary_view(st, tr, link, order, priced),
         message={"kind": message[0], "text": message[1]} if message else None,
         csrf=st.csrf.token(request, link.token),
         miniapp_check=f"{base_path(link)}/miniapp", **context,
     )
+
+
+def plan_lines(tr: Translator, plan: PurchasePlan, ent: Enterprise, now: datetime) -> list[str]:
+    """What the purchase is for the enterprise (R18), as the chat's confirmation says it."""
+    from bot.screens.billing import renewal_end, upgrade_calculation  # noqa: PLC0415
+
+    q = plan.quote
+    if q is None:
+        return []
+    lines = [tr("buy.confirm_for", name=ent.name, edition=edition_name(tr, plan.current_edition),
+                expiry=local_date(plan.current_expiry, tr))]
+    if plan.kind == "renewal":
+        lines.append(tr("buy.plan_renewal", edition=edition_name(tr, q.edition), before=local_date(plan.current_expiry, tr),
+                        after=local_date(renewal_end(ent, q.years, now), tr)))
+    elif plan.kind == "upgrade" and plan.upgrade is not None:
+        lines.append(tr("buy.plan_upgrade", source=edition_name(tr, plan.current_edition), name=edition_name(tr, q.edition)))
+        lines += upgrade_calculation(tr, plan.upgrade)
+    else:
+        lines.append(tr("buy.plan_edition", edition=edition_name(tr, q.edition)))
+    lines.append(tr("buy.delivered_at_once", name=ent.name))
+    return lines
 
 
 async def page(request: web.Request) -> web.StreamResponse:

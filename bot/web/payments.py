@@ -4,6 +4,9 @@
                                       (the gateway), order and amount (services.checkout), then
                                       the payment is applied once and only then answered success;
                                       the chat is told (立即绑定), once per payment
+                                      a verified notice that cannot be applied (another
+                                      amount, an unknown or closed order) is kept for a refund,
+                                      staff are alerted, and it is answered success too
     GET  /sandbox/pay/{payment_id}    the sandbox's cashier page: pay or cancel
     POST /sandbox/pay/{payment_id}
 """
@@ -57,8 +60,9 @@ async def notify(request: web.Request) -> web.Response:
     outcome = await st.checkout.apply_notice(notice, provider=gateway.name)
     log.info("payment.notice gateway=%s order=%s outcome=%s reason=%s", gateway.name, notice.order_id,
              outcome.status, outcome.reason)
-    if outcome.status == "refused":
-        return answer(st, False, outcome.reason or "refused")
+    if outcome.status == "refund_pending":
+        await alert_refund_pending(st.bot, st.app, order_id=notice.order_id, amount_fen=notice.amount_fen,
+                                   reason=outcome.reason or "refund_pending", provider=gateway.name)
     await tell_chat(st, outcome, notice)  # never raises: the payment is stored either way
     return answer(st, True)
 
@@ -92,8 +96,6 @@ async def tell_chat(st: WebState, outcome: NoticeOutcome, notice: PaymentNotice)
                 await remember_in_chat(st, order, link)
             screen = screens.paid(tr, order)  # 立即绑定, as after an in-chat payment
         else:
-            await alert_refund_pending(st.bot, st.app, order_id=order.id, amount_fen=notice.amount_fen,
-                                       reason=outcome.reason or "refund_pending", provider=st.gateway.name)
             key = f"pay.reason_{outcome.reason}"
             reason = tr(key if key in st.app.texts.tables["zh"] else "pay.reason_other")
             screen = screens.refund_pending(tr, order.id, notice.amount_fen, reason)

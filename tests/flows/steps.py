@@ -116,8 +116,8 @@ async def at_order_details(h, buyer):
 
 
 async def at_bind_choose(h, buyer):
+    await paid_order(h, buyer)  # then the enterprise is verified, the buyer its super admin (R11–R13)
     await h.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
-    await paid_order(h, buyer)
     await buyer.tap("立即绑定")
 
 

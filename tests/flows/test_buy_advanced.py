@@ -1,11 +1,12 @@
-"""F1, F2, F3, F4, F5: the whole 高级版 purchase in chat, through to delivery."""
+"""F1, F2, F3, F4, F5: the whole 高级版 purchase in chat, through to delivery: bound after
+payment by a buyer whose enterprise is verified later (R11–R13), delivered at once when its
+super admin buys for a verified enterprise (R19)."""
 from services.orders import OrderStatus
 
 DEMO_PHONE = "+8613800138000"
 
 
 async def test_whole_advanced_purchase_through_delivery(bot_harness):
-    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
     buyer = bot_harness.user(lang="zh", phone=DEMO_PHONE)
 
     screen = await buyer.send("/start")
@@ -52,6 +53,8 @@ async def test_whole_advanced_purchase_through_delivery(bot_harness):
     order = await bot_harness.orders.get(order.id)
     assert order.status is OrderStatus.PAID
 
+    # The enterprise is verified afterwards, the buyer its super admin: now it can be bound.
+    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
     screen = await buyer.tap("立即绑定")
     assert "深圳示例科技有限公司" in screen.buttons
     screen = await buyer.tap("深圳示例科技有限公司")
@@ -70,3 +73,31 @@ async def test_whole_advanced_purchase_through_delivery(bot_harness):
     screen = await buyer.send("/start")
     assert "当前版本：高级版" in screen.text
     assert "合同余量：2,200 份" in screen.text
+
+
+async def test_the_super_admin_of_a_verified_enterprise_gets_the_purchase_delivered_at_once(bot_harness):
+    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
+    buyer = bot_harness.user(lang="zh", phone=DEMO_PHONE)
+    await buyer.send("/start")
+    await buyer.tap("购买套餐")
+    await buyer.tap("立即购买")
+    await buyer.tap("高级版 · ¥4,800.00/年")
+    await buyer.tap("2年 · ¥9,600.00")
+    await buyer.tap("不加购合同加量包")
+    await buyer.send("深圳示例科技有限公司")
+    await buyer.share_contact()
+
+    screen = await buyer.send(bot_harness.sms.last_code(DEMO_PHONE))  # R19: the name typed is that enterprise
+
+    assert "购买企业：深圳示例科技有限公司（当前体验版" in screen.text
+    assert "支付后将直接发货至「深圳示例科技有限公司」，无需绑定" in screen.text
+    assert "合计：¥9,600.00" in screen.text
+    await buyer.tap("提交订单")
+    screen = await buyer.pay()
+
+    assert "支付成功，已发货" in screen.text and "立即绑定" not in screen.buttons
+    [order] = await bot_harness.orders.list_for_user(buyer.id)
+    assert order.status is OrderStatus.BOUND and order.enterprise_id == ent.id
+    delivered = await bot_harness.enterprises.get(ent.id)
+    assert delivered.edition == "advanced" and delivered.contracts_left == 1200
+    assert delivered.expires_at.year == bot_harness.clock.now().year + 2

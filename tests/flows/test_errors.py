@@ -83,7 +83,7 @@ async def test_redis_going_away_at_the_code_step_says_busy_and_the_code_still_wo
 async def test_redis_going_away_at_pre_checkout_refuses_with_busy(bot_harness, monkeypatch):
     buyer = bot_harness.user()
     order = await to_payment(bot_harness, buyer)
-    monkeypatch.setattr(bot_harness.app.orders, "check_payable", failing(RedisConnectionError("gone")))
+    monkeypatch.setattr(bot_harness.app.orders, "hold_for_payment", failing(RedisConnectionError("gone")))
 
     answer = await buyer.pre_checkout()
 
@@ -113,8 +113,8 @@ async def test_payment_notice_that_fails_is_applied_when_telegram_delivers_it_ag
 async def test_error_after_the_step_changed_rolls_the_step_back(bot_harness, monkeypatch):
     """立即绑定 sets the bind step, then fails while drawing it: the step is not kept."""
     buyer = bot_harness.user()
-    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     await paid_order(bot_harness, buyer)
+    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     before = await snapshot(bot_harness, buyer)
     monkeypatch.setattr(bot_harness.app.enterprises, "for_phone", failing(RuntimeError("directory down")))
 

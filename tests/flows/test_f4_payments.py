@@ -1,6 +1,6 @@
 """F4 in-chat payment: a repeated payment notice pays once and confirms once; pre-checkout
 refuses expired, paid and tampered orders with a reason; a payment that cannot be applied is
-kept for a refund and the buyer is told (DOMAIN.md, Orders)."""
+kept for a refund and the buyer is told (docs/rules.md, Orders)."""
 from services.orders import OrderStatus
 from tests.flows.steps import to_payment
 

@@ -40,9 +40,9 @@ async def test_F5_buyer_in_no_verified_enterprise_is_told_how_to_get_verified_an
 
 async def test_F5_forged_bind_confirmation_for_an_enterprise_not_joined_is_refused(bot_harness):
     buyer = bot_harness.user()
+    order = await paid_order(bot_harness, buyer)
     mine = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     theirs = await bot_harness.enterprise(OTHER, members={"+8613911112222": "super_admin"})
-    order = await paid_order(bot_harness, buyer)
     await buyer.tap("立即绑定")
     await buyer.tap(ENTERPRISE_NAME)  # now at the confirmation, for the enterprise joined
 
@@ -61,9 +61,9 @@ async def test_F5_forged_bind_confirmation_for_an_enterprise_not_joined_is_refus
 
 async def test_F5_forged_enterprise_pick_is_refused_without_showing_that_enterprise(bot_harness):
     buyer = bot_harness.user()
+    order = await paid_order(bot_harness, buyer)
     await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     theirs = await bot_harness.enterprise(OTHER, members={"+8613911112222": "super_admin"})
-    order = await paid_order(bot_harness, buyer)
     await buyer.tap("立即绑定")
 
     answer = await buyer.tap_stale(buyer.screen.message_id, f"bnd:{order.id}:{theirs.id}")
@@ -75,9 +75,9 @@ async def test_F5_forged_enterprise_pick_is_refused_without_showing_that_enterpr
 
 async def test_F5_unverified_enterprise_is_listed_as_not_bindable(bot_harness):
     buyer = bot_harness.user()
+    order = await paid_order(bot_harness, buyer)
     await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     unverified = await bot_harness.enterprise(UNVERIFIED, verified=False, members={buyer.phone: "super_admin"})
-    order = await paid_order(bot_harness, buyer)
 
     screen = await buyer.tap("立即绑定")
 
@@ -106,30 +106,45 @@ async def test_F5_only_unverified_enterprises_are_named_as_not_bindable(bot_harn
     assert UNVERIFIED not in screen.buttons
 
 
-async def test_F5_binding_a_lower_edition_over_a_higher_one_is_refused(bot_harness):
+async def test_F5_binding_a_lower_edition_over_a_higher_one_is_refused_with_a_refund_offered(bot_harness):
+    """R19, R21: bought before the enterprise was known, a lower edition can be bound nowhere:
+    the buyer is told why, not left with a toast, and can have the payment kept for a refund,
+    which staff are alerted to."""
     buyer = bot_harness.user()
-    ent = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
-
-    def flagship(e):
-        e.edition = "flagship"
-        e.expires_at = bot_harness.clock.now().replace(year=bot_harness.clock.now().year + 1)
-    await bot_harness.enterprises.update(ent.id, flagship)
     order = await paid_order(bot_harness, buyer)
-    await buyer.tap("立即绑定")
-    await buyer.tap(ENTERPRISE_NAME)
+    ent = await bot_harness.enterprise_on(ENTERPRISE_NAME, "flagship", members={buyer.phone: "super_admin"})
 
-    await buyer.tap("确认绑定")
+    screen = await buyer.tap("立即绑定")
 
-    answer = bot_harness.telegram.callback_answer(bot_harness.fed[-1].callback_query.id)
-    assert answer["text"].startswith("该企业当前版本高于所购版本，不支持降级")
+    assert "目前无法绑定" in screen.text
+    assert f"{ENTERPRISE_NAME}：当前为旗舰版，高于所购的高级版（不支持降级）" in screen.text
+    assert ENTERPRISE_NAME not in screen.buttons and "申请退款" in screen.buttons
+    # A forged pick of it is refused all the same, and nothing changes.
+    answer = await buyer.tap_stale(screen.message_id, f"bnd:{order.id}:{ent.id}")
+    await buyer.tap_stale(screen.message_id, f"bok:{order.id}:{ent.id}")
+    assert answer["text"]
     assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+    assert (await bot_harness.enterprises.get(ent.id)).delivered_orders == []
+
+    screen = await buyer.tap("申请退款")
+
+    assert "已为订单" in screen.text and "申请退款" in screen.text
+    kept = await bot_harness.orders.get(order.id)
+    assert kept.status is OrderStatus.CANCELLED and kept.refund_pending
+    [refund] = await bot_harness.orders.refunds()
+    assert refund["order_id"] == order.id and refund["reason"] == "downgrade_at_binding"
+    assert refund["amount_fen"] == order.total_fen and refund["provider"] == "telegram"
+    staff = bot_harness.telegram.messages(bot_harness.settings.staff_chat_id, from_bot=True)
+    assert [m["text"] for m in staff if order.id in m.get("text", "") and "待退款" in m["text"]]
     assert (await bot_harness.enterprises.get(ent.id)).edition == "flagship"
+    screen = await buyer.tap("我的订单")
+    assert "已取消（待退款）" in " ".join(screen.buttons)
 
 
 async def test_F5_bind_now_on_a_bound_order_says_it_is_bound(bot_harness):
     buyer = bot_harness.user()
-    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     order = await paid_order(bot_harness, buyer)
+    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     await buyer.tap("立即绑定")
     await buyer.tap(ENTERPRISE_NAME)
     await buyer.tap("确认绑定")
@@ -148,3 +163,24 @@ async def test_F5_bind_now_on_an_unpaid_order_is_refused(bot_harness):
     answer = await buyer.tap_stale(1, f"ord:bind:{order.id}")
     assert answer["text"] == "该订单尚未支付或已失效，无法绑定。"
     assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PENDING
+
+
+async def test_F5_binding_after_the_term_has_ended_says_so_and_delivers_nothing(bot_harness):
+    """R13: the term runs from the purchase; 400 days after a 1-year order there is nothing left
+    to deliver, so nothing is delivered as if it were active."""
+    buyer = bot_harness.user()
+    order = await paid_order(bot_harness, buyer)
+    ent = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+    bot_harness.advance(days=400)
+
+    screen = await buyer.tap("立即绑定")  # the button of the paid message, long ago
+
+    assert "服务期（2026-01-05 至 2027-01-05）已结束" in screen.text and "无需绑定" in screen.text
+    assert ENTERPRISE_NAME not in screen.buttons
+    answer = await buyer.tap_stale(screen.message_id, f"bok:{order.id}:{ent.id}")  # forged: refused too
+    assert answer["text"]
+    untouched = await bot_harness.enterprises.get(ent.id)
+    assert (untouched.edition, untouched.contracts_left, untouched.delivered_orders) == ("experience", 0, [])
+    await buyer.tap("我的订单")
+    screen = await buyer.tap(re.compile("^高级版 1年"))
+    assert "服务期已于 2027-01-05 结束" in screen.text and "立即绑定" not in screen.buttons

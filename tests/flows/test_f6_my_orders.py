@@ -114,8 +114,8 @@ async def test_F6_expired_order_is_listed_as_expired_and_cannot_be_paid_or_cance
 
 async def test_F6_paid_order_shows_bind_now_and_the_R13_reminder(bot_harness):
     buyer = bot_harness.user()
-    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     order = await paid_order(bot_harness, buyer)
+    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     await buyer.tap("我的订单")
     screen = await buyer.tap(re.compile("^高级版 1年"))
 

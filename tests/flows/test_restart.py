@@ -73,8 +73,8 @@ async def test_restart_while_awaiting_payment_the_payment_still_lands(bot_harnes
 
 async def test_restart_at_the_bind_confirmation_binds(bot_harness):
     buyer = bot_harness.user()
-    ent = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "billing_admin"})
     await paid_order(bot_harness, buyer)
+    ent = await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "billing_admin"})
     await buyer.tap("立即绑定")
     await buyer.tap(ENTERPRISE_NAME)
 

@@ -142,9 +142,9 @@ async def test_F11_double_tap_on_contact_makes_one_ticket_and_one_topic(bot_harn
 
 async def test_F11_intake_card_has_the_enterprise_and_the_language(bot_harness):
     phone = "+8613800138000"
-    await bot_harness.enterprise("深圳示例科技有限公司", members={phone: "super_admin"})
     buyer = bot_harness.user(phone=phone, name="Frank")
     await steps.paid_order(bot_harness, buyer)  # verifies the phone on the way
+    await bot_harness.enterprise("深圳示例科技有限公司", members={phone: "super_admin"})
     await buyer.tap("联系客服")
     agent = bot_harness.agent()
     text = card(agent, buyer)

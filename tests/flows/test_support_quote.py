@@ -36,6 +36,7 @@ async def test_F11_quote_within_the_chat_limit_is_paid_in_chat_and_the_topic_is_
     screen = await agent.command("/quote advanced 1", topic=buyer)
 
     assert "已向客户发送订单" in screen.text and "客户可在聊天内支付" in screen.text
+    assert "按新购计价：客户的企业「深圳示例科技有限公司」当前为体验版" in screen.text
     order = await bot_harness.last_order(buyer)
     assert order.channel is Channel.CONSULTATION and order.total_fen == 480_000
     assert order.phone == phone and order.enterprise_name == steps.ENTERPRISE_NAME
@@ -46,15 +47,38 @@ async def test_F11_quote_within_the_chat_limit_is_paid_in_chat_and_the_topic_is_
 
     await buyer.pay()
 
-    await bot_harness.expect_order(buyer, "paid")
+    # Bought for the enterprise its super admin is buying for: delivered at payment (R19).
+    await bot_harness.expect_order(buyer, "bound")
     agent.expect(rf"💰 订单 {order.id} 已支付 ¥4,800.00（聊天内支付）", topic=buyer)
     await check_quotes(bot_harness.bot, bot_harness.app)  # the watcher's pass tells nothing twice
     assert len([t for t in agent.texts(buyer) if t.startswith("💰")]) == 1
-    # Binding works as for any order (R12). The paid screen came while the ticket is live.
-    await buyer.tap("立即绑定")
-    await buyer.tap(enterprise.name)
-    await buyer.tap("确认绑定")
-    await bot_harness.expect_order(buyer, "bound")
+    assert (await bot_harness.enterprises.get(enterprise.id)).edition == "advanced"
+
+
+async def test_F11_quote_for_a_customer_whose_enterprise_is_higher_is_refused_and_a_same_edition_is_a_renewal(
+        bot_harness):
+    """R18: an agent's quote is checked like a purchase: a lower edition than the customer's
+    enterprise has is refused with the reason, before any order; the same edition is a renewal."""
+    phone = "+8613800138000"
+    enterprise = await bot_harness.enterprise_on("深圳示例科技有限公司", "flagship", expires_in_days=200,
+                                                 members={phone: "super_admin"})
+    buyer = bot_harness.user(phone=phone)
+    await steps.to_confirmation(bot_harness, buyer)  # the phone is verified in chat (F3)
+    await buyer.tap("联系客服")
+    agent = bot_harness.agent()
+    await agent.tap(CLAIM, topic=buyer)
+
+    screen = await agent.command("/quote professional 1", topic=buyer)
+
+    assert "未创建订单" in screen.text and "当前为旗舰版" in screen.text and "不支持版本降级" in screen.text
+    assert await bot_harness.orders_of(buyer) == []
+
+    screen = await agent.command("/quote flagship 1", topic=buyer)
+
+    assert "按「版本续费」计价" in screen.text and "已向客户发送订单" in screen.text
+    [order] = await bot_harness.orders_of(buyer)
+    assert order.kind.value == "renewal" and order.for_enterprise and order.enterprise_id == enterprise.id
+    assert order.total_fen == 5_980_000 and not bot_harness.app.orders.payable_in_chat(order)
 
 
 async def test_F11_quote_by_buttons(bot_harness):

@@ -140,9 +140,8 @@ async def test_F2_F5_a_whole_advanced_purchase_through_the_page_api(client, play
     assert any(m.get("payment", {}).get("amount") == "¥4,800.00" for m in chat["messages"])  # the receipt
     assert "支付成功" in await page.last_text()
 
-    await page.tap("立即绑定")
-    await page.tap(DEMO_ENTERPRISE)
-    await page.tap("确认绑定")
+    # The demo buyer is the demo enterprise's super admin: delivered at payment (R19).
+    assert "已发货至企业「" + DEMO_ENTERPRISE in await page.last_text()
     await page.tap("🏠 首页")
     home_text = await page.last_text()
     assert "当前版本：高级版" in home_text and "合同余量：600 份" in home_text

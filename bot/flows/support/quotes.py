@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -28,26 +29,19 @@ from aiogram.types import Message, TelegramObject
 from bot.context import AppContext
 from bot.flows.payment import send_invoice
 from bot.flows.support.desk import Desk
-from bot.screens import edition_name, pack_name
+from bot.screens import edition_name, local_date, pack_name
 from bot.screens import support as support_screens
+from config.texts import Translator
 from services.catalog import Cart, Catalog, Quote, format_fen, quote
 from services.orders import Channel, Order, OrderStatus
-from services.support import QuoteRecord, SupportCustomer, Ticket, negotiated_lines
+from services.quotes import QuoteProblem, customer_enterprise, price_quote
+from services.support import QuoteRecord, SupportCustomer, Ticket
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 15.0
 NO_PACK = {"-", "none", "no", "0", "无", "不加购"}
 YEARS = re.compile(r"^(\d+)\s*(年|y|yr|yrs|year|years)?$", re.IGNORECASE)
-
-
-class QuoteProblem(ValueError):
-    """A quote the agent must correct; `key` is its text in support.staff.*, with `values`."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 def parse_price(text: str) -> int | None:
@@ -103,40 +97,39 @@ def parse_quote_args(app: AppContext, args: list[str]) -> tuple[str, int, str | 
     return edition, years, pack, price
 
 
-def price_quote(catalog: Catalog, edition: str, years: int, pack: str | None, price_fen: int | None) -> tuple[Quote, int]:
-    """The order's quote and the list total. A negotiated price replaces the total, spread over
-    the lines; it must be positive and no more than the list total (a discount, not a surcharge)."""
-    listed = quote(catalog, Cart(edition=edition, years=years, pack=pack, pack_chosen=True))
-    priced = listed
-    if price_fen is not None:
-        if price_fen <= 0 or price_fen > listed.total_fen:
-            raise QuoteProblem("support.staff.quote_bad_price", price=format_fen(price_fen),
-                               listed=format_fen(listed.total_fen))
-        try:
-            amounts = negotiated_lines([line.amount_fen for line in listed.lines], price_fen)
-        except ValueError:
-            raise QuoteProblem("support.staff.quote_bad_price", price=format_fen(price_fen),
-                               listed=format_fen(listed.total_fen)) from None
-        lines = [line.model_copy(update={"amount_fen": amount}) for line, amount in zip(listed.lines, amounts)]
-        priced = listed.model_copy(update={"lines": lines, "total_fen": price_fen})
-    ed = catalog.edition(edition)
-    # R2: the chat takes the payment only for an edition it may sell, within the chat limit.
-    in_chat = bool(ed and ed.chat_payable) and priced.total_fen <= catalog.chat_payment_limit_fen
-    return priced.model_copy(update={"chat_payable": in_chat}), listed.total_fen
-
-
 def quote_lines(tr, q: Quote) -> list[tuple[str, int]]:
     return [((tr("buy.line_edition", name=edition_name(tr, line.code), years=line.quantity)
               if line.kind == "edition" else pack_name(tr, line.code)), line.amount_fen) for line in q.lines]
 
 
+def catalog_quote(catalog: Catalog, edition: str, years: int, pack: str | None) -> Quote:
+    """The list price of an edition, years and pack (the wizard's confirmation)."""
+    return quote(catalog, Cart(edition=edition, years=years, pack=pack, pack_chosen=True))
+
+
+def problem_text(staff: Translator, problem: QuoteProblem) -> str:
+    """The refusal in the staff language: edition codes and dates as the agent reads them."""
+    values = {key: local_date(value, staff) if isinstance(value, datetime)
+              else edition_name(staff, value) if key in ("current", "edition") and value else value
+              for key, value in problem.values.items()}
+    return staff(problem.key, **values)
+
+
 async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, edition: str, years: int,
                       pack: str | None, price_fen: int | None, agent_id: int) -> str:
-    """Create the consultation order and send it to the customer; returns what to tell staff."""
+    """Create the consultation order and send it to the customer; returns what to tell staff.
+    Priced for the customer's enterprise when it is known (services.quotes); raises
+    QuoteProblem when it cannot be made for it."""
     app, staff = desk.app, desk.staff_tr
-    q, listed = price_quote(app.catalog, edition, years, pack, price_fen)
+    cart = Cart(edition=edition, years=years, pack=pack, pack_chosen=True)
     checkout = getattr(app, "checkout", None)
     async with desk.customer_flow(customer) as flow:
+        enterprise = customer_enterprise(await flow.phone_enterprises(), flow.session.phone,
+                                         ticket.intake.enterprise_name or flow.session.enterprise_name)
+        priced = price_quote(app.catalog, cart, enterprise=enterprise, phone=flow.session.phone,
+                             price_fen=price_fen, now=app.clock.now())
+        q, listed = priced.quote, priced.listed_fen
+        delivered_to = enterprise if priced.delivered_at_once else None
         order, _ = await app.orders.create(
             user_id=customer.user_id,
             chat_id=customer.user_id,
@@ -144,7 +137,9 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
             quote=q,
             channel=Channel.CONSULTATION,
             phone=flow.session.phone,
-            enterprise_name=flow.session.enterprise_name or ticket.intake.enterprise_name,
+            enterprise_name=enterprise.name if enterprise else flow.session.enterprise_name or ticket.intake.enterprise_name,
+            enterprise_id=delivered_to.id if delivered_to else None,
+            upgrade=priced.plan.upgrade_basis(),
         )
         minutes = app.catalog.order_ttl_minutes
         total = format_fen(order.total_fen)
@@ -165,10 +160,17 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
     await app.support.record_quote(QuoteRecord(
         order_id=order.id, ticket_id=ticket.id, user_id=customer.user_id, agent_id=agent_id,
         list_total_fen=listed, total_fen=order.total_fen, delivery=delivery, created_at=app.support.now()))
+    if enterprise is not None:
+        told += "\n" + staff(f"support.staff.quote_for_{priced.plan.kind}", name=enterprise.name,
+                             current=edition_name(staff, priced.plan.current_edition),
+                             expiry=local_date(priced.plan.current_expiry, staff))
+        if delivered_to is None:
+            told += "\n" + staff("support.staff.quote_bind_after", name=enterprise.name)
     if price_fen is not None:
         told += "\n" + staff("support.staff.quote_negotiated", price=total, listed=format_fen(listed))
     await desk.note(ticket, told, who="system")
-    log.info("support.quote ticket=%s order=%s delivery=%s", ticket.id, order.id, delivery)
+    log.info("support.quote ticket=%s order=%s delivery=%s kind=%s", ticket.id, order.id, delivery,
+             priced.plan.kind)
     return told
 
 

@@ -30,7 +30,8 @@ from bot.callbacks import StaffAction, StaffQuote
 from bot.context import AppContext
 from bot.flows.support import lifecycle
 from bot.flows.support.desk import Desk, content_kind
-from bot.flows.support.quotes import QuoteProblem, issue_quote, parse_quote_args, price_quote, quote_lines
+from bot.flows.support.quotes import catalog_quote, issue_quote, parse_quote_args, problem_text, quote_lines
+from services.quotes import QuoteProblem
 from bot.screens import support as support_screens
 from bot.ui import Screen, show
 from services.support import Agent, SupportCustomer, Ticket, TicketStatus
@@ -272,7 +273,7 @@ def router() -> Router:
             told = await issue_quote(desk, topic.customer, ticket, edition=edition, years=years, pack=pack,
                                      price_fen=price, agent_id=agent.id)
         except QuoteProblem as problem:
-            await message.answer(staff(problem.key, **problem.values))
+            await message.answer(problem_text(staff, problem))
             return
         await message.answer(told)
 
@@ -414,7 +415,7 @@ def router() -> Router:
         elif data.step == "p":
             await show(query, support_screens.quote_packs(staff, catalog, ticket, edition.code, data.years))
         elif data.step == "c":
-            q, _ = price_quote(catalog, edition.code, data.years, pack, None)
+            q = catalog_quote(catalog, edition.code, data.years, pack)
             await show(query, support_screens.quote_confirm(staff, ticket, edition.code, data.years, pack,
                                                             quote_lines(staff, q), q.total_fen))
         elif data.step == "s":
@@ -422,8 +423,11 @@ def router() -> Router:
             if customer is None:
                 callback_answer.text = staff("support.staff.not_live")
                 return
-            told = await issue_quote(desk, customer, ticket, edition=edition.code, years=data.years, pack=pack,
-                                     price_fen=None, agent_id=agent.id)
+            try:
+                told = await issue_quote(desk, customer, ticket, edition=edition.code, years=data.years, pack=pack,
+                                         price_fen=None, agent_id=agent.id)
+            except QuoteProblem as problem:
+                told = problem_text(staff, problem)
             await show(query, Screen(told))
 
     return r
