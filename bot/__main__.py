@@ -11,6 +11,7 @@ commands:
   bench        benchmark the purchase flow against bare aiogram (docs/performance.md)
   flows        print the conversation's states and transitions: python -m bot flows --mermaid
   reconcile    list web orders whose state differs between the payment gateway and Redis
+  refunds list the payments kept for a refund
   settings     print the environment variables as a Markdown table (docs/deploy.md)
 """
 
@@ -45,6 +46,9 @@ def main(argv: list[str]) -> int:
     if command == "reconcile":
         from bot.reconcile import main as reconcile
         return reconcile(rest)
+    if command == "refunds":
+        from bot.refunds import main as refunds
+        return refunds(rest)
     if command == "admin":
         from bot.admin import main as admin
         return admin(rest)
