@@ -7,7 +7,8 @@ every update from there, and those already handled are dropped by their dedup ma
 
 Fetching goes on while updates are handled. Each user's updates are handled one after the
 other in update order (one worker per user with work), different users side by side, so a
-user whose update waits on a slow call holds up no one else. An unfinished update is not
+user whose update waits on a slow call holds up no one else; a pre-checkout query waits
+behind nothing (`queue_of`). An unfinished update is not
 confirmed, so getUpdates returns it again at once: updates already taken are skipped, and
 while any is unfinished the next fetch waits until one finishes or POLL_INTERVAL passes.
 At most `max_in_flight` updates are taken at a time, and getUpdates returns at most 100 from
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Hashable
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
@@ -45,7 +47,12 @@ PAYMENT_RETRY_FIRST, PAYMENT_RETRY_MAX = 0.5, 5.0  # seconds between tries of a 
 CONFIRM_TIMEOUT = 10.0  # the last getUpdates, which confirms what was handled before exiting
 
 
-def sender_of(update: Update) -> int | None:
+def queue_of(update: Update) -> Hashable:
+    """The queue an update waits in: its sender's, so that one user's updates keep their order.
+    A pre-checkout waits behind nothing: Telegram needs its answer within 10 s, and it reads the
+    order, not the conversation (bot.middlewares.SessionLock does not lock it either)."""
+    if update.pre_checkout_query is not None:
+        return ("pre_checkout_query", update.update_id)
     event = update.event
     user = getattr(event, "from_user", None)
     if user is not None:
@@ -67,7 +74,7 @@ class Poller:
         self.taken: set[int] = set()  # ids taken and not yet confirmed (getUpdates may return them again)
         self.unfinished: set[int] = set()
         self.next_new: int | None = None  # one past the newest update taken
-        self.queues: dict[int | None, deque[Update]] = {}
+        self.queues: dict[Hashable, deque[Update]] = {}
         self.workers: set[asyncio.Task[None]] = set()
         self.progress = asyncio.Event()  # an update finished: the offset may move
 
@@ -132,19 +139,19 @@ class Poller:
         self.taken.add(update_id)
         self.unfinished.add(update_id)
         self.next_new = max(self.next_new or 0, update_id + 1)
-        sender = sender_of(update)
-        queue = self.queues.get(sender)
+        key = queue_of(update)
+        queue = self.queues.get(key)
         if queue is not None:  # that user's worker takes it after their earlier ones
             queue.append(update)
             return
-        self.queues[sender] = deque([update])
-        worker = asyncio.create_task(self.work(sender))
+        self.queues[key] = deque([update])
+        worker = asyncio.create_task(self.work(key))
         self.workers.add(worker)
         worker.add_done_callback(self.workers.discard)
 
-    async def work(self, sender: int | None) -> None:
-        """Handle one user's updates in order until their queue is empty."""
-        queue = self.queues[sender]
+    async def work(self, key: Hashable) -> None:
+        """Handle one queue's updates in order until it is empty."""
+        queue = self.queues[key]
         try:
             while queue:
                 update = queue[0]
@@ -154,7 +161,7 @@ class Poller:
                 self.unfinished.discard(update.update_id)
                 self.progress.set()
         finally:
-            del self.queues[sender]
+            del self.queues[key]
 
     async def handle(self, update: Update) -> bool:
         """True once the update is handled (its errors answered by the guard); False when the
