@@ -234,10 +234,14 @@ async def test_polling_a_payment_while_redis_is_down_is_not_confirmed_and_applie
         assert not paid_messages(world) and count_texts(world, BUSY) == 0
 
         await server.start()  # same port, same append-only file
+        back_at = time.monotonic()
         await world.expect(PAID, since=0, timeout=EVENTUALLY)
+        applied_after = time.monotonic() - back_at
         await eventually(lambda: all(u["update_id"] != payment["update_id"] for u in world.fake.pending_updates),
                          "the payment confirmed")
         await assert_paid_once(world)
+        print(f"\nfigure: polling fetched the payment {fetched_again()} times while Redis was down; "
+              f"applied {applied_after:.1f} s after Redis was back")
         assert world.bot.running and len(world.processes) == 1
     finally:
         await close_private_world(server, world, runner)
@@ -262,10 +266,14 @@ async def test_webhook_a_payment_while_redis_is_down_gets_503_until_it_is_applie
         assert set(answers) == {503}, answers
 
         await server.start()
+        back_at = time.monotonic()
         await world.expect(PAID, since=0, timeout=EVENTUALLY)
+        applied_after = time.monotonic() - back_at
         await eventually(lambda: answers[-1] == 200, "the payment answered 200")
         assert set(answers[:-1]) == {503} and answers.count(200) == 1, answers
         await assert_paid_once(world)
+        print(f"\nfigure: the webhook answered the payment 503 ×{answers.count(503)} while Redis was down, then 200; "
+              f"applied {applied_after:.1f} s after Redis was back")
     finally:
         await delivery.close()
         await close_private_world(server, world, runner)
@@ -283,13 +291,17 @@ async def test_webhook_sigterm_finishes_the_update_in_flight_before_closing(worl
         in_flight = asyncio.create_task(post_update(session, url, first))
         await asyncio.wait_for(slow.entered.wait(), EVENTUALLY)  # handled, its reply on its way
         bot.proc.terminate()  # SIGTERM
+        terminated_at = time.monotonic()
         await asyncio.sleep(1.0)
         late = await post_update(session, url, world.fake.push_update(world.fake.message_update(world.buyer, "你好")))
         status = await asyncio.wait_for(in_flight, EVENTUALLY)
         answered_at = time.monotonic()
     code = await asyncio.wait_for(bot.proc.wait(), EVENTUALLY)
+    exited_after = time.monotonic() - terminated_at
     slow.restore()
     await bot.stop()
+    print(f"\nfigure: SIGTERM with a reply 4 s slow in flight: answered {status} "
+          f"{answered_at - terminated_at:.1f} s after the signal, exit {code} after {exited_after:.1f} s")
 
     logs = "\n".join(bot.stdout + bot.stderr)
     assert late == 0, f"a request after SIGTERM was taken ({late}): it must not be, Telegram sends it again"

@@ -62,7 +62,7 @@ async def test_twenty_updates_from_one_user_are_handled_in_order_and_users_side_
     assert fake.pending_updates == []
 
 
-async def test_an_update_is_confirmed_only_after_it_was_handled():
+async def test_a_batch_is_confirmed_only_after_it_was_handled():
     fake = FakeTelegram()
     buyer = FakeUser(id=1, first_name="A")
     fake.register_user(buyer)
