@@ -14,7 +14,6 @@ The figures these tests print (pytest -s) go into docs/reliability.md.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import shutil
 import time
