@@ -53,8 +53,8 @@ class SessionLock(FSMContextMiddleware):
 
     A pre-checkout query is not put behind the lock: Telegram needs its answer within 10 s,
     whatever another update of the user is doing (or a dead process's lock still holds), and
-    it checks the order, not the conversation. It may read the conversation and never writes
-    it (UNLOCKED); DropRepeatedUpdates deduplicates it."""
+    it checks the order, not the conversation. It may read the conversation (one round trip)
+    and never writes it (UNLOCKED); DropRepeatedUpdates deduplicates it."""
 
     def __init__(self, storage: UnitOfWorkStorage, events_isolation: SessionIsolation, strategy: Any,
                  dedup_seconds: int) -> None:
@@ -69,8 +69,9 @@ class SessionLock(FSMContextMiddleware):
             return await super().__call__(handler, event, data)
         if isinstance(event, Update) and event.pre_checkout_query is not None:
             data[UNLOCKED] = True
-            data.update({"state": context, "raw_state": await context.get_state()})
-            return await handler(event, data)
+            async with self.events_isolation.unlocked_session(context.key):
+                data.update({"state": context, "raw_state": await context.get_state()})
+                return await handler(event, data)
         seen = None
         if isinstance(event, Update):
             seen = (self.events_isolation.key_builder.seen(context.key, event.update_id), self.dedup_seconds)
@@ -128,9 +129,6 @@ class UnitOfWork(BaseMiddleware):
         with read_orders_once():
             if self._storage.in_unit():  # the session lock's: stored with the unlock, dropped if this raises
                 return await handler(event, data)
-            if data.get(UNLOCKED):
-                async with self._storage.read_only_unit():
-                    return await handler(event, data)
             async with self._storage.unit_of_work():
                 return await handler(event, data)
 

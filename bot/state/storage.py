@@ -252,10 +252,11 @@ class UnitOfWorkStorage(BaseStorage):
             _current_unit.reset(token)
 
     @asynccontextmanager
-    async def read_only_unit(self) -> AsyncIterator[None]:
+    async def read_only_unit(self, prefetched: Mapping[StorageKey, tuple[str | None, str | None]] | None = None
+                             ) -> AsyncIterator[None]:
         """A unit whose writes are dropped: for an update handled outside the user's lock, which
         may read the conversation but must not write it."""
-        unit, token = self.begin({})
+        unit, token = self.begin(prefetched or {})
         try:
             yield
         finally:
@@ -460,6 +461,15 @@ class SessionIsolation(RedisEventIsolation):
                 raise
         finally:
             keeper.stop()
+
+    @asynccontextmanager
+    async def unlocked_session(self, key: StorageKey) -> AsyncIterator[None]:
+        """The conversation's state and data, read in one round trip without taking the lock,
+        in a unit whose writes are dropped."""
+        build = self.key_builder.build
+        state, data = await self.redis.mget(build(key, "state"), build(key, "data"))
+        async with self.storage.read_only_unit({key: (_text(state), _text(data))}):
+            yield
 
     async def _unlock(self, lock_key: str, token: str) -> None:
         try:
