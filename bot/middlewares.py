@@ -40,6 +40,7 @@ KEPT_RESPONSE_MODELS = tuple(Response[m.__returning__] for m in (
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 DEDUPLICATED = "update_deduplicated"  # set in the data when SessionLock checked the update id
+UNLOCKED = "conversation_unlocked"  # set when the update runs outside the user's lock: it reads, never writes
 
 
 class SessionLock(FSMContextMiddleware):
@@ -48,7 +49,12 @@ class SessionLock(FSMContextMiddleware):
     the conversation's `seen:<update_id>` mark and reading the state and data are one round trip
     (SessionIsolation); storing what changed, marking the update handled and unlocking are one
     more. A repeated update is dropped before any handler sees it. The mark is written only
-    when the update succeeded, so a redelivery of a failed one is handled again."""
+    when the update succeeded, so a redelivery of a failed one is handled again.
+
+    A pre-checkout query is not put behind the lock: Telegram needs its answer within 10 s,
+    whatever another update of the user is doing (or a dead process's lock still holds), and
+    it checks the order, not the conversation. It may read the conversation (one round trip)
+    and never writes it (UNLOCKED); DropRepeatedUpdates deduplicates it."""
 
     def __init__(self, storage: UnitOfWorkStorage, events_isolation: SessionIsolation, strategy: Any,
                  dedup_seconds: int) -> None:
@@ -61,6 +67,11 @@ class SessionLock(FSMContextMiddleware):
         data["fsm_storage"] = self.storage
         if context is None or not isinstance(self.events_isolation, SessionIsolation):
             return await super().__call__(handler, event, data)
+        if isinstance(event, Update) and event.pre_checkout_query is not None:
+            data[UNLOCKED] = True
+            async with self.events_isolation.unlocked_session(context.key):
+                data.update({"state": context, "raw_state": await context.get_state()})
+                return await handler(event, data)
         seen = None
         if isinstance(event, Update):
             seen = (self.events_isolation.key_builder.seen(context.key, event.update_id), self.dedup_seconds)
@@ -156,6 +167,8 @@ class SessionAndLanguage(BaseMiddleware):
         if user is not None:
             data["flow"] = Flow(app=data["app"], session=session, tr=data["tr"], state=state, user_id=user.id)
         result = await handler(event, data)
+        if data.get(UNLOCKED):  # not the lock holder: the conversation is read, never written
+            return result
         fresh = session.to_text()
         if fresh != stored:
             await storage.set_data_text(state.key, fresh)

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from bot.admin import seed_demo
 from bot.app import build_context, build_dispatcher
+from bot.errors import PaymentNotStored
 from bot.logs import setup_logging
 from bot.redis_client import redis_from_url
 from bot.runner import StartupError, load_settings
@@ -171,7 +172,11 @@ class Playground:
             self.say(f"(payment refused: {answer.get('error_message', 'no answer')})")
             return False
         self.say(f"(sandbox: paid {format_fen(invoice['total_amount'])})")
-        await self.feed(self.telegram.successful_payment_update(self.user, invoice["message_id"]))
+        try:
+            await self.feed(self.telegram.successful_payment_update(self.user, invoice["message_id"]))
+        except PaymentNotStored:  # Telegram would deliver it again; here /pay tries once more
+            self.say("(the payment was not stored: Redis did not answer; Telegram would deliver it again)")
+            return False
         return True
 
 

@@ -144,49 +144,80 @@ async def serve(settings: Settings) -> None:
             await bot.session.close()
         raise
     from bot.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
-    from bot.polling import run_polling
 
     from bot.gc_tuning import tune
 
     tune(settings.gc_thresholds)  # start-up is done: keep it out of collections (docs/performance.md)
     log.info("gc.tuned thresholds=%s frozen=%d", ",".join(map(str, settings.gc_thresholds)), gc.get_freeze_count())
+    stop = stop_on_signals()
+    workflow = {"dispatcher": dp, "bots": [bot], **dp.workflow_data}
     jobs = start_background(dp["app"], bot)
     try:
+        await dp.emit_startup(bot=bot, **workflow)
         if settings.webhook_url:
-            await serve_webhook(dp, bot, settings)
+            await serve_webhook(dp, bot, settings, stop)
         else:
-            log.info("bot.start mode=polling api=%s", settings.telegram_api_base)
-            await drop_webhook(bot)
-            # The checkout pages and payment notices (F12) are served beside the polling.
-            web_runner = await start_web(dp, bot, settings, required=False)
-            try:
-                await run_polling(dp, bot)  # confirms updates only once handled
-            finally:
-                if web_runner is not None:
-                    await web_runner.cleanup()
+            await serve_polling(dp, bot, settings, stop)
     finally:
+        # Only now that nothing is in flight any more: the Bot session and Redis.
         await stop_background(jobs)
+        await dp.emit_shutdown(bot=bot, **workflow)
+        await bot.session.close()
         await redis.aclose()
+        log.info("bot.stopped")
 
 
-async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings) -> None:
+def stop_on_signals() -> asyncio.Event:
+    """Set on SIGTERM or SIGINT: the transports stop taking updates and finish the ones in flight."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stopping(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("bot.stop signal=%s: no new updates; finishing the ones in flight", sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping, sig)
+    return stop
+
+
+async def serve_polling(dp: Dispatcher, bot: Bot, settings: Settings, stop: asyncio.Event) -> None:
+    from bot.polling import poll
+
+    log.info("bot.start mode=polling api=%s", settings.telegram_api_base)
+    await drop_webhook(bot)
+    # The checkout pages and payment notices (F12) are served beside the polling.
+    web_runner = await start_web(dp, bot, settings, required=False)
+
+    async def serve_web_until_stopped() -> None:
+        if web_runner is not None:
+            await stop.wait()
+            await web_runner.cleanup()  # stops listening, then lets the requests in flight finish
+
+    web_stopped = asyncio.create_task(serve_web_until_stopped())  # both drain at once, each within the grace
+    try:
+        await poll(dp, bot, stop, grace=settings.shutdown_grace_seconds)
+    finally:
+        stop.set()  # also when polling failed: the web app stops with it
+        await web_stopped
+
+
+async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings, stop: asyncio.Event) -> None:
     from bot.web.app import webhook_secret
 
     # Telegram sends the secret token with every update; without WEBHOOK_SECRET one is derived
     # from the bot token, so that every replica checks the same one.
     secret = webhook_secret(settings, bot.token)
     runner = await start_web(dp, bot, settings, required=True, webhook_secret_token=secret)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await register_webhook_once(dp, bot, settings, secret)
         log.info("bot.start mode=webhook host=%s port=%s", settings.web_host, settings.web_port)
         await stop.wait()
-        log.info("bot.stop: no new updates; finishing the ones in flight")
     finally:
-        await runner.cleanup()  # stops listening, then waits for the requests being handled
+        # Stops listening, then waits (up to the grace period) for the requests in flight: each
+        # update is handled inside its request, so this finishes them.
+        await runner.cleanup()
 
 
 async def drop_webhook(bot: Bot) -> None:
@@ -230,7 +261,8 @@ async def start_web(dp: Dispatcher, bot: Bot, settings: Settings, *, required: b
 
     web_app = build_web_app(dp["app"], bot, dp, webhook_path=settings.webhook_path if webhook_secret_token else None,
                             webhook_secret_token=webhook_secret_token)
-    runner = web.AppRunner(web_app, access_log_class=RedactingAccessLogger, shutdown_timeout=5.0)
+    runner = web.AppRunner(web_app, access_log_class=RedactingAccessLogger,
+                           shutdown_timeout=settings.shutdown_grace_seconds)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()

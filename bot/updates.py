@@ -5,8 +5,8 @@ A callback_query update carries the message the button was on, its inline keyboa
 of it. No handler reads an incoming message's keyboard (the screens are rebuilt from the
 session and the callback data), and parsing it cost ~5 % of an update's CPU in
 `python -m bot bench`. So every path that turns raw JSON into an Update goes through
-`parse_update`: the dispatcher's `feed_raw_update` / `feed_webhook_update` (`LeanDispatcher`),
-the webhook handler's check (bot/web/app.py) and long polling (bot/polling.py, `RawGetUpdates`).
+`parse_update`: the dispatcher's `feed_raw_update` (`LeanDispatcher`, the bench), the webhook
+(bot/web/webhook.py) and long polling (bot/polling.py, `RawGetUpdates`).
 Updates fed as models (`feed_update`, the tests' harness) are left as they are.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods import GetUpdates
 from aiogram.methods.base import Response
 from aiogram.types import Update
 
@@ -46,7 +46,7 @@ EVENT_FIELDS = frozenset(Update.model_fields) - {"update_id"}
 
 
 class LeanDispatcher(Dispatcher):
-    """aiogram's Dispatcher, with raw updates (webhook, bench) parsed by `parse_update`, and each
+    """aiogram's Dispatcher, with raw updates (the bench) parsed by `parse_update`, and each
     update's type found by `update_kind`."""
 
     async def _listen_update(self, update: Update, **kwargs: Any) -> Any:
@@ -57,17 +57,7 @@ class LeanDispatcher(Dispatcher):
         return await self.propagate_event(update_type=kind, event=getattr(update, kind), **kwargs)
 
     async def feed_raw_update(self, bot: Bot, update: dict[str, Any], **kwargs: Any) -> Any:
-        return await self.feed_parsed_update(bot, parse_update(update, bot), **kwargs)
-
-    async def feed_parsed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
-        """feed_raw_update for an update parsed already (the webhook handler parses it to check it)."""
-        return await self._feed_webhook_update(bot=bot, update=update, **kwargs)
-
-    async def feed_webhook_update(self, bot: Bot, update: Update | dict[str, Any], _timeout: float = 55,
-                                  **kwargs: Any) -> TelegramMethod[Any] | None:
-        if not isinstance(update, Update):
-            update = parse_update(update, bot)
-        return await super().feed_webhook_update(bot, update, _timeout=_timeout, **kwargs)
+        return await self.feed_update(bot, parse_update(update, bot), **kwargs)
 
 
 class RawGetUpdates(GetUpdates):

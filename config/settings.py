@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     # Its port.
     web_port: int = Field(default=8080, ge=1, le=65535)
+    # On SIGTERM or SIGINT, how long the updates and web requests in flight may take to finish
+    # before they are cancelled (not confirmed to Telegram, so delivered again). Keep it below
+    # the supervisor's stop timeout (systemd TimeoutStopSec, docker stop -t / stop_grace_period).
+    shutdown_grace_seconds: float = Field(default=25.0, gt=0, le=600)
 
     # Where purchases the chat cannot take are finished (R2, R4): the vendor's web purchase page.
     web_purchase_url: str = "https://qian.tencent.com/#/pricing"

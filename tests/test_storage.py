@@ -9,7 +9,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-from bot.state.storage import UnitOfWorkStorage, build_storage
+from bot.state.storage import SessionIsolation, UnitOfWorkStorage, build_storage
 
 KEY = StorageKey(bot_id=42, chat_id=1, user_id=1)
 OTHER = StorageKey(bot_id=42, chat_id=2, user_id=2)
@@ -226,3 +226,55 @@ async def test_data_as_text_is_read_and_stored_as_is_inside_a_unit(storage, redi
     assert await storage.get_data_text(KEY) is None  # outside a unit: read from Redis
     await storage.set_data_text(KEY, '{"x":1}')  # outside a unit: written at once
     assert json.loads(await redis.get(DATA_KEY)) == {"x": 1}
+
+
+# --- the per-user lock: short-lived, renewed while its holder runs ----------------------------
+
+LOCK_KEY = "fsm:{42:1:1}:lock"
+
+
+async def test_a_live_holder_keeps_its_lock_past_the_ttl_and_a_dead_ones_lock_runs_out(redis):
+    storage, _ = build_storage(redis, TTL)
+    isolation = SessionIsolation(redis, storage, storage.inner.key_builder, lock_ttl_ms=300)
+    order: list[str] = []
+
+    async def slow_holder() -> None:
+        async with isolation.session(KEY):
+            order.append("first in")
+            await asyncio.sleep(1.0)  # more than three TTLs: renewed meanwhile
+            order.append("first out")
+
+    async def next_update() -> None:
+        await asyncio.sleep(0.1)
+        async with isolation.session(KEY):
+            order.append("second")
+
+    await asyncio.gather(slow_holder(), next_update())
+    assert order == ["first in", "first out", "second"]
+    assert await redis.exists(LOCK_KEY) == 0
+
+    # A process that died holding it: nothing renews it, and it runs out after one TTL.
+    await redis.set(LOCK_KEY, "dead-process:1", px=300)
+    started = asyncio.get_running_loop().time()
+    async with isolation.session(KEY):
+        waited = asyncio.get_running_loop().time() - started
+    assert 0.15 < waited < 1.0
+
+
+async def test_a_renewal_never_extends_a_lock_that_is_no_longer_its_own(redis):
+    storage, _ = build_storage(redis, TTL)
+    isolation = SessionIsolation(redis, storage, storage.inner.key_builder, lock_ttl_ms=300)
+    async with isolation.session(KEY):
+        await redis.set(LOCK_KEY, "someone-else", px=5_000)  # it ran out and another took it
+        await asyncio.sleep(0.25)  # a renewal ran meanwhile
+        assert 4_000 < await redis.pttl(LOCK_KEY) <= 5_000
+    assert await redis.get(LOCK_KEY) == "someone-else"  # nor released it
+
+
+async def test_a_read_only_unit_reads_and_drops_its_writes(storage, redis, caplog):
+    await storage.set_state(KEY, Demo.first)
+    async with storage.read_only_unit():
+        assert await storage.get_state(KEY) == Demo.first.state
+        await storage.set_state(KEY, Demo.second)
+    assert await redis.get(STATE_KEY) == Demo.first.state
+    assert "fsm.write_dropped" in caplog.text

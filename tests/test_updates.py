@@ -119,10 +119,6 @@ async def test_the_dispatcher_hands_a_raw_tap_to_its_handler(bot: Bot) -> None:
         ("home:buy", "👋 欢迎使用腾讯电子签", None)]
     assert raw == tap()
 
-    await dp.feed_webhook_update(bot, tap())  # the webhook's path, with a dict
-    await dp.feed_webhook_update(bot, Update.model_validate(tap(), context={"bot": bot}))  # and with a model
-    assert [q.message.reply_markup is None for q in seen] == [True, True, False]
-
 
 def test_the_production_dispatcher_is_the_lean_one() -> None:
     dp = build_dispatcher(build_context(Settings(_env_file=None), fakeredis.aioredis.FakeRedis()))

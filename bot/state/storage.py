@@ -36,7 +36,9 @@ from redis.asyncio import Redis
 log = logging.getLogger(__name__)
 
 _MISSING: Any = object()
-LOCK_TTL_MS = 60_000  # as aiogram's RedisEventIsolation: a crashed holder frees the user after a minute
+# A live holder renews its lock (LockKeeper); one whose process died frees the user when this
+# runs out, well before a redelivered payment or a pre-checkout (answered within 10 s) needs it.
+LOCK_TTL_MS = 8_000
 LOCK_RETRY_FIRST, LOCK_RETRY_MAX = 0.002, 0.05  # seconds between tries while another update holds it
 # A lock's token only has to differ from every other holder's: a random id of this process and
 # a counter (a fresh random token per update cost a system call each).
@@ -78,6 +80,12 @@ end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
+"""
+
+# KEYS: lock. ARGV: token, lock ttl in ms. Extends the lock only while it is still this holder's.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 """
 
 # KEYS: lock, state, data, seen. ARGV: token, lock ttl in ms, '1' to check seen.
@@ -175,6 +183,47 @@ class BatchedRedisStorage(RedisStorage):
         await self.redis.aclose()  # RedisCluster's aclose() takes no close_connection_pool
 
 
+_renewals: set[asyncio.Task[None]] = set()  # running renewals, kept until done
+
+
+class LockKeeper:
+    """Renews a held lock every third of its TTL while its holder runs, so a handler may take as
+    long as it needs while a lock whose process died expires within one TTL. A timer per lock,
+    and a Redis call only for the rare handler that outlives a third of the TTL."""
+
+    def __init__(self, renew: Any, key: str, token: str, ttl_ms: int) -> None:
+        self._renew = renew
+        self._key = key
+        self._token = token
+        self._ttl_ms = ttl_ms
+        self._interval = ttl_ms / 3000
+        self._loop = asyncio.get_running_loop()
+        self._stopped = False
+        self._timer = self._loop.call_later(self._interval, self._due)
+
+    def _due(self) -> None:
+        renewal = self._loop.create_task(self._extend())
+        _renewals.add(renewal)
+        renewal.add_done_callback(_renewals.discard)
+
+    async def _extend(self) -> None:
+        try:
+            held = int(await self._renew(keys=[self._key], args=[self._token, self._ttl_ms]))
+        except Exception as exc:  # Redis away for a moment: the next try may still be in time
+            log.warning("fsm.lock_renew_failed key=%s error=%s", self._key, type(exc).__name__)
+            held = 1
+        if self._stopped:
+            return
+        if not held:  # it ran out (Redis unreachable for a whole TTL): another update may hold it now
+            log.warning("fsm.lock_lost key=%s", self._key)
+            return
+        self._timer = self._loop.call_later(self._interval, self._due)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._timer.cancel()
+
+
 class UnitOfWorkStorage(BaseStorage):
     def __init__(self, inner: BaseStorage) -> None:
         self.inner = inner
@@ -201,6 +250,19 @@ class UnitOfWorkStorage(BaseStorage):
             await self.flush(unit)
         finally:
             _current_unit.reset(token)
+
+    @asynccontextmanager
+    async def read_only_unit(self, prefetched: Mapping[StorageKey, tuple[str | None, str | None]] | None = None
+                             ) -> AsyncIterator[None]:
+        """A unit whose writes are dropped: for an update handled outside the user's lock, which
+        may read the conversation but must not write it."""
+        unit, token = self.begin(prefetched or {})
+        try:
+            yield
+        finally:
+            self.end(token)
+            if any(r.dirty_state or r.dirty_data for r in unit.records.values()):
+                log.warning("fsm.write_dropped: an update handled outside the user's lock changed the conversation")
 
     def begin(self, prefetched: Mapping[StorageKey, tuple[str | None, str | None]]) -> tuple[_Unit, Any]:
         """Open a unit that already knows the state and data (JSON text) of some keys."""
@@ -342,7 +404,8 @@ class SessionIsolation(RedisEventIsolation):
     `session(key, seen=...)` takes the lock, skips an update already handled (its `seen` key
     exists), reads the state and data, and opens a unit of work with them; on the way out it
     stores the unit's writes, marks the update handled and releases the lock in one script.
-    When the block raises, nothing is written or marked, and the lock is released.
+    When the block raises, nothing is written or marked, and the lock is released. The lock
+    lives LOCK_TTL_MS and is renewed while the block runs (LockKeeper).
     `lock(key)` is the same without the update (aiogram's BaseEventIsolation interface)."""
 
     def __init__(self, redis: Redis, storage: UnitOfWorkStorage, key_builder: TaggedKeyBuilder,
@@ -353,6 +416,7 @@ class SessionIsolation(RedisEventIsolation):
         self.storage = storage
         self.lock_ttl_ms = lock_ttl_ms
         self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
 
     @asynccontextmanager
     async def lock(self, key: StorageKey) -> AsyncIterator[None]:
@@ -377,22 +441,35 @@ class SessionIsolation(RedisEventIsolation):
         if int(reply[0]) == 2:
             yield False
             return
-        unit, unit_token = self.storage.begin({key: (_text(reply[1]), _text(reply[2]))})
+        keeper = LockKeeper(self._renew, lock_key, token, self.lock_ttl_ms)
         try:
-            yield True
-        except BaseException:
-            self.storage.end(unit_token)
-            unit_token = None
-            await self._unlock(lock_key, token)
-            raise
-        finally:
-            if unit_token is not None:
+            unit, unit_token = self.storage.begin({key: (_text(reply[1]), _text(reply[2]))})
+            try:
+                yield True
+            except BaseException:
                 self.storage.end(unit_token)
-        try:
-            await self.storage.flush(unit, lock=(lock_key, token), seen=seen)
-        except BaseException:
-            await self._unlock(lock_key, token)  # nothing was stored; the next update may go on
-            raise
+                unit_token = None
+                await self._unlock(lock_key, token)
+                raise
+            finally:
+                if unit_token is not None:
+                    self.storage.end(unit_token)
+            try:
+                await self.storage.flush(unit, lock=(lock_key, token), seen=seen)
+            except BaseException:
+                await self._unlock(lock_key, token)  # nothing was stored; the next update may go on
+                raise
+        finally:
+            keeper.stop()
+
+    @asynccontextmanager
+    async def unlocked_session(self, key: StorageKey) -> AsyncIterator[None]:
+        """The conversation's state and data, read in one round trip without taking the lock,
+        in a unit whose writes are dropped."""
+        build = self.key_builder.build
+        state, data = await self.redis.mget(build(key, "state"), build(key, "data"))
+        async with self.storage.read_only_unit({key: (_text(state), _text(data))}):
+            yield
 
     async def _unlock(self, lock_key: str, token: str) -> None:
         try:

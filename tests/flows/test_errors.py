@@ -4,11 +4,13 @@ and the same input works once the fault is gone."""
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bot.errors import PaymentNotStored
 from services.orders import OrderStatus
 from tests.flows.steps import ENTERPRISE_NAME, button_data, paid_order, to_code, to_confirmation, to_payment
 
 APOLOGY = "抱歉，处理您的请求时出现问题，请稍后重试。您的进度已保留。"
 BUSY = "服务繁忙，请稍后再试。您的进度已保留。"
+PAYMENT_PENDING = "付款已收到，正在确认，确认后会立即通知您，请勿重复付款。"
 
 
 def failing(exc: Exception):
@@ -93,21 +95,39 @@ async def test_redis_going_away_at_pre_checkout_refuses_with_busy(bot_harness, m
     assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PENDING
 
 
-async def test_payment_notice_that_fails_is_applied_when_telegram_delivers_it_again(bot_harness, monkeypatch):
+async def test_payment_notice_that_fails_on_redis_is_not_confirmed_and_applied_when_delivered_again(
+        bot_harness, monkeypatch):
+    """The money is taken: the buyer is told it is being confirmed (once, however many tries),
+    and the update is not taken as handled (PaymentNotStored: the transport does not confirm it)."""
     buyer = bot_harness.user()
     order = await to_payment(bot_harness, buyer)
     assert (await buyer.pre_checkout())["ok"]
     update = bot_harness.telegram.successful_payment_update(buyer.fake, buyer.last_invoice()["message_id"])
     monkeypatch.setattr(bot_harness.app.orders, "mark_paid", failing(RedisConnectionError("gone")))
 
-    await bot_harness.feed(update)
+    for _ in range(3):  # Telegram's redeliveries while Redis is away
+        with pytest.raises(PaymentNotStored):
+            await bot_harness.feed(update)
 
-    assert buyer.screen.text == BUSY
+    assert buyer.screen.text == PAYMENT_PENDING
+    assert [m.get("text") for m in bot_harness.telegram.messages(buyer.id, from_bot=True)].count(PAYMENT_PENDING) == 1
     assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PENDING
     monkeypatch.undo()
     await bot_harness.feed(update)  # Telegram's redelivery of the same update
     assert "支付成功" in buyer.screen.text
     assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+
+
+async def test_a_payment_that_fails_for_another_reason_is_answered_and_taken(bot_harness, monkeypatch):
+    buyer = bot_harness.user()
+    await to_payment(bot_harness, buyer)
+    assert (await buyer.pre_checkout())["ok"]
+    update = bot_harness.telegram.successful_payment_update(buyer.fake, buyer.last_invoice()["message_id"])
+    monkeypatch.setattr(bot_harness.app.orders, "mark_paid", failing(RuntimeError("bug")))
+
+    await bot_harness.feed(update)  # no PaymentNotStored: redelivering it would fail the same way
+
+    assert buyer.screen.text == APOLOGY
 
 
 async def test_error_after_the_step_changed_rolls_the_step_back(bot_harness, monkeypatch):

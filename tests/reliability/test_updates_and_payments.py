@@ -83,3 +83,20 @@ async def test_200_pre_checkouts_at_once_are_answered_well_inside_ten_seconds(bo
     print(f"\n200 pre-checkouts at once: all answered ok in {wall:.2f} s; "
           f"p50 {latencies[99] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms (Telegram allows 10 s)")
     assert latencies[-1] < 10
+
+
+async def test_a_pre_checkout_is_answered_while_the_buyers_session_is_locked_and_only_once(bot_harness):
+    """Telegram needs the answer within 10 s: a pre-checkout does not wait for the user's lock
+    (held here as by a stuck update or a dead process), and a repeat of it is dropped."""
+    buyer = bot_harness.user()
+    await to_payment(bot_harness, buyer)
+    lock = bot_harness.dp.storage.inner.key_builder.build(bot_harness._storage_key(buyer), "lock")
+    await bot_harness.redis.set(lock, "another-update", px=30_000)
+    update = bot_harness.telegram.pre_checkout_update(buyer.fake, buyer.last_invoice()["message_id"])
+
+    await asyncio.wait_for(asyncio.gather(bot_harness.feed(update), bot_harness.feed(update)), 5)
+
+    assert bot_harness.telegram.pre_checkout_answer(update.pre_checkout_query.id) == {"ok": True}
+    assert len(bot_harness.telegram.calls_of("answerPreCheckoutQuery")) == 1
+    assert await bot_harness.redis.get(lock) == "another-update"  # not touched
+    assert await bot_harness.state_of(buyer) == "Buy:payment"  # nor the conversation
