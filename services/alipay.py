@@ -401,8 +401,9 @@ class AlipayGateway:
         answer = await self._call("alipay.trade.fastpay.refund.query",
                                   {"out_trade_no": order_id, "out_request_no": refund_id,
                                    "query_options": ["gmt_refund_pay"]})
-        if answer.get("out_request_no") != refund_id or answer.get("refund_status", "REFUND_SUCCESS") != "REFUND_SUCCESS":
-            return None  # Alipay answers 10000 with no refund fields for a refund it does not know
+        # A refund Alipay does not know (or has not finished) is answered 10000 without refund_status.
+        if answer.get("out_request_no") != refund_id or answer.get("refund_status") != "REFUND_SUCCESS":
+            return None
         try:
             amount_fen = to_fen(str(answer.get("refund_amount", "")))
         except ValueError:
@@ -446,8 +447,8 @@ class AlipayGateway:
             log.warning("alipay.answer_refused method=%s code=%s", method, code)
             raise ResponseNotTrusted(f"{code} {answer.get('sub_code', '')}".strip())
         if code != SUCCESS_CODE:
-            raise ProviderError(str(answer.get("sub_code") or code), str(answer.get("sub_msg") or answer.get("msg", "")),
-                                status=int(code) if code.isdigit() else 0)
+            message = str(answer.get("sub_msg") or answer.get("msg", ""))
+            raise ProviderError(str(answer.get("sub_code") or code), message, status=int(code) if code.isdigit() else 0)
         return answer
 
     def _client(self) -> aiohttp.ClientSession:

@@ -183,6 +183,7 @@ async def test_forged_and_tampered_notices_are_refused_and_nothing_is_accepted(w
     resource = w.fake.transaction_resource(tx)
     body, headers = w.fake.notice_for(tx)
     assert w.gateway.verify_notice(body, headers).amount_fen == 1_280_000  # the genuine one verifies
+    assert w.gateway.verify_notice(body, {k.lower(): v for k, v in headers.items()}).order_id == "o1a2b3c4d5e6f"
 
     def signed(content: dict, **sign: object) -> tuple[bytes, dict[str, str]]:
         forged = w.fake.notice_body("TRANSACTION.SUCCESS", content, original_type="transaction",

@@ -196,7 +196,8 @@ class FakeAlipay:
         method = params.get("method", "")
         app = self.apps.get(params.get("app_id", ""))
         signed_ok = (app is not None and params.get("sign_type") == "RSA2"
-                     and rsa_verify(app.public_key, params.get("sign", ""), sign_content(params, leave_out=REQUEST_UNSIGNED)))
+                     and rsa_verify(app.public_key, params.get("sign", ""),
+                                    sign_content(params, leave_out=REQUEST_UNSIGNED)))
         try:
             biz = json.loads(params.get("biz_content", "{}"))
         except ValueError:
@@ -253,7 +254,8 @@ class FakeAlipay:
             self._seq += 1
             expire = biz.get("time_expire")
             trade = FakeTrade(
-                app_id=app.app_id, out_trade_no=out_trade_no, trade_no=f"{self.clock.now():%Y%m%d}22001{self._seq:015d}",
+                app_id=app.app_id, out_trade_no=out_trade_no,
+                trade_no=f"{self.clock.now():%Y%m%d}22001{self._seq:015d}",
                 subject=str(subject), total=to_fen(total), product_code=PAGE_METHODS[method],
                 notify_url=params.get("notify_url", ""), return_url=params.get("return_url", ""),
                 time_expire=parse_beijing(expire) if isinstance(expire, str) else None, gmt_create=self.clock.now(),

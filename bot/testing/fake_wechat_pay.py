@@ -161,7 +161,8 @@ class FakeWechatPay:
     def transaction(self, mchid: str, out_trade_no: str) -> FakeTransaction | None:
         return self.transactions.get((mchid, out_trade_no))
 
-    async def pay(self, mchid: str, out_trade_no: str, *, openid: str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o") -> FakeTransaction:
+    async def pay(self, mchid: str, out_trade_no: str, *,
+                  openid: str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o") -> FakeTransaction:
         """The buyer pays: the transaction succeeds once and its notice goes out (paying again
         only sends the notice again)."""
         tx = self.transactions.get((mchid, out_trade_no))
@@ -315,7 +316,8 @@ class FakeWechatPay:
                 return self._error(403, "ORDERPAID", "该订单已支付")
             if existing.trade_state == "CLOSED":
                 return self._error(400, "ORDER_CLOSED", "订单已关闭")
-            if (existing.trade_type, existing.total, existing.description) != (TRADE_TYPES[scene], total, data["description"]):
+            asked = (TRADE_TYPES[scene], total, data["description"])
+            if (existing.trade_type, existing.total, existing.description) != asked:
                 return self._error(403, "OUT_TRADE_NO_USED", "商户订单号重复")
             tx = existing  # the same order placed again: the same prepay
         else:
@@ -408,7 +410,8 @@ class FakeWechatPay:
             return self._error(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
         self._seq += 1
         made = FakeRefund(
-            mchid=merchant.mchid, out_refund_no=out_refund_no, refund_id=f"50300{self._seq:027d}", out_trade_no=tx.out_trade_no,
+            mchid=merchant.mchid, out_refund_no=out_refund_no, refund_id=f"50300{self._seq:027d}",
+            out_trade_no=tx.out_trade_no,
             transaction_id=tx.transaction_id, refund=refund, total=total, reason=str(data.get("reason", "")),
             notify_url=data.get("notify_url"), create_time=self.clock.now(),
         )
