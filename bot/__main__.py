@@ -1,19 +1,38 @@
-"""python -m bot run | playground | admin ... | flowtest PATH... | flows --mermaid"""
+"""python -m bot run | admin ... | reconcile | refunds list, and the developer tools by name."""
 import sys
+from importlib import import_module
 
 USAGE = """usage: python -m bot COMMAND
 
 commands:
   run          run the bot against the Bot API at TELEGRAM_API_BASE (needs BOT_TOKEN, Redis)
-  playground   chat with the bot in this terminal: no token, no network
   admin ...    manage the enterprise directory (python -m bot admin --help)
-  flowtest     run scenario files: python -m bot flowtest scenarios/ (docs/testing.md)
-  bench        benchmark the purchase flow against bare aiogram (docs/performance.md)
-  flows        print the conversation's states and transitions: python -m bot flows --mermaid
   reconcile    list web orders whose state differs between the payment gateway and Redis
-  refunds list the payments kept for a refund
+  refunds list list the payments kept for a refund
+
+developer tools (the devkit package, installed by scripts/setup.sh):
+  playground   chat with the bot in this terminal: no token, no network (--web: in a browser)
+  flowtest     run scenario files: python -m bot flowtest scenarios/ (docs/testing.md)
+  flows        print the conversation's states and transitions: python -m bot flows --mermaid
   settings     print the environment variables as a Markdown table (docs/deploy.md)
+  bench        benchmark the purchase flow against bare aiogram (docs/performance.md)
+  loadtest     signed webhook purchases against python -m bot run processes
 """
+
+
+# Developer tools live apart from what production runs (devkit/, the esign-bot-devkit package);
+# they are looked up by name so that production never imports them.
+DEVELOPER_TOOLS = ("playground", "flowtest", "flows", "settings", "bench", "loadtest")
+
+
+def developer_tool(command: str, rest: list[str]) -> int:
+    try:
+        tools = import_module("esign_devkit.__main__")
+    except ModuleNotFoundError:
+        print(f"error: `{command}` is a developer tool: install it with `pip install -e ./devkit` "
+              "(scripts/setup.sh does)", file=sys.stderr)
+        return 2
+    return int(tools.main([command, *rest]))
 
 
 def main(argv: list[str]) -> int:
@@ -28,21 +47,8 @@ def main(argv: list[str]) -> int:
             return 2
         from bot.runner import run
         return run()
-    if command == "playground":
-        from bot.playground import main as playground
-        return playground(rest)
-    if command == "flowtest":
-        from bot.flowtest import main as flowtest
-        return flowtest(rest)
-    if command == "settings":
-        from bot.settingsdoc import main as settings_table
-        return settings_table(rest)
-    if command == "flows":
-        from bot.flowgraph import main as flows
-        return flows(rest)
-    if command == "bench":
-        from bot.bench import main as bench
-        return bench(rest)
+    if command in DEVELOPER_TOOLS:
+        return developer_tool(command, rest)
     if command == "reconcile":
         from bot.reconcile import main as reconcile
         return reconcile(rest)
@@ -56,5 +62,10 @@ def main(argv: list[str]) -> int:
     return 0 if command in ("-h", "--help") else 2
 
 
-if __name__ == "__main__":
+def console() -> None:
+    """The `esign-bot` console script."""
     sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    console()

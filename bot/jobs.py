@@ -1,7 +1,7 @@
 """The background task: one per process, running services.scheduler ticks (expiry of editions,
 trials and unpaid orders; reminders) and sending the reminders through the Bot.
 
-    task = start_background(app, bot)      # bot/runner.py, bot/playground.py
+    task = start_background(app, bot)      # bot/runner.py, devkit/esign_devkit/playground.py
     ...
     await stop_background(task)
 

@@ -298,7 +298,7 @@ CANDIDATE_LISTS_KEPT = 1024
 
 class _InlineFilter(FilterObject):
     """A synchronous filter, called in the event loop (aiogram's FilterObject would hand it to a
-    thread). Its `callback` is untouched, so tools that read filters (bot.flowgraph) see it."""
+    thread). Its `callback` is untouched, so tools that read filters (esign_devkit.diagram) see it."""
 
     async def call(self, *args: Any, **kwargs: Any) -> Any:
         return self.callback(*args, **self._prepare_kwargs(kwargs))

@@ -1,4 +1,5 @@
-# Sourced by the other scripts: a project virtualenv with the package and its test extras.
+# Sourced by the other scripts: a project virtualenv with the bot, its test extras and the
+# developer tools (devkit/: playgrounds, the flow-testing kit, benchmarks).
 # Idempotent: re-runs only install what changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,8 +21,8 @@ if [ ! -x .venv/bin/python ]; then
   "$(find_python)" -m venv .venv
 fi
 stamp=.venv/.installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ devkit/pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
+  .venv/bin/python -m pip install --quiet -e '.[test]' -e ./devkit
   touch "$stamp"
 fi

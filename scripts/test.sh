@@ -3,7 +3,7 @@
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/flows -x).
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source "$ROOT/scripts/redis.sh"
-export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/13}"
+export ESIGN_TEST_REDIS_URL="${ESIGN_TEST_REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/13}"
 
 # The web checkout's browser test (tests/web/test_browser.py) drives Debian's chromium through
 # Playwright (from PyPI, in the test extras; it never downloads a browser). Installed when

@@ -1,5 +1,25 @@
-"""The fixtures (`redis`, `clock`, `bot_harness`) come from the package's pytest plugin,
-bot/testing/pytest_plugin.py, which the project's tests use like any tester would."""
-from bot.testing.pytest_plugin import redis_url_for_tests
+"""The project's own tests use the flow-testing kit's pytest plugin
+(devkit/esign_devkit/testing/pytest_plugin.py) as any tester would. Their Redis database is
+$ESIGN_TEST_REDIS_URL: scripts/test.sh sets it, and a run by hand takes database 13 of the
+local server (emptied before and after each test; under pytest-xdist, worker N takes 13 + N).
+`redis` and `clock` are this suite's short names for the plugin's `esign_redis` and `esign_clock`."""
+import os
 
-TEST_REDIS_URL = redis_url_for_tests()
+import pytest
+
+os.environ.setdefault("ESIGN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+pytest_plugins = ["esign_devkit.testing.pytest_plugin"]
+
+from esign_devkit.testing.databases import given_redis_url  # noqa: E402 (after the default above)
+
+TEST_REDIS_URL = given_redis_url()
+
+
+@pytest.fixture
+def redis(esign_redis):
+    return esign_redis
+
+
+@pytest.fixture
+def clock(esign_clock):
+    return esign_clock

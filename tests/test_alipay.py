@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import aiohttp
 import pytest
 
-from bot.testing.fake_alipay import FakeAlipay, FakeTrade
-from bot.testing.fake_provider import MerchantEndpoint
-from bot.testing.fake_wechat_pay import new_rsa_key
+from esign_devkit.testing.fake_alipay import FakeAlipay, FakeTrade
+from esign_devkit.testing.fake_provider import MerchantEndpoint
+from esign_devkit.testing.fake_wechat_pay import new_rsa_key
 from services.alipay import (
     NOTICE_UNSIGNED, REQUEST_UNSIGNED, AlipayGateway, AlipayRequest, alipay_gateway, sign_content, to_fen, yuan,
 )

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.bench_redis import RedisCounter, counted_redis
+from esign_devkit.bench.redis_counter import RedisCounter, counted_redis
 from bot.state.storage import build_storage
-from bot.testing.pytest_plugin import redis_url_for_tests
+from tests.conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = {
@@ -34,7 +34,7 @@ def run_bench(*args: str) -> tuple[int, str, str]:
 @pytest.fixture
 async def bench_db(redis):
     """The tests' own database, emptied by the `redis` fixture; the bench must leave it empty."""
-    yield redis_url_for_tests()
+    yield TEST_REDIS_URL
     assert await redis.dbsize() == 0, "the bench left keys behind"
 
 
@@ -75,7 +75,7 @@ async def test_each_step_of_the_purchase_costs_the_round_trips_documented(bench_
     the order created (2), the pre-checkout's read and its hold (2), the payment and the binding
     (a read and a checked write, 2 each), the binding screens' order and phone's enterprises
     (2 each)."""
-    from bot.bench import PURCHASE_STEPS, Bench, Run
+    from esign_devkit.bench.run import PURCHASE_STEPS, Bench, Run
     from services import keys
 
     run = Run(bench_db)
@@ -118,7 +118,7 @@ def test_bench_refuses_bad_arguments():
 
 
 # --- the wiring the bench measures: what an update costs, pinned -------------------------------
-# (Counts of Redis round trips, never times: bot.bench_redis counts them on the client.)
+# (Counts of Redis round trips, never times: esign_devkit.bench.redis_counter counts them on the client.)
 
 KEY = StorageKey(bot_id=42, chat_id=7, user_id=7)
 
@@ -127,7 +127,7 @@ KEY = StorageKey(bot_id=42, chat_id=7, user_id=7)
 async def counted(redis):
     """A counting client on the tests' database, and its storage and per-user lock."""
     counter = RedisCounter()
-    client = counted_redis(redis_url_for_tests(), counter)
+    client = counted_redis(TEST_REDIS_URL, counter)
     storage, isolation = build_storage(client, 600)
     yield counter, storage, isolation, client
     await client.aclose()
@@ -309,7 +309,7 @@ def test_a_session_is_stored_as_the_same_text_its_data_would_be():
 
 async def test_bare_aiogram_alone_in_its_own_process(bench_db):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "bot.bench_bare", "-n", "4", "--rounds", "1", "--redis", bench_db],
+    proc = subprocess.run([sys.executable, "-m", "esign_devkit.bench.bare", "-n", "4", "--rounds", "1", "--redis", bench_db],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)

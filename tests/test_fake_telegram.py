@@ -25,8 +25,8 @@ from aiogram.types import (
     Update,
 )
 
-from bot.testing.bot_api_server import serve_bot_api, wait_for_message
-from bot.testing.fake_telegram import FakeApiError, FakeTelegram, FakeUser
+from esign_devkit.testing.bot_api_server import serve_bot_api, wait_for_message
+from esign_devkit.testing.fake_telegram import FakeApiError, FakeTelegram, FakeUser
 
 TOKEN = "777000111:SECRET"
 

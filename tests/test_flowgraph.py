@@ -6,7 +6,7 @@ from pathlib import Path
 import fakeredis
 
 from bot.app import build_context, build_dispatcher
-from bot.flowgraph import Transition, render_markdown, transitions
+from esign_devkit.diagram import Transition, render_markdown, transitions
 from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.redis_client import redis_from_url
-from bot.testing.harness import BotHarness
-from bot.testing.pytest_plugin import redis_url_for_tests
+from esign_devkit.testing.harness import BotHarness
+from tests.conftest import TEST_REDIS_URL
 from services.orders import OrderStatus
 
 RUNS = int(os.environ.get("FUZZ_UPDATE_RUNS", "100"))
@@ -69,7 +69,7 @@ class GuardCounter(logging.Handler):
 
 
 async def play(actions: list[tuple[str, object]]) -> None:
-    redis = redis_from_url(redis_url_for_tests())
+    redis = redis_from_url(TEST_REDIS_URL)
     await redis.flushdb()
     harness = BotHarness(redis)
     guard = GuardCounter()

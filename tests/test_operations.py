@@ -3,22 +3,22 @@ environment-variable table in docs/deploy.md is the one read off config/settings
 from pathlib import Path
 
 from bot.runner import register_webhook_once
-from bot.settingsdoc import markdown_table
+from esign_devkit.settings_table import markdown_table
 from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def test_the_webhook_is_registered_once_not_by_every_instance_on_every_start(bot_harness):
+async def test_the_webhook_is_registered_once_not_by_every_instance_on_every_start(esign_harness):
     settings = Settings(_env_file=None, webhook_url="https://bot.example.com")
-    instances = [bot_harness.dp, bot_harness.dp]  # two replicas, same Redis, same bot
-    registered = [await register_webhook_once(dp, bot_harness.bot, settings, "s3cret") for dp in instances]
+    instances = [esign_harness.dp, esign_harness.dp]  # two replicas, same Redis, same bot
+    registered = [await register_webhook_once(dp, esign_harness.bot, settings, "s3cret") for dp in instances]
     assert registered == [True, False]
-    assert len(bot_harness.telegram.calls_of("setWebhook")) == 1
+    assert len(esign_harness.telegram.calls_of("setWebhook")) == 1
     # A new secret (or URL) is registered again, once.
-    assert await register_webhook_once(bot_harness.dp, bot_harness.bot, settings, "rotated")
-    assert not await register_webhook_once(bot_harness.dp, bot_harness.bot, settings, "rotated")
-    assert [c.params["secret_token"] for c in bot_harness.telegram.calls_of("setWebhook")] == ["s3cret", "rotated"]
+    assert await register_webhook_once(esign_harness.dp, esign_harness.bot, settings, "rotated")
+    assert not await register_webhook_once(esign_harness.dp, esign_harness.bot, settings, "rotated")
+    assert [c.params["secret_token"] for c in esign_harness.telegram.calls_of("setWebhook")] == ["s3cret", "rotated"]
 
 
 def test_docs_deploy_md_has_the_current_environment_table():

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from bot.redis_client import redis_from_url
-from bot.testing.pytest_plugin import redis_url_for_tests
+from tests.conftest import TEST_REDIS_URL
 from services.catalog import Cart, load_catalog, quote
 from services.clock import FixedClock
 from services.enterprises import RedisEnterpriseDirectory, Role
@@ -38,7 +38,7 @@ class OrderMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.redis = redis_from_url(redis_url_for_tests())
+        self.redis = redis_from_url(TEST_REDIS_URL)
         self.clock = FixedClock()
         self.catalog = load_catalog()
         self.orders = OrderService(self.redis, self.clock, self.catalog)

@@ -6,7 +6,7 @@ import pytest
 from aiogram.exceptions import TelegramRetryAfter
 
 from bot.outbound import OutboundLimits
-from bot.testing.fake_telegram import FakeTelegram, FakeUser
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 
 class VirtualTime:

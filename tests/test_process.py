@@ -21,8 +21,8 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 from bot.state.storage import TaggedKeyBuilder
-from bot.testing.bot_api_server import serve_bot_api
-from bot.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
+from esign_devkit.testing.bot_api_server import serve_bot_api
+from esign_devkit.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
 from config.settings import Settings
 from services import keys
 from services.phones import mask_phone

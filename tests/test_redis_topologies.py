@@ -28,8 +28,8 @@ from redis.crc import key_slot
 
 from bot.redis_client import SentinelRedis, redis_from_url
 from bot.state.storage import TaggedKeyBuilder
-from bot.testing.harness import BotHarness
-from bot.testing.private_redis import PrivateCluster, PrivateSentinel
+from esign_devkit.testing.harness import BotHarness
+from esign_devkit.testing.private_redis import PrivateCluster, PrivateSentinel
 from services import keys
 from services.clock import FixedClock
 from services.orders import OrderStatus
@@ -128,7 +128,7 @@ async def _run_suite(url: str) -> str:
     """The SUITE in a pytest of its own on `url`; its summary line, or an AssertionError."""
     run = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *SUITE, cwd=ROOT,
-        env={**os.environ, "TEST_REDIS_URL": url}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        env={**os.environ, "ESIGN_TEST_REDIS_URL": url}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await asyncio.wait_for(run.communicate(), timeout=900)
     tail = "\n".join(output.decode(errors="replace").splitlines()[-40:])
     assert run.returncode == 0, f"the suite failed on {url}:\n{tail}"

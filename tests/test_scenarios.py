@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import flowtest
+from esign_devkit import flowtest
 from bot.redis_client import redis_from_url
-from bot.testing.scenario import ScenarioError, format_result, load_file, load_text, run_scenario
+from esign_devkit.testing.scenario import ScenarioError, format_result, load_file, load_text, run_scenario
 from tests.conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,14 +29,14 @@ def test_the_examples_are_there():
 
 
 @pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
-async def test_scenario_file_passes(path, run_scenarios):
-    await run_scenarios(path)  # the plugin's fixture: a failure shows the flowtest report
+async def test_scenario_file_passes(path, esign_scenarios):
+    await esign_scenarios(path)  # the plugin's fixture: a failure shows the flowtest report
 
 
-async def test_run_scenarios_fails_with_the_report(tmp_path, run_scenarios):
+async def test_run_scenarios_fails_with_the_report(tmp_path, esign_scenarios):
     (tmp_path / "broken.yaml").write_text(BROKEN, encoding="utf-8")
     with pytest.raises(pytest.fail.Exception, match="expected text matching /这句话不在屏幕上/"):
-        await run_scenarios(tmp_path / "broken.yaml")
+        await esign_scenarios(tmp_path / "broken.yaml")
 
 
 BROKEN = """\

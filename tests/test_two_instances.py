@@ -1,8 +1,8 @@
 """Issue 8: two bot processes in webhook mode on one Redis, fed interleaved updates for the same
 buyers (round-robin, a share delivered to both at once as a Telegram retry would be): every
 purchase completes once, with no order lost or doubled. Real sockets and processes
-(bot/loadtest.py); no speed is asserted."""
-from bot.loadtest import loadtest
+(devkit/esign_devkit/loadtest.py); no speed is asserted."""
+from esign_devkit.loadtest import loadtest
 from tests.conftest import TEST_REDIS_URL
 
 

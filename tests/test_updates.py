@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import build_context, build_dispatcher
 from bot.polling import poll
-from bot.testing.fake_telegram import FakeTelegram, FakeUser
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 from bot.ui import EditScreen, Screen, SendScreen, Shown, show
 from bot.updates import LeanDispatcher, parse_update, update_kind
 from config.settings import Settings

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from bot.testing.fake_provider import MerchantEndpoint
-from bot.testing.fake_wechat_pay import FakeWechatPay, new_rsa_key
+from esign_devkit.testing.fake_provider import MerchantEndpoint
+from esign_devkit.testing.fake_wechat_pay import FakeWechatPay, new_rsa_key
 from services.clock import FixedClock
 from services.payment_gateway import NoticeRejected, PaymentGateway, PaymentRequest
 from services.payment_refunds import ProviderError, RefundingGateway, RefundRefused, ResponseNotTrusted

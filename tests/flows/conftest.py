@@ -6,7 +6,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def every_query_is_answered(request):
     # Asked for here, so the harness outlives this check.
-    harness = request.getfixturevalue("bot_harness") if "bot_harness" in request.fixturenames else None
+    harness = request.getfixturevalue("esign_harness") if "esign_harness" in request.fixturenames else None
     yield
     if harness is not None:
         assert harness.unanswered_queries() == [], "queries the bot never answered"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from bot.testing.harness import BotHarness, ChatUser
+from esign_devkit.testing.harness import BotHarness, ChatUser
 from services.orders import Order
 
 ENTERPRISE_NAME = "深圳示例科技有限公司"

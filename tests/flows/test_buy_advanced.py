@@ -6,8 +6,8 @@ from services.orders import OrderStatus
 DEMO_PHONE = "+8613800138000"
 
 
-async def test_whole_advanced_purchase_through_delivery(bot_harness):
-    buyer = bot_harness.user(lang="zh", phone=DEMO_PHONE)
+async def test_whole_advanced_purchase_through_delivery(esign_harness):
+    buyer = esign_harness.user(lang="zh", phone=DEMO_PHONE)
 
     screen = await buyer.send("/start")
     assert "欢迎使用腾讯电子签" in screen.text
@@ -32,7 +32,7 @@ async def test_whole_advanced_purchase_through_delivery(bot_harness):
 
     screen = await buyer.share_contact()
     assert "+86*******8000" in screen.text
-    code = bot_harness.sms.last_code(DEMO_PHONE)
+    code = esign_harness.sms.last_code(DEMO_PHONE)
     screen = await buyer.send(code)
     assert "订单确认" in screen.text
     assert "高级版 2年：¥9,600.00" in screen.text
@@ -44,17 +44,17 @@ async def test_whole_advanced_purchase_through_delivery(bot_harness):
     invoice = buyer.last_invoice()
     assert invoice["currency"] == "CNY"
     assert invoice["total_amount"] == 1_360_000
-    [order] = await bot_harness.orders.list_for_user(buyer.id)
+    [order] = await esign_harness.orders.list_for_user(buyer.id)
     assert order.status is OrderStatus.PENDING and invoice["payload"] == order.id
 
     screen = await buyer.pay()
     assert "支付成功" in screen.text
     assert "请及时认证并绑定企业使用" in screen.text  # R13
-    order = await bot_harness.orders.get(order.id)
+    order = await esign_harness.orders.get(order.id)
     assert order.status is OrderStatus.PAID
 
     # The enterprise is verified afterwards, the buyer its super admin: now it can be bound.
-    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
+    ent = await esign_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
     screen = await buyer.tap("立即绑定")
     assert "深圳示例科技有限公司" in screen.buttons
     screen = await buyer.tap("深圳示例科技有限公司")
@@ -63,11 +63,11 @@ async def test_whole_advanced_purchase_through_delivery(bot_harness):
     assert "绑定成功" in screen.text
     assert "合同余量：2,200 份" in screen.text
 
-    delivered = await bot_harness.enterprises.get(ent.id)
+    delivered = await esign_harness.enterprises.get(ent.id)
     assert delivered.edition == "advanced"
     assert delivered.contracts_left == 2200
-    assert delivered.expires_at.year == bot_harness.clock.now().year + 2
-    order = await bot_harness.orders.get(order.id)
+    assert delivered.expires_at.year == esign_harness.clock.now().year + 2
+    order = await esign_harness.orders.get(order.id)
     assert order.status is OrderStatus.BOUND and order.enterprise_id == ent.id
 
     screen = await buyer.send("/start")
@@ -75,9 +75,9 @@ async def test_whole_advanced_purchase_through_delivery(bot_harness):
     assert "合同余量：2,200 份" in screen.text
 
 
-async def test_the_super_admin_of_a_verified_enterprise_gets_the_purchase_delivered_at_once(bot_harness):
-    ent = await bot_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
-    buyer = bot_harness.user(lang="zh", phone=DEMO_PHONE)
+async def test_the_super_admin_of_a_verified_enterprise_gets_the_purchase_delivered_at_once(esign_harness):
+    ent = await esign_harness.enterprise("深圳示例科技有限公司", members={DEMO_PHONE: "super_admin"})
+    buyer = esign_harness.user(lang="zh", phone=DEMO_PHONE)
     await buyer.send("/start")
     await buyer.tap("购买套餐")
     await buyer.tap("立即购买")
@@ -87,7 +87,7 @@ async def test_the_super_admin_of_a_verified_enterprise_gets_the_purchase_delive
     await buyer.send("深圳示例科技有限公司")
     await buyer.share_contact()
 
-    screen = await buyer.send(bot_harness.sms.last_code(DEMO_PHONE))  # R19: the name typed is that enterprise
+    screen = await buyer.send(esign_harness.sms.last_code(DEMO_PHONE))  # R19: the name typed is that enterprise
 
     assert "购买企业：深圳示例科技有限公司（当前体验版" in screen.text
     assert "支付后将直接发货至「深圳示例科技有限公司」，无需绑定" in screen.text
@@ -96,8 +96,8 @@ async def test_the_super_admin_of_a_verified_enterprise_gets_the_purchase_delive
     screen = await buyer.pay()
 
     assert "支付成功，已发货" in screen.text and "立即绑定" not in screen.buttons
-    [order] = await bot_harness.orders.list_for_user(buyer.id)
+    [order] = await esign_harness.orders.list_for_user(buyer.id)
     assert order.status is OrderStatus.BOUND and order.enterprise_id == ent.id
-    delivered = await bot_harness.enterprises.get(ent.id)
+    delivered = await esign_harness.enterprises.get(ent.id)
     assert delivered.edition == "advanced" and delivered.contracts_left == 1200
-    assert delivered.expires_at.year == bot_harness.clock.now().year + 2
+    assert delivered.expires_at.year == esign_harness.clock.now().year + 2

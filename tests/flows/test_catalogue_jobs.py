@@ -6,8 +6,8 @@ import re
 from tests.flows.catalogue_steps import ENTERPRISE, member_of
 
 
-async def test_reminders_before_an_edition_expires_each_once_with_a_renew_button(bot_harness):
-    h = bot_harness
+async def test_reminders_before_an_edition_expires_each_once_with_a_renew_button(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced", days=31)
     member = h.user()
     await h.app.enterprises.add_member(ent.id, member.phone, "member")
@@ -28,8 +28,8 @@ async def test_reminders_before_an_edition_expires_each_once_with_a_renew_button
     assert "🔁 版本续费" in screen.text and "当前版本：高级版（到期 2026-02-05）" in screen.text
 
 
-async def test_an_edition_past_its_expiry_is_back_to_experience(bot_harness):
-    h = bot_harness
+async def test_an_edition_past_its_expiry_is_back_to_experience(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "professional", days=3, contracts=800)
     h.advance(days=3, seconds=1)
     report = await h.run_jobs()
@@ -41,8 +41,8 @@ async def test_an_edition_past_its_expiry_is_back_to_experience(bot_harness):
     assert (after.edition, after.expires_at) == ("experience", None)
 
 
-async def test_an_old_reminder_button_after_the_conversation_was_forgotten_asks_for_the_phone(bot_harness):
-    h = bot_harness
+async def test_an_old_reminder_button_after_the_conversation_was_forgotten_asks_for_the_phone(esign_harness):
+    h = esign_harness
     admin, _ = await member_of(h, "advanced", days=7)
     await h.run_jobs()
     admin.expect("版本到期提醒")
@@ -51,8 +51,8 @@ async def test_an_old_reminder_button_after_the_conversation_was_forgotten_asks_
     assert "请先验证手机号" in screen.text
 
 
-async def test_unpaid_orders_expire_in_the_background(bot_harness):
-    h = bot_harness
+async def test_unpaid_orders_expire_in_the_background(esign_harness):
+    h = esign_harness
     admin, _ = await member_of(h, "advanced")
     await admin.send("/start")
     await admin.tap(re.compile("费用管理$"))

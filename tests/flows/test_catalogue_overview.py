@@ -10,8 +10,8 @@ from tests.flows.catalogue_steps import ENTERPRISE, member_of, open_billing, sig
 OTHER = "广州另一家科技有限公司"
 
 
-async def test_F1_home_shows_for_each_enterprise_its_edition_expiry_contracts_services_and_trial(bot_harness):
-    h = bot_harness
+async def test_F1_home_shows_for_each_enterprise_its_edition_expiry_contracts_services_and_trial(esign_harness):
+    h = esign_harness
     user, ent = await member_of(h, "advanced", days=200, contracts=1_234)
     now = h.clock.now()
 
@@ -41,8 +41,8 @@ async def test_F1_home_shows_for_each_enterprise_its_edition_expiry_contracts_se
     assert "了解企业版服务" not in screen.buttons  # the personal entrance is for users without one
 
 
-async def test_F1_a_member_without_billing_rights_sees_the_overview_and_is_told_whom_to_ask(bot_harness):
-    h = bot_harness
+async def test_F1_a_member_without_billing_rights_sees_the_overview_and_is_told_whom_to_ask(esign_harness):
+    h = esign_harness
     member, ent = await member_of(h, "advanced", role="member")
     await h.app.enterprises.add_member(ent.id, "+8613800138000", "super_admin")
     await h.app.enterprises.add_member(ent.id, "+8613700001111", "billing_admin")
@@ -62,16 +62,16 @@ async def test_F1_a_member_without_billing_rights_sees_the_overview_and_is_told_
     assert (await h.orders_of(member)) == []
 
 
-async def test_F1_billing_admin_may_buy(bot_harness):
-    admin, _ = await member_of(bot_harness, "advanced", role="billing_admin")
+async def test_F1_billing_admin_may_buy(esign_harness):
+    admin, _ = await member_of(esign_harness, "advanced", role="billing_admin")
     await open_billing(admin)
     admin.expect("您的角色：计费管理员")
     await admin.tap("版本续费")
     admin.expect("请选择续费时长")
 
 
-async def test_F1_an_unverified_enterprise_is_shown_and_cannot_buy(bot_harness):
-    user, _ = await member_of(bot_harness, "experience", verified=False)
+async def test_F1_an_unverified_enterprise_is_shown_and_cannot_buy(esign_harness):
+    user, _ = await member_of(esign_harness, "experience", verified=False)
     screen = await user.send("/start")
     assert f"🏢 {ENTERPRISE}（未认证" in screen.text
     await open_billing(user)
@@ -80,8 +80,8 @@ async def test_F1_an_unverified_enterprise_is_shown_and_cannot_buy(bot_harness):
     assert "尚未完成企业认证" in answer["text"] and answer["show_alert"] is True
 
 
-async def test_R9_a_user_with_no_enterprise_sees_about_the_enterprise_editions_where_only_advanced_is_sold_in_chat(bot_harness):
-    user = bot_harness.user()
+async def test_R9_a_user_with_no_enterprise_sees_about_the_enterprise_editions_where_only_advanced_is_sold_in_chat(esign_harness):
+    user = esign_harness.user()
     screen = await user.send("/start")
     assert "了解企业版服务" in screen.buttons
 
@@ -98,8 +98,8 @@ async def test_R9_a_user_with_no_enterprise_sees_about_the_enterprise_editions_w
     user.expect("是否加购合同加量包")
 
 
-async def test_R9_a_verified_phone_with_no_enterprise_is_told_so(bot_harness):
-    user = bot_harness.user()
+async def test_R9_a_verified_phone_with_no_enterprise_is_told_so(esign_harness):
+    user = esign_harness.user()
     await sign_in(user)
     screen = await user.send("/start")
     assert "了解企业版服务" in screen.buttons
@@ -107,8 +107,8 @@ async def test_R9_a_verified_phone_with_no_enterprise_is_told_so(bot_harness):
     assert "尚未加入任何企业" in screen.text and "了解企业版服务" in screen.buttons
 
 
-async def test_R5_R16_information_screens_are_reachable_from_home_with_their_texts(bot_harness):
-    user = bot_harness.user()
+async def test_R5_R16_information_screens_are_reachable_from_home_with_their_texts(esign_harness):
+    user = esign_harness.user()
     await user.send("/start")
     screen = await user.tap("退费说明")
     assert "目前暂不支持退费及版本降级，请根据实际用量购买" in screen.text
@@ -121,15 +121,15 @@ async def test_R5_R16_information_screens_are_reachable_from_home_with_their_tex
     user.expect("欢迎使用腾讯电子签")
 
 
-async def test_F1_english_overview(bot_harness):
-    user, _ = await member_of(bot_harness, "professional", days=30, lang="en")
+async def test_F1_english_overview(esign_harness):
+    user, _ = await member_of(esign_harness, "professional", days=30, lang="en")
     screen = await user.send("/start")
     assert "Edition: Professional" in screen.text and "Contracts left: 500" in screen.text
     user.expect_buttons(f"🏢 {ENTERPRISE} · Billing", "Apply for a trial", "Refund policy", "Invoices", "FAQ")
 
 
-async def test_F1_F3_billing_asks_whose_phone_first_and_goes_on_to_what_was_asked(bot_harness):
-    h = bot_harness
+async def test_F1_F3_billing_asks_whose_phone_first_and_goes_on_to_what_was_asked(esign_harness):
+    h = esign_harness
     user = h.user()
     ent = await h.enterprise_on(ENTERPRISE, "advanced", members={user.phone: "super_admin"})
     await user.send("/start")

@@ -9,8 +9,8 @@ from tests.flows.catalogue_steps import ENTERPRISE, member_of, open_billing, tap
 UTC = timezone.utc
 
 
-async def test_R4_F7_renewing_advanced_in_chat_moves_the_expiry_and_adds_the_quota(bot_harness):
-    h = bot_harness
+async def test_R4_F7_renewing_advanced_in_chat_moves_the_expiry_and_adds_the_quota(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced", days=200, contracts=500)
     await open_billing(admin)
 
@@ -36,8 +36,8 @@ async def test_R4_F7_renewing_advanced_in_chat_moves_the_expiry_and_adds_the_quo
     admin.expect_buttons(re.compile(r"^版本续费 高级版 2年 · ¥9,600\.00 · 已绑定$"))
 
 
-async def test_R2_R4_renewing_professional_cannot_be_paid_in_chat_the_order_waits_for_the_web(bot_harness):
-    h = bot_harness
+async def test_R2_R4_renewing_professional_cannot_be_paid_in_chat_the_order_waits_for_the_web(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "professional", days=100)
     await open_billing(admin)
     await admin.tap("版本续费")
@@ -59,8 +59,8 @@ async def test_R2_R4_renewing_professional_cannot_be_paid_in_chat_the_order_wait
     assert (await h.enterprises.get(ent.id)).contracts_left == 500 + 3_000
 
 
-async def test_R4_experience_has_nothing_to_renew_and_is_offered_the_upgrade(bot_harness):
-    admin, _ = await member_of(bot_harness, "experience")
+async def test_R4_experience_has_nothing_to_renew_and_is_offered_the_upgrade(esign_harness):
+    admin, _ = await member_of(esign_harness, "experience")
     await open_billing(admin)
     screen = await admin.tap("版本续费")
     assert "当前为体验版，无需续费" in screen.text
@@ -68,8 +68,8 @@ async def test_R4_experience_has_nothing_to_renew_and_is_offered_the_upgrade(bot
     assert "体验版可升级至以下版本" in screen.text
 
 
-async def test_R4_a_renewal_choice_from_an_old_message_is_refused_with_a_notice(bot_harness):
-    admin, _ = await member_of(bot_harness, "advanced")
+async def test_R4_a_renewal_choice_from_an_old_message_is_refused_with_a_notice(esign_harness):
+    admin, _ = await member_of(esign_harness, "advanced")
     await open_billing(admin)
     await admin.tap("版本续费")
     old = admin.screen.message_id
@@ -77,22 +77,22 @@ async def test_R4_a_renewal_choice_from_an_old_message_is_refused_with_a_notice(
     await admin.send("/start")  # left the renewal
     answer = await admin.tap_stale(old, button["callback_data"])
     assert answer["text"] == "此按钮已失效，请使用最新的消息。"
-    assert await bot_harness.orders_of(admin) == []
+    assert await esign_harness.orders_of(admin) == []
 
 
-async def test_R4_double_tap_on_submit_makes_one_renewal_order(bot_harness):
-    admin, _ = await member_of(bot_harness, "advanced")
+async def test_R4_double_tap_on_submit_makes_one_renewal_order(esign_harness):
+    admin, _ = await member_of(esign_harness, "advanced")
     await open_billing(admin)
     await admin.tap("版本续费")
     await admin.tap(re.compile("^1年"))
     answers = await admin.double_tap("提交订单")
     assert all(a is not None for a in answers)
-    assert len(await bot_harness.orders_of(admin)) == 1
+    assert len(await esign_harness.orders_of(admin)) == 1
     assert len(admin.telegram.invoices(admin.id)) == 1
 
 
-async def test_R4_a_pending_renewal_is_paid_later_from_my_orders(bot_harness):
-    h = bot_harness
+async def test_R4_a_pending_renewal_is_paid_later_from_my_orders(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced", days=10)
     await open_billing(admin)
     await admin.tap("版本续费")
@@ -109,8 +109,8 @@ async def test_R4_a_pending_renewal_is_paid_later_from_my_orders(bot_harness):
     assert (await h.enterprises.get(ent.id)).contracts_left == 1_100
 
 
-async def test_R4_the_member_who_lost_billing_rights_cannot_submit(bot_harness):
-    h = bot_harness
+async def test_R4_the_member_who_lost_billing_rights_cannot_submit(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced")
     await open_billing(admin)
     await admin.tap("版本续费")
@@ -122,8 +122,8 @@ async def test_R4_the_member_who_lost_billing_rights_cannot_submit(bot_harness):
     admin.expect(f"🏢 {ENTERPRISE}")
 
 
-async def test_R2_R4_a_renewal_over_the_chat_limit_goes_to_the_web_and_says_why(bot_harness):
-    h = bot_harness
+async def test_R2_R4_a_renewal_over_the_chat_limit_goes_to_the_web_and_says_why(esign_harness):
+    h = esign_harness
     h.app.catalog.chat_payment_limit_fen = 500_000  # ¥5,000: two years of 高级版 are over it
     admin, _ = await member_of(h, "advanced")
     await open_billing(admin)

@@ -20,8 +20,8 @@ async def fill_form(admin, harness, *, edition: str = "专业版", contact: str 
     return await admin.tap("1千–1万份")
 
 
-async def test_R14_R15_F10_the_application_opens_a_7_day_trial_at_once_and_stores_a_lead(bot_harness):
-    h = bot_harness
+async def test_R14_R15_F10_the_application_opens_a_7_day_trial_at_once_and_stores_a_lead(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced", days=100)
     await admin.send("/start")
     screen = await admin.tap("申请试用")  # one enterprise: straight to its editions
@@ -57,8 +57,8 @@ async def test_R14_R15_F10_the_application_opens_a_7_day_trial_at_once_and_store
     assert "当前版本：旗舰版（试用中）" in home.text
 
 
-async def test_R15_bad_answers_are_said_so_and_asked_again_nothing_lost(bot_harness):
-    h = bot_harness
+async def test_R15_bad_answers_are_said_so_and_asked_again_nothing_lost(esign_harness):
+    h = esign_harness
     admin, _ = await member_of(h, "experience")
     await admin.send("/start")
     await admin.tap("申请试用")
@@ -83,8 +83,8 @@ async def test_R15_bad_answers_are_said_so_and_asked_again_nothing_lost(bot_harn
     assert (session.trial.contact_name, session.trial.contact_phone) == ("王小明", CONTACT)
 
 
-async def test_R15_each_answer_can_be_corrected_from_the_review(bot_harness):
-    h = bot_harness
+async def test_R15_each_answer_can_be_corrected_from_the_review(esign_harness):
+    h = esign_harness
     admin, _ = await member_of(h, "experience")
     await admin.send("/start")
     await admin.tap("申请试用")
@@ -108,8 +108,8 @@ async def test_R15_each_answer_can_be_corrected_from_the_review(bot_harness):
     assert (lead.contact_name, lead.contact_phone, lead.industry) == ("李四", "+8613700001111", "education")
 
 
-async def test_R14_a_second_application_is_refused_one_chance_ever(bot_harness):
-    h = bot_harness
+async def test_R14_a_second_application_is_refused_one_chance_ever(esign_harness):
+    h = esign_harness
     admin, _ = await member_of(h, "experience")
     await admin.send("/start")
     await admin.tap("申请试用")
@@ -126,8 +126,8 @@ async def test_R14_a_second_application_is_refused_one_chance_ever(bot_harness):
     assert len(await h.app.trials.leads()) == 1
 
 
-async def test_R14_a_review_submitted_after_the_chance_was_used_elsewhere_is_refused(bot_harness):
-    h = bot_harness
+async def test_R14_a_review_submitted_after_the_chance_was_used_elsewhere_is_refused(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "experience")
     other = h.user()
     await h.app.enterprises.add_member(ent.id, other.phone, "billing_admin")
@@ -148,8 +148,8 @@ async def test_R14_a_review_submitted_after_the_chance_was_used_elsewhere_is_ref
     assert len(await h.app.trials.leads()) == 1
 
 
-async def test_R14_when_the_trial_ends_the_enterprise_returns_to_what_it_had(bot_harness):
-    h = bot_harness
+async def test_R14_when_the_trial_ends_the_enterprise_returns_to_what_it_had(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced", days=100, contracts=500)
     await admin.send("/start")
     await admin.tap("申请试用")
@@ -169,8 +169,8 @@ async def test_R14_when_the_trial_ends_the_enterprise_returns_to_what_it_had(bot
     assert (after.edition, after.expires_at) == ("advanced", ent.expires_at)
 
 
-async def test_R14_only_verified_enterprises_and_only_editions_above_the_one_in_effect(bot_harness):
-    h = bot_harness
+async def test_R14_only_verified_enterprises_and_only_editions_above_the_one_in_effect(esign_harness):
+    h = esign_harness
     admin, _ = await member_of(h, "flagship")
     await admin.send("/start")
     screen = await admin.tap("申请试用")
@@ -182,8 +182,8 @@ async def test_R14_only_verified_enterprises_and_only_editions_above_the_one_in_
     assert "仅已完成企业认证的企业可申请试用" in screen.text and "杭州未认证贸易有限公司" in screen.text
 
 
-async def test_R14_a_plain_member_is_told_whom_to_ask(bot_harness):
-    h = bot_harness
+async def test_R14_a_plain_member_is_told_whom_to_ask(esign_harness):
+    h = esign_harness
     member, ent = await member_of(h, "advanced", role="member")
     await h.app.enterprises.add_member(ent.id, "+8613800138000", "super_admin")
     await open_billing(member)
@@ -192,8 +192,8 @@ async def test_R14_a_plain_member_is_told_whom_to_ask(bot_harness):
     assert not any(b.startswith("试用") for b in screen.buttons)
 
 
-async def test_R14_the_half_filled_form_survives_a_restart(bot_harness):
-    h = bot_harness
+async def test_R14_the_half_filled_form_survives_a_restart(esign_harness):
+    h = esign_harness
     admin, _ = await member_of(h, "experience")
     await admin.send("/start")
     await admin.tap("申请试用")

@@ -18,8 +18,8 @@ EDITION_BUTTON = re.compile(r"^(高级版|专业版|旗舰版) · ")
     ("professional", ["旗舰版"]),
     ("flagship", []),
 ])
-async def test_R4_R5_only_higher_editions_are_offered(bot_harness, edition, offered):
-    admin, _ = await member_of(bot_harness, edition)
+async def test_R4_R5_only_higher_editions_are_offered(esign_harness, edition, offered):
+    admin, _ = await member_of(esign_harness, edition)
     await open_billing(admin)
     screen = await admin.tap("升级版本")
     assert [EDITION_BUTTON.match(b).group(1) for b in screen.buttons if EDITION_BUTTON.match(b)] == offered
@@ -28,8 +28,8 @@ async def test_R4_R5_only_higher_editions_are_offered(bot_harness, edition, offe
         assert "当前已是最高版本" in screen.text
 
 
-async def test_R5_asking_for_a_downgrade_is_answered_no(bot_harness):
-    admin, _ = await member_of(bot_harness, "professional")
+async def test_R5_asking_for_a_downgrade_is_answered_no(esign_harness):
+    admin, _ = await member_of(esign_harness, "professional")
     await open_billing(admin)
     await admin.tap("升级版本")
     screen = await admin.tap("版本降级？")
@@ -39,11 +39,11 @@ async def test_R5_asking_for_a_downgrade_is_answered_no(bot_harness):
     assert answer["show_alert"] is True and "暂不支持版本降级" in answer["text"]
     answer = await admin.tap_stale(admin.screen.message_id, BillingPick(what="edition", code="professional").pack())
     assert "版本续费" in answer["text"]
-    assert await bot_harness.orders_of(admin) == []
+    assert await esign_harness.orders_of(admin) == []
 
 
-async def test_R4_the_confirmation_shows_the_calculation(bot_harness):
-    admin, _ = await member_of(bot_harness, "advanced", days=200)
+async def test_R4_the_confirmation_shows_the_calculation(esign_harness):
+    admin, _ = await member_of(esign_harness, "advanced", days=200)
     await open_billing(admin)
     await admin.tap("升级版本")
     screen = await admin.tap(re.compile("^专业版"))
@@ -57,9 +57,9 @@ async def test_R4_the_confirmation_shows_the_calculation(bot_harness):
     ("专业版", 200, 821_918, 1_316),
     ("旗舰版", 30, 452_055, 773),
 ])
-async def test_R4_in_chat_an_upgrade_to_professional_or_flagship_shows_the_web_link_to_copy(bot_harness, target, days,
+async def test_R4_in_chat_an_upgrade_to_professional_or_flagship_shows_the_web_link_to_copy(esign_harness, target, days,
                                                                                           total, contracts):
-    h = bot_harness
+    h = esign_harness
     admin, ent = await member_of(h, "advanced", days=days, contracts=500)
     await open_billing(admin)
     await admin.tap("升级版本")
@@ -82,8 +82,8 @@ async def test_R4_in_chat_an_upgrade_to_professional_or_flagship_shows_the_web_l
     assert f"当前版本：{target}" in screen.text
 
 
-async def test_R4_from_experience_advanced_is_bought_for_the_enterprise_in_chat_and_delivered_at_once(bot_harness):
-    h = bot_harness
+async def test_R4_from_experience_advanced_is_bought_for_the_enterprise_in_chat_and_delivered_at_once(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "experience", contracts=0)
     await open_billing(admin)
     await admin.tap("升级版本")
@@ -98,8 +98,8 @@ async def test_R4_from_experience_advanced_is_bought_for_the_enterprise_in_chat_
     assert (await h.last_order(admin)).status is OrderStatus.BOUND
 
 
-async def test_R4_an_upgrade_priced_before_the_edition_changed_is_chosen_again(bot_harness):
-    h = bot_harness
+async def test_R4_an_upgrade_priced_before_the_edition_changed_is_chosen_again(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced")
     await open_billing(admin)
     await admin.tap("升级版本")

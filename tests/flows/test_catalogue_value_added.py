@@ -19,8 +19,8 @@ SERVICES = ["合同加量包", "签署报告", "腾讯会议·在线签约", "�
     ("professional", SERVICES),
     ("flagship", SERVICES),
 ])
-async def test_R6_R7_R8_every_service_is_listed_and_only_the_allowed_ones_can_be_bought(bot_harness, edition, buyable):
-    admin, _ = await member_of(bot_harness, edition)
+async def test_R6_R7_R8_every_service_is_listed_and_only_the_allowed_ones_can_be_bought(esign_harness, edition, buyable):
+    admin, _ = await member_of(esign_harness, edition)
     await open_billing(admin)
     screen = await admin.tap("增值服务")
     for name in SERVICES:
@@ -30,8 +30,8 @@ async def test_R6_R7_R8_every_service_is_listed_and_only_the_allowed_ones_can_be
             assert f"🔒 {name}：暂不可购买" in screen.text and f"🔒 {name}（暂不可购买）" in screen.buttons
 
 
-async def test_R6_R7_R8_under_experience_the_locked_services_say_why_and_how_to_unlock(bot_harness):
-    admin, _ = await member_of(bot_harness, "experience")
+async def test_R6_R7_R8_under_experience_the_locked_services_say_why_and_how_to_unlock(esign_harness):
+    admin, _ = await member_of(esign_harness, "experience")
     await open_billing(admin)
     screen = await admin.tap("增值服务")
     assert "🔒 合同加量包：暂不可购买（R7）。原因：体验版下只可以购买签署报告、腾讯会议·在线签约服务，购买任一版本后可购买合同加量包" in screen.text
@@ -42,7 +42,7 @@ async def test_R6_R7_R8_under_experience_the_locked_services_say_why_and_how_to_
     # A forged pick of a locked service goes nowhere either.
     answer = await admin.tap_stale(admin.screen.message_id, BillingPick(what="service", code="app_integration").pack())
     assert "仅支持专业版、旗舰版" in answer["text"]
-    assert await bot_harness.orders_of(admin) == []
+    assert await esign_harness.orders_of(admin) == []
     screen = await admin.tap(re.compile("^升级版本以解锁"))
     assert "⬆️ 升级版本" in screen.text
 
@@ -56,8 +56,8 @@ async def buy(admin, service: str, option: str | re.Pattern[str]):
     return await admin.pay()
 
 
-async def test_R7_F9_a_contract_pack_adds_contracts_to_the_account(bot_harness):
-    h = bot_harness
+async def test_R7_F9_a_contract_pack_adds_contracts_to_the_account(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced", contracts=500)
     await open_billing(admin)
     screen = await buy(admin, "合同加量包", re.compile("^合同加量包 1千份"))
@@ -66,8 +66,8 @@ async def test_R7_F9_a_contract_pack_adds_contracts_to_the_account(bot_harness):
     assert after.contracts_left == 1_500 and after.services["contract_pack"] == 1_000
 
 
-async def test_R6_F9_under_experience_signing_reports_and_meeting_signing_are_bought_and_delivered(bot_harness):
-    h = bot_harness
+async def test_R6_F9_under_experience_signing_reports_and_meeting_signing_are_bought_and_delivered(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "experience")
     await open_billing(admin)
     screen = await buy(admin, "签署报告", re.compile("^签署报告 50 份"))
@@ -82,8 +82,8 @@ async def test_R6_F9_under_experience_signing_reports_and_meeting_signing_are_bo
     assert "增值服务：签署报告 50 份；腾讯会议·在线签约（至 2028-01-05）" in home.text
 
 
-async def test_R8_F9_third_party_integration_on_professional_runs_by_the_year(bot_harness):
-    h = bot_harness
+async def test_R8_F9_third_party_integration_on_professional_runs_by_the_year(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "professional")
     await open_billing(admin)
     screen = await buy(admin, "第三方应用集成", re.compile("^1年"))
@@ -93,8 +93,8 @@ async def test_R8_F9_third_party_integration_on_professional_runs_by_the_year(bo
     assert (await h.enterprises.get(ent.id)).subscriptions["app_integration"] == datetime(2028, 1, 5, 2, 0, tzinfo=UTC)
 
 
-async def test_F9_a_service_that_became_unavailable_before_submitting_is_not_ordered(bot_harness):
-    h = bot_harness
+async def test_F9_a_service_that_became_unavailable_before_submitting_is_not_ordered(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "professional")
     await open_billing(admin)
     await admin.tap("增值服务")
@@ -107,8 +107,8 @@ async def test_F9_a_service_that_became_unavailable_before_submitting_is_not_ord
     assert await h.orders_of(admin) == []
 
 
-async def test_F9_a_trial_edition_unlocks_no_service(bot_harness):
-    h = bot_harness
+async def test_F9_a_trial_edition_unlocks_no_service(esign_harness):
+    h = esign_harness
     admin, ent = await member_of(h, "advanced")
     now = h.clock.now()
 

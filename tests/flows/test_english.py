@@ -12,8 +12,8 @@ def assert_english(screen):
     assert not CJK.search(" ".join([screen.text, *screen.buttons, *screen.keyboard])), screen
 
 
-async def test_english_purchase_from_home_to_binding(bot_harness):
-    buyer = bot_harness.user(lang="en", phone="+8613800138000")
+async def test_english_purchase_from_home_to_binding(esign_harness):
+    buyer = esign_harness.user(lang="en", phone="+8613800138000")
 
     screen = await buyer.send("/start")
     assert "Welcome to Tencent E-Sign" in screen.text
@@ -65,13 +65,13 @@ async def test_english_purchase_from_home_to_binding(bot_harness):
     assert "A code was sent to +86*******8000" in screen.text
     assert {"Resend code", "Change number"} <= set(screen.buttons)
     assert_english(screen)
-    sms = bot_harness.sms.gateway.last_to("+8613800138000")
+    sms = esign_harness.sms.gateway.last_to("+8613800138000")
     assert sms.startswith("[Tencent E-Sign] Your verification code is")
 
     screen = await buyer.send("000")
     assert "Please type the 6-digit code." in screen.text
 
-    screen = await buyer.send(bot_harness.sms.last_code(buyer.phone))
+    screen = await buyer.send(esign_harness.sms.last_code(buyer.phone))
     assert "Phone +86*******8000 verified" in screen.text
     assert "Confirm your order" in screen.text
     assert "Advanced, 2 yr: ¥9,600.00" in screen.text
@@ -99,7 +99,7 @@ async def test_english_purchase_from_home_to_binding(bot_harness):
     assert "Status: Paid, waiting to be bound" in screen.text
     assert "Bind now" in screen.buttons
 
-    ent = await bot_harness.enterprise(NAME, members={"+8613800138000": "super_admin"})  # verified since
+    ent = await esign_harness.enterprise(NAME, members={"+8613800138000": "super_admin"})  # verified since
     screen = await buyer.tap("Bind now")
     assert "Choose the enterprise" in screen.text
     screen = await buyer.tap(NAME)
@@ -108,16 +108,16 @@ async def test_english_purchase_from_home_to_binding(bot_harness):
     screen = await buyer.tap("Confirm binding")
     assert "Bound!" in screen.text and "Contracts left: 2,200" in screen.text
     assert_english(screen)
-    assert (await bot_harness.orders.list_for_user(buyer.id))[0].status is OrderStatus.BOUND
-    assert (await bot_harness.enterprises.get(ent.id)).edition == "advanced"
+    assert (await esign_harness.orders.list_for_user(buyer.id))[0].status is OrderStatus.BOUND
+    assert (await esign_harness.enterprises.get(ent.id)).edition == "advanced"
 
     screen = await buyer.send("hello")
     assert screen.text.startswith("Please choose with the buttons below.")
     assert "Edition: Advanced" in screen.text
 
 
-async def test_english_payment_refusals_and_refund_notice(bot_harness):
-    buyer = bot_harness.user(lang="en")
+async def test_english_payment_refusals_and_refund_notice(esign_harness):
+    buyer = esign_harness.user(lang="en")
     await buyer.send("/start")
     await buyer.tap("Buy a plan")
     await buyer.tap("Buy now")
@@ -126,9 +126,9 @@ async def test_english_payment_refusals_and_refund_notice(bot_harness):
     await buyer.tap("No add-on pack")
     await buyer.send(NAME)
     await buyer.share_contact()
-    await buyer.send(bot_harness.sms.last_code(buyer.phone))
+    await buyer.send(esign_harness.sms.last_code(buyer.phone))
     await buyer.tap("Submit order")
-    bot_harness.clock.advance(minutes=31)
+    esign_harness.clock.advance(minutes=31)
 
     answer = await buyer.pre_checkout()
     assert answer == {"ok": False, "error_message": "The order has expired. Please order again."}

@@ -3,18 +3,18 @@
 from tests.flows.steps import ADVANCED, NO_PACK, to_confirmation, to_enterprise_name, to_pack, to_years, years_button
 
 
-async def test_F2_back_from_years_returns_to_the_editions(bot_harness):
-    buyer = bot_harness.user()
+async def test_F2_back_from_years_returns_to_the_editions(esign_harness):
+    buyer = esign_harness.user()
     await to_years(buyer)
     screen = await buyer.tap("返回")
     assert "版本选购" in screen.text
-    assert await bot_harness.state_of(buyer) == "Buy:edition"
+    assert await esign_harness.state_of(buyer) == "Buy:edition"
     screen = await buyer.tap("返回")
     assert "📦 购买套餐" in screen.text
 
 
-async def test_F2_back_from_the_pack_keeps_the_edition_and_asks_the_years_again(bot_harness):
-    buyer = bot_harness.user()
+async def test_F2_back_from_the_pack_keeps_the_edition_and_asks_the_years_again(esign_harness):
+    buyer = esign_harness.user()
     await to_pack(buyer, years=2)
     screen = await buyer.tap("返回")
     assert "请选择购买时长" in screen.text and "高级版" in screen.text
@@ -22,28 +22,28 @@ async def test_F2_back_from_the_pack_keeps_the_edition_and_asks_the_years_again(
     assert "高级版 3年" in screen.text
 
 
-async def test_F2_back_from_the_enterprise_name_keeps_edition_and_years(bot_harness):
-    buyer = bot_harness.user()
+async def test_F2_back_from_the_enterprise_name_keeps_edition_and_years(esign_harness):
+    buyer = esign_harness.user()
     await to_enterprise_name(buyer, years=3)
     screen = await buyer.tap("返回")
     assert "高级版 3年\n是否加购合同加量包" in screen.text
-    session = await bot_harness.session_of(buyer)
+    session = await esign_harness.session_of(buyer)
     assert session.cart.edition == "advanced" and session.cart.years == 3
 
 
-async def test_F2_choose_another_edition_at_the_confirmation_starts_a_fresh_cart(bot_harness):
-    buyer = bot_harness.user()
-    await to_confirmation(bot_harness, buyer, years=3)
-    old_cart = (await bot_harness.session_of(buyer)).cart_id
+async def test_F2_choose_another_edition_at_the_confirmation_starts_a_fresh_cart(esign_harness):
+    buyer = esign_harness.user()
+    await to_confirmation(esign_harness, buyer, years=3)
+    old_cart = (await esign_harness.session_of(buyer)).cart_id
 
     screen = await buyer.tap("重新选择版本")
     assert "版本选购" in screen.text
-    session = await bot_harness.session_of(buyer)
+    session = await esign_harness.session_of(buyer)
     assert session.cart.edition is None and session.cart_id != old_cart
     await buyer.tap(ADVANCED)
     await buyer.tap(years_button(1))
     screen = await buyer.tap(NO_PACK)
     assert "合计：¥4,800.00" in screen.text  # phone and name were kept
     await buyer.tap("提交订单")
-    [order] = await bot_harness.orders.list_for_user(buyer.id)
+    [order] = await esign_harness.orders.list_for_user(buyer.id)
     assert order.years == 1

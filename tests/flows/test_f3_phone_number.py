@@ -6,8 +6,8 @@ from tests.flows.steps import to_phone
 
 
 @pytest.mark.parametrize("typed", ["12345", "abc", "1380013800", "+86 138-0013-80000", "😀"])
-async def test_F3_bad_number_is_explained_and_the_step_stays(bot_harness, typed):
-    buyer = bot_harness.user()
+async def test_F3_bad_number_is_explained_and_the_step_stays(esign_harness, typed):
+    buyer = esign_harness.user()
     await to_phone(buyer)
 
     screen = await buyer.send(typed)
@@ -15,59 +15,59 @@ async def test_F3_bad_number_is_explained_and_the_step_stays(bot_harness, typed)
     assert "手机号格式不正确，请重新输入" in screen.text
     assert "验证手机号" in screen.text  # the prompt is shown again
     assert "📱 分享我的手机号" in screen.keyboard
-    assert await bot_harness.state_of(buyer) == "Phone:number"
-    assert bot_harness.sms.gateway.outbox == []
+    assert await esign_harness.state_of(buyer) == "Phone:number"
+    assert esign_harness.sms.gateway.outbox == []
     # The step still works afterwards, and the cart is intact.
     screen = await buyer.send("13800138000")
     assert "验证码已发送至 +86*******8000" in screen.text
-    session = await bot_harness.session_of(buyer)
+    session = await esign_harness.session_of(buyer)
     assert session.cart.edition == "advanced" and session.cart.pack_chosen
 
 
-async def test_F3_someone_elses_contact_is_refused(bot_harness):
-    buyer = bot_harness.user()
+async def test_F3_someone_elses_contact_is_refused(esign_harness):
+    buyer = esign_harness.user()
     await to_phone(buyer)
 
     screen = await buyer.share_contact("+8613700000000", own=False)
 
     assert "请分享您本人的手机号" in screen.text
-    assert await bot_harness.state_of(buyer) == "Phone:number"
-    assert bot_harness.sms.gateway.outbox == []
+    assert await esign_harness.state_of(buyer) == "Phone:number"
+    assert esign_harness.sms.gateway.outbox == []
     screen = await buyer.share_contact()
     assert "验证码已发送至" in screen.text
-    assert bot_harness.sms.count(buyer.phone) == 1
+    assert esign_harness.sms.count(buyer.phone) == 1
 
 
 @pytest.mark.parametrize("typed", ["+86 138-0013-8000", "13800138000", "138 0013 8000", "+8613800138000",
                                    "008613800138000"])
-async def test_F3_typed_number_in_common_formats_is_accepted(bot_harness, typed):
-    buyer = bot_harness.user()
+async def test_F3_typed_number_in_common_formats_is_accepted(esign_harness, typed):
+    buyer = esign_harness.user()
     await to_phone(buyer)
 
     screen = await buyer.send(typed)
 
     assert "验证码已发送至 +86*******8000" in screen.text
-    assert bot_harness.sms.count("+8613800138000") == 1
-    assert await bot_harness.state_of(buyer) == "Phone:code"
-    assert bot_harness.telegram.reply_keyboard(buyer.id) is None  # the share button is gone
-    screen = await buyer.send(bot_harness.sms.last_code("+8613800138000"))
+    assert esign_harness.sms.count("+8613800138000") == 1
+    assert await esign_harness.state_of(buyer) == "Phone:code"
+    assert esign_harness.telegram.reply_keyboard(buyer.id) is None  # the share button is gone
+    screen = await buyer.send(esign_harness.sms.last_code("+8613800138000"))
     assert "订单确认" in screen.text
-    assert (await bot_harness.session_of(buyer)).phone == "+8613800138000"
+    assert (await esign_harness.session_of(buyer)).phone == "+8613800138000"
 
 
-async def test_F3_own_contact_without_plus_is_accepted(bot_harness):
+async def test_F3_own_contact_without_plus_is_accepted(esign_harness):
     """Telegram clients often send the shared number without the leading '+'."""
-    buyer = bot_harness.user(phone="+8613800138000")
+    buyer = esign_harness.user(phone="+8613800138000")
     await to_phone(buyer)
     screen = await buyer.share_contact("8613800138000")
     assert "验证码已发送至 +86*******8000" in screen.text
-    assert bot_harness.sms.count("+8613800138000") == 1
+    assert esign_harness.sms.count("+8613800138000") == 1
 
 
-async def test_F3_back_from_the_number_returns_to_the_pack_with_the_cart(bot_harness):
-    buyer = bot_harness.user()
+async def test_F3_back_from_the_number_returns_to_the_pack_with_the_cart(esign_harness):
+    buyer = esign_harness.user()
     await to_phone(buyer)
     screen = await buyer.tap("返回")
     assert "是否加购合同加量包" in screen.text
-    assert bot_harness.telegram.reply_keyboard(buyer.id) is None
-    assert await bot_harness.state_of(buyer) == "Buy:pack"
+    assert esign_harness.telegram.reply_keyboard(buyer.id) is None
+    assert await esign_harness.state_of(buyer) == "Buy:pack"

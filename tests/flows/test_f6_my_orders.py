@@ -6,18 +6,18 @@ from services.orders import OrderStatus
 from tests.flows.steps import ENTERPRISE_NAME, paid_order, to_payment, years_button
 
 
-async def test_F6_empty_list_offers_to_buy(bot_harness):
-    buyer = bot_harness.user()
+async def test_F6_empty_list_offers_to_buy(esign_harness):
+    buyer = esign_harness.user()
     await buyer.send("/start")
     screen = await buyer.tap("我的订单")
     assert "暂无订单" in screen.text
     assert "购买套餐" in screen.buttons
 
 
-async def test_F6_list_shows_each_order_with_status_and_total_newest_first(bot_harness):
-    buyer = bot_harness.user()
-    first = await paid_order(bot_harness, buyer)
-    bot_harness.clock.advance(minutes=1)
+async def test_F6_list_shows_each_order_with_status_and_total_newest_first(esign_harness):
+    buyer = esign_harness.user()
+    first = await paid_order(esign_harness, buyer)
+    esign_harness.clock.advance(minutes=1)
     await buyer.send("/start")
     await buyer.tap("购买套餐")
     await buyer.tap("立即购买")
@@ -35,9 +35,9 @@ async def test_F6_list_shows_each_order_with_status_and_total_newest_first(bot_h
     assert first.status is OrderStatus.PAID
 
 
-async def test_F6_details_of_a_pending_order(bot_harness):
-    buyer = bot_harness.user()
-    order = await to_payment(bot_harness, buyer, years=2)
+async def test_F6_details_of_a_pending_order(esign_harness):
+    buyer = esign_harness.user()
+    order = await to_payment(esign_harness, buyer, years=2)
     await buyer.tap("我的订单")
     await buyer.tap(re.compile("^高级版 2年"))
     screen = buyer.latest
@@ -54,54 +54,54 @@ async def test_F6_details_of_a_pending_order(bot_harness):
     assert "立即绑定" not in screen.buttons
 
 
-async def test_F6_pending_order_is_paid_from_its_details_with_a_new_invoice(bot_harness):
-    buyer = bot_harness.user()
-    order = await to_payment(bot_harness, buyer)
+async def test_F6_pending_order_is_paid_from_its_details_with_a_new_invoice(esign_harness):
+    buyer = esign_harness.user()
+    order = await to_payment(esign_harness, buyer)
     await buyer.send("/start")  # leave the payment step
     await buyer.tap("我的订单")
     await buyer.tap(re.compile("^高级版 1年"))
 
     await buyer.tap("去支付")
 
-    invoices = bot_harness.telegram.invoices(buyer.id)
+    invoices = esign_harness.telegram.invoices(buyer.id)
     assert len(invoices) == 2
     assert invoices[-1]["payload"] == order.id and invoices[-1]["total_amount"] == 480_000
-    assert await bot_harness.state_of(buyer) == "Buy:payment"
+    assert await esign_harness.state_of(buyer) == "Buy:payment"
     screen = await buyer.pay()
     assert "支付成功" in screen.text
-    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.PAID
+    assert (await esign_harness.orders.get(order.id)).status is OrderStatus.PAID
     # The first invoice can no longer be paid.
     answer = await buyer.pre_checkout(invoices[0])
     assert answer == {"ok": False, "error_message": "订单已支付，请勿重复支付。"}
 
 
-async def test_F6_cancel_a_pending_order(bot_harness):
-    buyer = bot_harness.user()
-    order = await to_payment(bot_harness, buyer)
+async def test_F6_cancel_a_pending_order(esign_harness):
+    buyer = esign_harness.user()
+    order = await to_payment(esign_harness, buyer)
     await buyer.tap("我的订单")
     await buyer.tap(re.compile("^高级版 1年"))
 
     await buyer.tap("取消订单")
 
-    answer = bot_harness.telegram.callback_answer(bot_harness.fed[-1].callback_query.id)
+    answer = esign_harness.telegram.callback_answer(esign_harness.fed[-1].callback_query.id)
     assert answer["text"] == "订单已取消。"
     screen = buyer.latest
     assert "状态：已取消" in screen.text
     assert "去支付" not in screen.buttons and "取消订单" not in screen.buttons
-    cancelled = await bot_harness.orders.get(order.id)
+    cancelled = await esign_harness.orders.get(order.id)
     assert cancelled.status is OrderStatus.CANCELLED
     await buyer.tap("返回")
     assert "高级版 1年 · ¥4,800.00 · 已取消" in buyer.latest.buttons
     # Its old buttons do nothing now.
     answer = await buyer.tap_stale(1, f"ord:pay:{order.id}")
     assert answer["text"] == "该订单当前无法支付：已取消"
-    assert len(bot_harness.telegram.invoices(buyer.id)) == 1
+    assert len(esign_harness.telegram.invoices(buyer.id)) == 1
 
 
-async def test_F6_expired_order_is_listed_as_expired_and_cannot_be_paid_or_cancelled(bot_harness):
-    buyer = bot_harness.user()
-    order = await to_payment(bot_harness, buyer)
-    bot_harness.clock.advance(minutes=31)
+async def test_F6_expired_order_is_listed_as_expired_and_cannot_be_paid_or_cancelled(esign_harness):
+    buyer = esign_harness.user()
+    order = await to_payment(esign_harness, buyer)
+    esign_harness.clock.advance(minutes=31)
 
     await buyer.tap("我的订单")
     assert "高级版 1年 · ¥4,800.00 · 已过期" in buyer.latest.buttons
@@ -109,13 +109,13 @@ async def test_F6_expired_order_is_listed_as_expired_and_cannot_be_paid_or_cance
     assert "状态：已过期" in buyer.latest.text and "去支付" not in buyer.latest.buttons
     answer = await buyer.tap_stale(1, f"ord:cancel:{order.id}")
     assert answer["text"] == "该订单无法取消。"
-    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.EXPIRED
+    assert (await esign_harness.orders.get(order.id)).status is OrderStatus.EXPIRED
 
 
-async def test_F6_paid_order_shows_bind_now_and_the_R13_reminder(bot_harness):
-    buyer = bot_harness.user()
-    order = await paid_order(bot_harness, buyer)
-    await bot_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+async def test_F6_paid_order_shows_bind_now_and_the_R13_reminder(esign_harness):
+    buyer = esign_harness.user()
+    order = await paid_order(esign_harness, buyer)
+    await esign_harness.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     await buyer.tap("我的订单")
     screen = await buyer.tap(re.compile("^高级版 1年"))
 
@@ -132,12 +132,12 @@ async def test_F6_paid_order_shows_bind_now_and_the_R13_reminder(bot_harness):
     screen = await buyer.tap(re.compile("^高级版 1年"))
     assert "状态：已绑定" in screen.text and f"已绑定企业：{ENTERPRISE_NAME}" in screen.text
     assert "立即绑定" not in screen.buttons
-    assert (await bot_harness.orders.get(order.id)).status is OrderStatus.BOUND
+    assert (await esign_harness.orders.get(order.id)).status is OrderStatus.BOUND
 
 
-async def test_F6_orders_of_another_user_are_not_listed(bot_harness):
-    buyer, other = bot_harness.user(), bot_harness.user()
-    await to_payment(bot_harness, other)
+async def test_F6_orders_of_another_user_are_not_listed(esign_harness):
+    buyer, other = esign_harness.user(), esign_harness.user()
+    await to_payment(esign_harness, other)
     await buyer.send("/start")
     screen = await buyer.tap("我的订单")
     assert "暂无订单" in screen.text

@@ -26,23 +26,23 @@ EVERY_STEP = {
 
 
 @pytest.mark.parametrize("step", list(EVERY_STEP))
-async def test_R17_contact_is_reachable_from_every_step(bot_harness, step):
-    buyer = bot_harness.user()
-    await EVERY_STEP[step](bot_harness, buyer)
+async def test_R17_contact_is_reachable_from_every_step(esign_harness, step):
+    buyer = esign_harness.user()
+    await EVERY_STEP[step](esign_harness, buyer)
     screen = buyer.latest
 
     assert screen.has_button("联系客服"), screen
     await buyer.tap("联系客服")
     assert "☎️ 联系客服" in buyer.latest.text
-    assert await bot_harness.state_of(buyer) == "Menu:contact"
-    assert bot_harness.telegram.reply_keyboard(buyer.id) is None
+    assert await esign_harness.state_of(buyer) == "Menu:contact"
+    assert esign_harness.telegram.reply_keyboard(buyer.id) is None
 
 
 @pytest.mark.parametrize("leave", ["/start", "inline home", "contact"])
-async def test_F3_leaving_the_phone_step_removes_the_share_keyboard(bot_harness, leave):
-    buyer = bot_harness.user()
+async def test_F3_leaving_the_phone_step_removes_the_share_keyboard(esign_harness, leave):
+    buyer = esign_harness.user()
     await steps.to_phone(buyer)
-    assert bot_harness.telegram.reply_keyboard(buyer.id) is not None
+    assert esign_harness.telegram.reply_keyboard(buyer.id) is not None
 
     if leave == "/start":
         await buyer.send("/start")
@@ -51,8 +51,8 @@ async def test_F3_leaving_the_phone_step_removes_the_share_keyboard(bot_harness,
     else:
         await buyer.tap("联系客服")
 
-    assert bot_harness.telegram.reply_keyboard(buyer.id) is None
-    assert await bot_harness.state_of(buyer) in (None, "Menu:contact")
+    assert esign_harness.telegram.reply_keyboard(buyer.id) is None
+    assert await esign_harness.state_of(buyer) in (None, "Menu:contact")
     # And once the keyboard is gone, the phone step comes back with it.
     await buyer.send("/start")
     await buyer.tap("购买套餐")
@@ -63,18 +63,18 @@ async def test_F3_leaving_the_phone_step_removes_the_share_keyboard(bot_harness,
     assert "验证手机号" in screen.text and "📱 分享我的手机号" in screen.keyboard
 
 
-async def test_F3_the_share_keyboard_is_removed_once_not_twice(bot_harness):
-    buyer = bot_harness.user()
+async def test_F3_the_share_keyboard_is_removed_once_not_twice(esign_harness):
+    buyer = esign_harness.user()
     await steps.to_phone(buyer)
-    sent = len(bot_harness.telegram.calls_of("sendMessage"))
+    sent = len(esign_harness.telegram.calls_of("sendMessage"))
     await buyer.share_contact()
-    removals = [c for c in bot_harness.telegram.calls_of("sendMessage")[sent:]
+    removals = [c for c in esign_harness.telegram.calls_of("sendMessage")[sent:]
                 if (c.params.get("reply_markup") or {}).get("remove_keyboard")]
     assert len(removals) == 1
-    sent = len(bot_harness.telegram.calls_of("sendMessage"))
+    sent = len(esign_harness.telegram.calls_of("sendMessage"))
     await buyer.tap("更换手机号")
     await buyer.tap("返回")
-    removals = [c for c in bot_harness.telegram.calls_of("sendMessage")[sent:]
+    removals = [c for c in esign_harness.telegram.calls_of("sendMessage")[sent:]
                 if (c.params.get("reply_markup") or {}).get("remove_keyboard")]
     assert len(removals) == 1
-    assert await bot_harness.state_of(buyer) == "Buy:pack"
+    assert await esign_harness.state_of(buyer) == "Buy:pack"

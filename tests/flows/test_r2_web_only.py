@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from bot.testing.harness import BotHarness
+from esign_devkit.testing.harness import BotHarness
 from services.catalog import load_catalog
 from tests.flows.steps import ADVANCED, FLAGSHIP, NO_PACK, PROFESSIONAL, to_editions, years_button
 
@@ -19,8 +19,8 @@ def web_buy_url(buyer) -> str | None:
 
 
 @pytest.mark.parametrize("edition, name", [(PROFESSIONAL, "专业版"), (FLAGSHIP, "旗舰版")])
-async def test_R2_professional_and_flagship_are_refused_in_chat(bot_harness, edition, name):
-    buyer = bot_harness.user()
+async def test_R2_professional_and_flagship_are_refused_in_chat(esign_harness, edition, name):
+    buyer = esign_harness.user()
     await to_editions(buyer)
 
     screen = await buyer.tap(edition)
@@ -31,17 +31,17 @@ async def test_R2_professional_and_flagship_are_refused_in_chat(bot_harness, edi
     assert "网页端购买" in screen.buttons
     assert WEB_URL.fullmatch(web_buy_url(buyer)) and web_buy_url(buyer) in screen.text
     assert not any(b.startswith("1年") for b in screen.buttons)  # no way on to years or payment
-    assert bot_harness.telegram.calls_of("sendInvoice") == []
-    assert await bot_harness.state_of(buyer) == "Buy:web_only"
+    assert esign_harness.telegram.calls_of("sendInvoice") == []
+    assert await esign_harness.state_of(buyer) == "Buy:web_only"
 
     screen = await buyer.tap("购买咨询")
     assert "联系客服" in screen.text
-    assert bot_harness.telegram.calls_of("sendInvoice") == []
-    assert await bot_harness.orders.list_for_user(buyer.id) == []
+    assert esign_harness.telegram.calls_of("sendInvoice") == []
+    assert await esign_harness.orders.list_for_user(buyer.id) == []
 
 
-async def test_R2_choose_other_edition_from_web_only_goes_back_to_the_editions(bot_harness):
-    buyer = bot_harness.user()
+async def test_R2_choose_other_edition_from_web_only_goes_back_to_the_editions(esign_harness):
+    buyer = esign_harness.user()
     await to_editions(buyer)
     await buyer.tap(PROFESSIONAL)
 
@@ -51,8 +51,8 @@ async def test_R2_choose_other_edition_from_web_only_goes_back_to_the_editions(b
     assert "请选择购买时长" in screen.text
 
 
-async def test_R2_catalog_says_only_advanced_is_sold_in_chat(bot_harness):
-    buyer = bot_harness.user()
+async def test_R2_catalog_says_only_advanced_is_sold_in_chat(esign_harness):
+    buyer = esign_harness.user()
     await buyer.send("/start")
     screen = await buyer.tap("购买套餐")
     assert "聊天内仅可购买高级版" in screen.text

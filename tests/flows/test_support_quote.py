@@ -24,20 +24,20 @@ def url_button(message: dict, label: str) -> str:
     raise AssertionError(f"no {label} button on: {message.get('text')}")
 
 
-async def test_F11_quote_within_the_chat_limit_is_paid_in_chat_and_the_topic_is_told(bot_harness):
+async def test_F11_quote_within_the_chat_limit_is_paid_in_chat_and_the_topic_is_told(esign_harness):
     phone = "+8613800138000"
-    enterprise = await bot_harness.enterprise("深圳示例科技有限公司", members={phone: "super_admin"})
-    buyer = bot_harness.user(phone=phone)
-    await steps.to_confirmation(bot_harness, buyer)  # the phone is verified in chat (F3)
+    enterprise = await esign_harness.enterprise("深圳示例科技有限公司", members={phone: "super_admin"})
+    buyer = esign_harness.user(phone=phone)
+    await steps.to_confirmation(esign_harness, buyer)  # the phone is verified in chat (F3)
     await buyer.tap("联系客服")
-    agent = bot_harness.agent(alias="客服小李")
+    agent = esign_harness.agent(alias="客服小李")
     await agent.tap(CLAIM, topic=buyer)
 
     screen = await agent.command("/quote advanced 1", topic=buyer)
 
     assert "已向客户发送订单" in screen.text and "客户可在聊天内支付" in screen.text
     assert "按新购计价：客户的企业「深圳示例科技有限公司」当前为体验版" in screen.text
-    order = await bot_harness.last_order(buyer)
+    order = await esign_harness.last_order(buyer)
     assert order.channel is Channel.CONSULTATION and order.total_fen == 480_000
     assert order.phone == phone and order.enterprise_name == steps.ENTERPRISE_NAME
     offer = [m for m in said_to(buyer) if (m.get("text") or "").startswith("🧾 客服为您创建了订单")][-1]
@@ -48,42 +48,42 @@ async def test_F11_quote_within_the_chat_limit_is_paid_in_chat_and_the_topic_is_
     await buyer.pay()
 
     # Bought for the enterprise its super admin is buying for: delivered at payment (R19).
-    await bot_harness.expect_order(buyer, "bound")
+    await esign_harness.expect_order(buyer, "bound")
     agent.expect(rf"💰 订单 {order.id} 已支付 ¥4,800.00（聊天内支付）", topic=buyer)
-    await check_quotes(bot_harness.bot, bot_harness.app)  # the watcher's pass tells nothing twice
+    await check_quotes(esign_harness.bot, esign_harness.app)  # the watcher's pass tells nothing twice
     assert len([t for t in agent.texts(buyer) if t.startswith("💰")]) == 1
-    assert (await bot_harness.enterprises.get(enterprise.id)).edition == "advanced"
+    assert (await esign_harness.enterprises.get(enterprise.id)).edition == "advanced"
 
 
 async def test_F11_quote_for_a_customer_whose_enterprise_is_higher_is_refused_and_a_same_edition_is_a_renewal(
-        bot_harness):
+        esign_harness):
     """R18: an agent's quote is checked like a purchase: a lower edition than the customer's
     enterprise has is refused with the reason, before any order; the same edition is a renewal."""
     phone = "+8613800138000"
-    enterprise = await bot_harness.enterprise_on("深圳示例科技有限公司", "flagship", expires_in_days=200,
+    enterprise = await esign_harness.enterprise_on("深圳示例科技有限公司", "flagship", expires_in_days=200,
                                                  members={phone: "super_admin"})
-    buyer = bot_harness.user(phone=phone)
-    await steps.to_confirmation(bot_harness, buyer)  # the phone is verified in chat (F3)
+    buyer = esign_harness.user(phone=phone)
+    await steps.to_confirmation(esign_harness, buyer)  # the phone is verified in chat (F3)
     await buyer.tap("联系客服")
-    agent = bot_harness.agent()
+    agent = esign_harness.agent()
     await agent.tap(CLAIM, topic=buyer)
 
     screen = await agent.command("/quote professional 1", topic=buyer)
 
     assert "未创建订单" in screen.text and "当前为旗舰版" in screen.text and "不支持版本降级" in screen.text
-    assert await bot_harness.orders_of(buyer) == []
+    assert await esign_harness.orders_of(buyer) == []
 
     screen = await agent.command("/quote flagship 1", topic=buyer)
 
     assert "按「版本续费」计价" in screen.text and "已向客户发送订单" in screen.text
-    [order] = await bot_harness.orders_of(buyer)
+    [order] = await esign_harness.orders_of(buyer)
     assert order.kind.value == "renewal" and order.for_enterprise and order.enterprise_id == enterprise.id
-    assert order.total_fen == 5_980_000 and not bot_harness.app.orders.payable_in_chat(order)
+    assert order.total_fen == 5_980_000 and not esign_harness.app.orders.payable_in_chat(order)
 
 
-async def test_F11_quote_by_buttons(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_quote_by_buttons(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await agent.tap("🧾 报价", topic=buyer)
     await agent.tap(re.compile("^高级版"), topic=buyer)
     await agent.tap(re.compile("^2年"), topic=buyer)
@@ -94,38 +94,38 @@ async def test_F11_quote_by_buttons(bot_harness):
 
     await agent.tap("发送给客户", topic=buyer)
 
-    order = await bot_harness.last_order(buyer)
+    order = await esign_harness.last_order(buyer)
     assert (order.edition, order.years, order.pack, order.total_fen) == ("advanced", 2, "pack_1k", 1_360_000)
     assert buyer.last_invoice()["total_amount"] == 1_360_000
     agent.expect(f"已向客户发送订单 {order.id}（¥13,600.00）", topic=buyer)
 
 
-async def test_F11_a_cancelled_wizard_issues_nothing(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_a_cancelled_wizard_issues_nothing(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await agent.command("/quote", topic=buyer)
     await agent.tap(re.compile("^旗舰版"), topic=buyer)
     await agent.tap("取消", topic=buyer)
     assert agent.last(buyer).text == "已取消报价。"
-    assert await bot_harness.orders_of(buyer) == []
+    assert await esign_harness.orders_of(buyer) == []
 
 
-async def test_F11_negotiated_flagship_quote_gets_the_web_link(bot_harness):
-    buyer = bot_harness.user()
+async def test_F11_negotiated_flagship_quote_gets_the_web_link(esign_harness):
+    buyer = esign_harness.user()
     await consult_flagship(buyer)
-    agent = bot_harness.agent(alias="客服小李")
+    agent = esign_harness.agent(alias="客服小李")
     await agent.tap(CLAIM, topic=buyer)
 
     screen = await agent.command("/quote 旗舰版 1年 pack_10k ¥80,000", topic=buyer)
 
     assert "及网页端支付链接" in screen.text and "议价 ¥80,000.00（目录价 ¥89,800.00）" in screen.text
-    order = await bot_harness.last_order(buyer)
+    order = await esign_harness.last_order(buyer)
     assert order.channel is Channel.CONSULTATION and order.total_fen == 8_000_000
     assert sum(line.amount_fen for line in order.lines) == 8_000_000  # the lines add up to the price
     assert order.contracts == 20_000
     offer = last_said(buyer)
     assert "合计：¥80,000.00" in offer["text"] and WEB_LINK.search(offer["text"])
-    assert url_button(offer, "网页端支付") == await bot_harness.app.checkout.link_for_order(order)
+    assert url_button(offer, "网页端支付") == await esign_harness.app.checkout.link_for_order(order)
     assert buyer.telegram.invoices(buyer.id) == []  # never an in-chat invoice for 旗舰版 (R2)
 
 
@@ -139,55 +139,55 @@ async def test_F11_negotiated_flagship_quote_gets_the_web_link(bot_harness):
     ("/quote flagship 1 99999999", "议价 ¥99,999,999.00 无效：须大于 0 且不高于目录价 ¥59,800.00"),
     ("/quote flagship 1 none 0", "议价 ¥0.00 无效"),
 ])
-async def test_F11_a_wrong_quote_gets_a_clear_answer_and_no_order(bot_harness, args, problem):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_a_wrong_quote_gets_a_clear_answer_and_no_order(esign_harness, args, problem):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     screen = await agent.command(args, topic=buyer)
     if problem is None:
         assert "请选择版本" in screen.text
     else:
         assert problem in screen.text
-    assert await bot_harness.orders_of(buyer) == []
+    assert await esign_harness.orders_of(buyer) == []
 
 
-async def test_F11_quotes_need_a_live_ticket(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_quotes_need_a_live_ticket(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await buyer.tap(END)
     screen = await agent.command("/quote advanced 1", topic=buyer)
     assert "没有进行中的工单" in screen.text
-    assert await bot_harness.orders_of(buyer) == []
+    assert await esign_harness.orders_of(buyer) == []
 
 
-async def test_F11_an_unpaid_quote_is_reported_when_it_lapses(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_an_unpaid_quote_is_reported_when_it_lapses(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await agent.command("/quote advanced 1", topic=buyer)
-    order = await bot_harness.last_order(buyer)
-    bot_harness.advance(minutes=31)
-    assert await check_quotes(bot_harness.bot, bot_harness.app) == 0
+    order = await esign_harness.last_order(buyer)
+    esign_harness.advance(minutes=31)
+    assert await check_quotes(esign_harness.bot, esign_harness.app) == 0
     agent.expect(rf"⌛ 订单 {order.id} 未支付，状态：已过期", topic=buyer)
-    assert await bot_harness.app.support.quotes_waiting() == []
+    assert await esign_harness.app.support.quotes_waiting() == []
 
 
-async def test_F11_without_a_web_link_the_agent_is_told(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
-    bot_harness.app.checkout = None  # as before the web checkout existed
+async def test_F11_without_a_web_link_the_agent_is_told(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
+    esign_harness.app.checkout = None  # as before the web checkout existed
     before = len(said_to(buyer))
     screen = await agent.command("/quote flagship 1", topic=buyer)
     assert "网页端支付链接暂不可用" in screen.text
     assert len(said_to(buyer)) == before  # nothing the customer could not pay
 
 
-async def test_R16_the_agent_marks_the_invoice_issued_and_the_customer_is_told(bot_harness):
-    buyer = bot_harness.user()
-    order = await steps.paid_order(bot_harness, buyer)
+async def test_R16_the_agent_marks_the_invoice_issued_and_the_customer_is_told(esign_harness):
+    buyer = esign_harness.user()
+    order = await steps.paid_order(esign_harness, buyer)
     await buyer.tap("我的订单")
     await buyer.tap(re.compile("已支付待绑定"))
     await buyer.tap("开具发票")
     await buyer.send("抬头：深圳示例科技有限公司，税号 91440300XXXXXXXX，邮箱 a@example.com")
-    agent = bot_harness.agent(alias="客服小李")
+    agent = esign_harness.agent(alias="客服小李")
     assert "税号" in agent.messages(buyer)[-1]["text"]
 
     await agent.tap(f"🧾 发票已开具（{order.id}）", topic=buyer)

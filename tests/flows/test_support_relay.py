@@ -10,9 +10,9 @@ from tests.flows.support_steps import claimed, contact, last_said, said_to
 KINDS = ["photo", "document", "voice", "video", "sticker"]
 
 
-async def test_F11_text_both_ways_as_the_service(bot_harness):
-    buyer = bot_harness.user(name="Alice")
-    agent = await claimed(bot_harness, buyer, name="Li Lei", alias="客服小李")
+async def test_F11_text_both_ways_as_the_service(esign_harness):
+    buyer = esign_harness.user(name="Alice")
+    agent = await claimed(esign_harness, buyer, name="Li Lei", alias="客服小李")
 
     await buyer.send("旗舰版可以优惠吗？")
     assert agent.messages(buyer)[-1]["text"] == "旗舰版可以优惠吗？"
@@ -20,14 +20,14 @@ async def test_F11_text_both_ways_as_the_service(bot_harness):
     await agent.send("您好，可以为您申请优惠。", topic=buyer)
     reply = last_said(buyer)
     assert reply["text"] == "💬 客服小李：\n您好，可以为您申请优惠。"
-    assert reply["from"]["id"] == bot_harness.telegram.bot_id  # sent by the bot, not forwarded
+    assert reply["from"]["id"] == esign_harness.telegram.bot_id  # sent by the bot, not forwarded
     assert "forward_origin" not in reply
     assert all("Li Lei" not in (m.get("text") or "") for m in said_to(buyer))  # never the account
 
 
-async def test_F11_an_agent_without_alias_is_shown_as_customer_service(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer, name="Han", alias=None)
+async def test_F11_an_agent_without_alias_is_shown_as_customer_service(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer, name="Han", alias=None)
     await agent.send("请稍等", topic=buyer)
     assert last_said(buyer)["text"] == "💬 客服：\n请稍等"
     await agent.command("/alias 客服小韩", topic=buyer)
@@ -36,23 +36,23 @@ async def test_F11_an_agent_without_alias_is_shown_as_customer_service(bot_harne
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_F11_media_from_the_customer_reach_the_topic_with_captions(bot_harness, kind):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_media_from_the_customer_reach_the_topic_with_captions(esign_harness, kind):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
 
     await buyer.send_media(kind, "营业执照")
 
     copy = agent.messages(buyer)[-1]
     assert kind in copy
     assert copy.get("caption") == (None if kind == "sticker" else "营业执照")
-    entries = await bot_harness.app.support.transcript((await bot_harness.ticket_of(buyer)).id)
+    entries = await esign_harness.app.support.transcript((await esign_harness.ticket_of(buyer)).id)
     assert entries[-1].who == "customer" and entries[-1].kind == kind
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_F11_media_from_the_agent_reach_the_customer_with_captions(bot_harness, kind):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_media_from_the_agent_reach_the_customer_with_captions(esign_harness, kind):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
 
     await agent.send_media(kind, "报价单", topic=buyer)
 
@@ -64,9 +64,9 @@ async def test_F11_media_from_the_agent_reach_the_customer_with_captions(bot_har
         assert copy["caption"] == "💬 客服小李：\n报价单"
 
 
-async def test_F11_replies_are_threaded_both_ways(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_replies_are_threaded_both_ways(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await buyer.send("第一个问题")
     await buyer.send("第二个问题")
     first_copy = next(m for m in agent.messages(buyer) if m.get("text") == "第一个问题")
@@ -85,16 +85,16 @@ async def test_F11_replies_are_threaded_both_ways(bot_harness):
     assert copy["reply_to_message"]["message_id"] == agent_message["message_id"]
 
 
-async def test_F11_a_plain_topic_message_is_no_reply_for_the_customer(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_a_plain_topic_message_is_no_reply_for_the_customer(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await agent.send("您好", topic=buyer)  # Telegram makes it "reply" to the topic's creation
     assert "reply_to_message" not in last_said(buyer)
 
 
-async def test_F11_edits_are_mirrored_both_ways(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_edits_are_mirrored_both_ways(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await buyer.send("我要买专业版")
     mine = buyer.last_own_message()
     await buyer.edit(mine["message_id"], "我要买旗舰版")
@@ -103,7 +103,7 @@ async def test_F11_edits_are_mirrored_both_ways(bot_harness):
     sent = await agent.send("价格是 ¥59,800", topic=buyer)
     await agent.edit(sent["message_id"], "价格是 ¥59,800.00/年")
     assert last_said(buyer)["text"] == "💬 客服小李：\n价格是 ¥59,800.00/年"
-    assert bot_harness.telegram.edit_count(buyer.id, last_said(buyer)["message_id"]) == 1
+    assert esign_harness.telegram.edit_count(buyer.id, last_said(buyer)["message_id"]) == 1
 
     await buyer.send_media("photo", "旧的说明")
     photo = buyer.last_own_message()
@@ -111,20 +111,20 @@ async def test_F11_edits_are_mirrored_both_ways(bot_harness):
     assert agent.messages(buyer)[-1]["caption"] == "新的说明"
 
 
-async def test_F11_a_note_is_internal(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_a_note_is_internal(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     before = len(said_to(buyer))
     screen = await agent.command("/note 客户预算约 8 万", topic=buyer)
     assert "内部备注已记录" in screen.text
     assert len(said_to(buyer)) == before  # never relayed
-    entries = await bot_harness.app.support.transcript((await bot_harness.ticket_of(buyer)).id)
+    entries = await esign_harness.app.support.transcript((await esign_harness.ticket_of(buyer)).id)
     assert entries[-1].who == "note" and entries[-1].text == "客户预算约 8 万"
 
 
-async def test_F11_free_text_goes_to_the_agent_while_buttons_and_start_still_work(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+async def test_F11_free_text_goes_to_the_agent_while_buttons_and_start_still_work(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
 
     screen = await buyer.send("/start")  # /start still works
     assert screen.text.startswith("👋")
@@ -137,48 +137,48 @@ async def test_F11_free_text_goes_to_the_agent_while_buttons_and_start_still_wor
     assert "photo" in agent.messages(buyer)[-1]
 
 
-async def test_F11_a_step_waiting_for_text_still_gets_it(bot_harness):
+async def test_F11_a_step_waiting_for_text_still_gets_it(esign_harness):
     """While a ticket is live, an enterprise name typed at the step that asks for it goes to
     the purchase, not to the agent (and an SMS code never reaches an agent)."""
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
     await steps.to_enterprise_name(buyer)
     relayed = len(agent.messages(buyer))
     await buyer.send(steps.ENTERPRISE_NAME)
-    assert await bot_harness.state_of(buyer) == "Phone:number"
+    assert await esign_harness.state_of(buyer) == "Phone:number"
     await buyer.share_contact()
     await buyer.send_code()
-    assert await bot_harness.state_of(buyer) == "Buy:confirm"
+    assert await esign_harness.state_of(buyer) == "Buy:confirm"
     assert len(agent.messages(buyer)) == relayed
 
 
-async def test_F11_without_a_live_ticket_text_is_not_relayed(bot_harness):
-    buyer = bot_harness.user()
+async def test_F11_without_a_live_ticket_text_is_not_relayed(esign_harness):
+    buyer = esign_harness.user()
     await buyer.send("/start")
     screen = await buyer.send("hello?")
     assert "请使用下方按钮" in screen.text
-    assert bot_harness.agent().topics() == {}
+    assert esign_harness.agent().topics() == {}
 
 
-async def test_F11_flood_limit_on_customer_messages(bot_harness):
-    buyer = bot_harness.user()
-    agent = await claimed(bot_harness, buyer)
-    limit = bot_harness.app.support.config.flood.messages
+async def test_F11_flood_limit_on_customer_messages(esign_harness):
+    buyer = esign_harness.user()
+    agent = await claimed(esign_harness, buyer)
+    limit = esign_harness.app.support.config.flood.messages
     for n in range(limit + 3):
         await buyer.send(f"m{n}")
     relayed = [m["text"] for m in agent.messages(buyer, from_bot=True) if (m.get("text") or "").startswith("m")]
     assert relayed == [f"m{n}" for n in range(limit)]
     warnings = [m for m in said_to(buyer) if m.get("text") == "消息发送过于频繁，请稍后再发。"]
     assert len(warnings) == 1  # said once, not for every message
-    bot_harness.advance(seconds=bot_harness.app.support.config.flood.seconds)
+    esign_harness.advance(seconds=esign_harness.app.support.config.flood.seconds)
     await buyer.send("again")
     assert agent.messages(buyer)[-1]["text"] == "again"
 
 
-async def test_F11_staff_talk_outside_topics_goes_nowhere(bot_harness):
-    buyer = bot_harness.user()
+async def test_F11_staff_talk_outside_topics_goes_nowhere(esign_harness):
+    buyer = esign_harness.user()
     await contact(buyer)
-    agent = bot_harness.agent()
+    agent = esign_harness.agent()
     before = len(said_to(buyer))
     await agent.send("大家好")  # the General topic
     await agent.send("/start")

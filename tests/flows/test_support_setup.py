@@ -5,19 +5,19 @@ import asyncio
 import logging
 
 from bot.flows.support import staff_chat_problem
-from bot.testing.harness import BotHarness
+from esign_devkit.testing.harness import BotHarness
 from config.settings import Settings
 
 
-async def test_F11_the_harness_staff_group_is_usable(bot_harness):
-    assert await staff_chat_problem(bot_harness.bot, bot_harness.staff_chat_id) is None
+async def test_F11_the_harness_staff_group_is_usable(esign_harness):
+    assert await staff_chat_problem(esign_harness.bot, esign_harness.staff_chat_id) is None
 
 
-async def test_F11_a_staff_chat_that_is_no_forum_or_unknown_is_named(bot_harness):
-    bot_harness.telegram.add_chat(-100111, title="No topics")
-    problem = await staff_chat_problem(bot_harness.bot, -100111)
+async def test_F11_a_staff_chat_that_is_no_forum_or_unknown_is_named(esign_harness):
+    esign_harness.telegram.add_chat(-100111, title="No topics")
+    problem = await staff_chat_problem(esign_harness.bot, -100111)
     assert "not a forum supergroup" in problem and "Topics" in problem
-    problem = await staff_chat_problem(bot_harness.bot, -100222)
+    problem = await staff_chat_problem(esign_harness.bot, -100222)
     assert "cannot reach STAFF_CHAT_ID -100222" in problem and "chat not found" in problem
 
 

@@ -75,34 +75,34 @@ STEPS = {
 
 @pytest.mark.parametrize("step", list(STEPS))
 @pytest.mark.parametrize("text", ["随便说点什么", "/help"])
-async def test_unexpected_text_reshows_the_step_with_a_hint(bot_harness, step, text):
+async def test_unexpected_text_reshows_the_step_with_a_hint(esign_harness, step, text):
     walk, marker, state, after = STEPS[step]
-    buyer = bot_harness.user()
-    await walk(bot_harness, buyer)
-    before = await bot_harness.session_of(buyer)
-    orders_before = await bot_harness.orders.list_for_user(buyer.id)
+    buyer = esign_harness.user()
+    await walk(esign_harness, buyer)
+    before = await esign_harness.session_of(buyer)
+    orders_before = await esign_harness.orders.list_for_user(buyer.id)
 
     screen = await buyer.send(text)
 
     assert screen.text.startswith(HINT), screen
     assert marker in screen.text, screen
-    assert await bot_harness.state_of(buyer) == state
-    assert await bot_harness.session_of(buyer) == before  # nothing lost, nothing changed
-    assert await bot_harness.orders.list_for_user(buyer.id) == orders_before
+    assert await esign_harness.state_of(buyer) == state
+    assert await esign_harness.session_of(buyer) == before  # nothing lost, nothing changed
+    assert await esign_harness.orders.list_for_user(buyer.id) == orders_before
     if callable(after):
-        await after(bot_harness, buyer)
+        await after(esign_harness, buyer)
     else:
-        await next_works(bot_harness, buyer, *after)
+        await next_works(esign_harness, buyer, *after)
 
 
 @pytest.mark.parametrize("step", list(STEPS))
-async def test_unexpected_sticker_at_a_button_step_reshows_the_step(bot_harness, step):
+async def test_unexpected_sticker_at_a_button_step_reshows_the_step(esign_harness, step):
     walk, marker, state, _ = STEPS[step]
-    buyer = bot_harness.user()
-    await walk(bot_harness, buyer)
+    buyer = esign_harness.user()
+    await walk(esign_harness, buyer)
     screen = await buyer.send_sticker()
     assert screen.text.startswith(HINT) and marker in screen.text, screen
-    assert await bot_harness.state_of(buyer) == state
+    assert await esign_harness.state_of(buyer) == state
 
 
 TEXT_STEPS = {
@@ -114,42 +114,42 @@ TEXT_STEPS = {
 
 @pytest.mark.parametrize("step", list(TEXT_STEPS))
 @pytest.mark.parametrize("media", ["sticker", "photo", "photo with caption"])
-async def test_media_at_a_text_step_asks_for_text_and_keeps_the_step(bot_harness, step, media):
+async def test_media_at_a_text_step_asks_for_text_and_keeps_the_step(esign_harness, step, media):
     walk, marker, state, good_input, after = TEXT_STEPS[step]
-    buyer = bot_harness.user()
+    buyer = esign_harness.user()
     await walk(buyer)
-    before = await bot_harness.session_of(buyer)
+    before = await esign_harness.session_of(buyer)
 
     if media == "sticker":
         screen = await buyer.send_sticker()
     elif media == "photo":
         screen = await buyer.send_photo()
     else:
-        screen = await buyer.send_photo(caption=good_input or bot_harness.sms.last_code(buyer.phone))
+        screen = await buyer.send_photo(caption=good_input or esign_harness.sms.last_code(buyer.phone))
 
     assert screen.text.startswith(TEXT_ONLY), screen
     assert marker in screen.text
-    assert await bot_harness.state_of(buyer) == state
-    assert await bot_harness.session_of(buyer) == before
-    screen = await buyer.send(good_input or bot_harness.sms.last_code(buyer.phone))
+    assert await esign_harness.state_of(buyer) == state
+    assert await esign_harness.session_of(buyer) == before
+    screen = await buyer.send(good_input or esign_harness.sms.last_code(buyer.phone))
     assert after in screen.text
 
 
 @pytest.mark.parametrize("name", ["a", "   ", "!!!", "/cancel", "x" * 51])
-async def test_bad_enterprise_name_is_explained_and_asked_again(bot_harness, name):
-    buyer = bot_harness.user()
+async def test_bad_enterprise_name_is_explained_and_asked_again(esign_harness, name):
+    buyer = esign_harness.user()
     await to_enterprise_name(buyer)
     screen = await buyer.send(name)
     assert "企业名称需为 2–50 个字符" in screen.text
     assert "企业名称" in screen.text
-    assert await bot_harness.state_of(buyer) == "Buy:enterprise_name"
+    assert await esign_harness.state_of(buyer) == "Buy:enterprise_name"
     screen = await buyer.send(ENTERPRISE_NAME)
     assert "验证手机号" in screen.text
 
 
-async def test_enterprise_name_is_asked_once_and_reused_for_the_next_purchase(bot_harness):
-    buyer = bot_harness.user()
-    await to_payment(bot_harness, buyer)
+async def test_enterprise_name_is_asked_once_and_reused_for_the_next_purchase(esign_harness):
+    buyer = esign_harness.user()
+    await to_payment(esign_harness, buyer)
     await buyer.send("/start")
     await buyer.tap("购买套餐")
     await buyer.tap("立即购买")
@@ -161,11 +161,11 @@ async def test_enterprise_name_is_asked_once_and_reused_for_the_next_purchase(bo
     assert "高级版 2年：¥9,600.00" in screen.text
 
 
-async def test_unexpected_text_after_the_order_expired_shows_it_as_expired(bot_harness):
+async def test_unexpected_text_after_the_order_expired_shows_it_as_expired(esign_harness):
     """The payment step of an order past paying does not ask for payment any more."""
-    buyer = bot_harness.user()
-    await to_payment(bot_harness, buyer)
-    bot_harness.clock.advance(minutes=31)
+    buyer = esign_harness.user()
+    await to_payment(esign_harness, buyer)
+    esign_harness.clock.advance(minutes=31)
 
     screen = await buyer.send("付好了吗")
 

@@ -25,9 +25,9 @@ import aiohttp
 import pytest
 
 from bot.redis_client import redis_from_url
-from bot.testing.bot_api_server import serve_bot_api
-from bot.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
-from bot.testing.private_redis import PrivateRedis
+from esign_devkit.testing.bot_api_server import serve_bot_api
+from esign_devkit.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
+from esign_devkit.testing.private_redis import PrivateRedis
 from services import keys
 from tests.reliability.test_redis_outage import OutageWorld
 from tests.test_process import (

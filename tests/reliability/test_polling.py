@@ -13,7 +13,7 @@ from aiogram.types import Message
 
 from bot.errors import PaymentNotStored
 from bot.polling import poll
-from bot.testing.fake_telegram import FakeTelegram, FakeUser
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 
 def recording_dispatcher(handled: list[tuple[int, str]], gate: asyncio.Event | None = None) -> Dispatcher:

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.redis_client import redis_from_url
-from bot.testing.harness import BotHarness
+from esign_devkit.testing.harness import BotHarness
 from bot.web import build_web_app
 from services.clock import FixedClock
 from services.payment_gateway import (

@@ -1,5 +1,5 @@
 """The web checkout over HTTP (F12): the production web app (bot.web.build_web_app) on a real
-socket, the production dispatcher behind the fake Telegram (bot_harness), real Redis, the
+socket, the production dispatcher behind the fake Telegram (esign_harness), real Redis, the
 sandbox gateway posting its signed notices over HTTP to the app's notify endpoint."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.testing.harness import BotHarness, ChatUser
+from esign_devkit.testing.harness import BotHarness, ChatUser
 from bot.web import build_web_app
 from bot.web.security import RedactingAccessLogger
 from config.settings import Settings

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import ValidationError
 
 from bot.app import build_context
-from bot.testing.harness import BotHarness
+from esign_devkit.testing.harness import BotHarness
 from bot.web import build_web_app
 from config.settings import Settings
 from services.payment_gateway import SandboxGateway
@@ -71,7 +71,7 @@ async def test_F12_without_webhook_path_there_is_no_webhook_route(web_world):
 
 
 async def test_readyz_says_when_redis_does_not_answer_and_healthz_stays_alive(clock):
-    from bot.testing.fake_telegram import FakeTelegram
+    from esign_devkit.testing.fake_telegram import FakeTelegram
 
     dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     bot = FakeTelegram().make_bot()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.webplay.server import WebPlayground, build_web_app
+from esign_devkit.webplay.server import WebPlayground, build_web_app
 from config.settings import Settings
 
 

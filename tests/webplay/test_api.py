@@ -1,4 +1,4 @@
-"""The browser playground's JSON API (bot/webplay/server.py), through aiohttp's test client: the
+"""The browser playground's JSON API (devkit/esign_devkit/webplay/server.py), through aiohttp's test client: the
 page sees what the fake Telegram holds, and what the page does reaches the production dispatcher."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from bot.admin import DEMO_ENTERPRISE, DEMO_PHONE
 from bot.app import build_context
 from bot.context import AppContext
-from bot.webplay.server import FIRST_BUYER_ID, WebPlayground
+from esign_devkit.webplay.server import FIRST_BUYER_ID, WebPlayground
 from config.settings import Settings
 from services.orders import OrderStatus
 from services.sms import ConsoleSms
@@ -301,7 +301,7 @@ async def test_F11_the_staff_pane_shows_any_forum_group_and_an_agent_writes_in_a
     card) shows in the pane, and an agent's message goes to the dispatcher in the topic."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from bot.webplay.server import build_web_app
+    from esign_devkit.webplay.server import build_web_app
 
     staff = -1009990001
     app = build_context(playground_settings(), redis, clock=clock, sms=ConsoleSms(clock))
@@ -391,14 +391,14 @@ async def test_the_command_serves_the_page(redis):
 
 
 def test_the_command_refuses_record_with_web(capsys):
-    from bot.playground import main
+    from esign_devkit.playground import main
 
     assert main(["--web", "--record", "x.yaml"]) == 2
     assert "--record works in the terminal playground" in capsys.readouterr().err
 
 
 def test_the_playground_help_lists_web_and_port(capsys):
-    from bot.playground import main
+    from esign_devkit.playground import main
 
     with pytest.raises(SystemExit) as done:
         main(["--help"])

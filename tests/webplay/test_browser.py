@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.admin import DEMO_ENTERPRISE
 from bot.context import AppContext
-from bot.webplay.server import (
+from esign_devkit.webplay.server import (
     FIRST_BUYER_ID,
     WebPlayground,
     build_web_app,

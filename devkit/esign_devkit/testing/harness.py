@@ -8,7 +8,7 @@
     await buyer.pay()
 
 It drives the production dispatcher (bot.app.build_dispatcher) on a real Redis, through the
-fake Telegram of bot.testing.fake_telegram. A failing step says what was on the screen.
+fake Telegram of esign_devkit.testing.fake_telegram. A failing step says what was on the screen.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from bot.app import build_context, build_dispatcher
 from bot.context import AppContext
 from bot.state.session import Session
-from bot.testing.fake_telegram import FakeTelegram, FakeUser
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 from config.settings import Settings
 from services.catalog import Catalog
 from services.clock import FixedClock

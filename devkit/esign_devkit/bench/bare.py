@@ -1,8 +1,8 @@
-"""`python -m bot.bench_bare`: the bench's baseline alone, in a process that holds nothing of the bot.
+"""`python -m esign_devkit.bench.bare`: the bench's baseline alone, in a process that holds nothing of the bot.
 
 `python -m bot bench` measures bare aiogram inside the bot's process (rounds alternating with
 the bot's, the heap frozen after warm-up). This runs the same trivial flow
-(bot.bench_baseline: aiogram's RedisStorage and RedisEventIsolation, 15 text messages a user,
+(esign_devkit.bench.baseline: aiogram's RedisStorage and RedisEventIsolation, 15 text messages a user,
 each step reading the state, storing one field, moving on and replying) on the same fake
 Telegram and Redis client, in a fresh process as an independent bare-aiogram script would:
 CPython's collector settings, nothing frozen, no module of the bot imported. Compare its
@@ -23,15 +23,15 @@ import time
 from typing import Any
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-STEPS = 15  # the purchase's updates a buyer (bot.bench.PURCHASE_STEPS)
+STEPS = 15  # the purchase's updates a buyer (esign_devkit.bench.run.PURCHASE_STEPS)
 WARMUP_USERS = 10
 
 
 async def run(users: int, rounds: int, redis_url: str) -> dict[str, Any]:
-    from bot.bench_baseline import baseline_dispatcher
-    from bot.bench_redis import RedisCounter, counted_redis
-    from bot.bench_telegram import BenchTelegram, BenchUser
-    from bot.testing.fake_telegram import FakeUser
+    from esign_devkit.bench.baseline import baseline_dispatcher
+    from esign_devkit.bench.redis_counter import RedisCounter, counted_redis
+    from esign_devkit.bench.telegram import BenchTelegram, BenchUser
+    from esign_devkit.testing.fake_telegram import FakeUser
 
     bot_id = 9_500_000_000 + random.randrange(10**6, 9 * 10**6)
     counter = RedisCounter()
@@ -91,7 +91,7 @@ async def run(users: int, rounds: int, redis_url: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.bench_bare", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m esign_devkit.bench.bare", description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--users", type=int, default=200, help="users at once (default 200, as the bench)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported (default 3)")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),

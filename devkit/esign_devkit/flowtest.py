@@ -1,10 +1,10 @@
 """`python -m bot flowtest PATH...`: run scenario files (YAML conversations) and report.
 
 Each scenario runs on the production dispatcher with the fake Telegram, a fixed clock and the
-console SMS (bot.testing.scenario), on a Redis database of its own that is emptied before each
+console SMS (esign_devkit.testing.scenario), on a Redis database of its own that is emptied before each
 scenario and after the last one (FLUSHDB on that index only, never FLUSHALL):
 
-- `--redis URL` when given, else $TEST_REDIS_URL, else database 12 of the server in $REDIS_URL
+- `--redis URL` when given, else $ESIGN_TEST_REDIS_URL, else database 12 of the server in $REDIS_URL
   (default 127.0.0.1:6379);
 - a database holding keys that flowtest did not write is refused, not emptied;
 - when no Redis answers, an in-process store (fakeredis), as the playground does.
@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.redis_client import redis_from_url
-from bot.testing.scenario import (
+from esign_devkit.testing.scenario import (
     Scenario,
     ScenarioError,
     ScenarioResult,
@@ -48,7 +48,7 @@ class UsageError(Exception):
 
 
 def default_redis_url() -> str:
-    if url := os.environ.get("TEST_REDIS_URL"):
+    if url := os.environ.get("ESIGN_TEST_REDIS_URL"):
         return url
     base = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     return urlsplit(base)._replace(path=f"/{FLOWTEST_DB}", query="").geturl()
@@ -120,7 +120,7 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report (for CI)")
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="the Redis database to use and empty "
-                             f"(default: $TEST_REDIS_URL, else db {FLOWTEST_DB} of $REDIS_URL's server)")
+                             f"(default: $ESIGN_TEST_REDIS_URL, else db {FLOWTEST_DB} of $REDIS_URL's server)")
     parser.add_argument("-q", "--quiet", action="store_true", help="list the steps of failing scenarios only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

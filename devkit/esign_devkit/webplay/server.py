@@ -1,10 +1,10 @@
 """The browser playground's server: the production dispatcher on the fake Telegram, behind a JSON API
-that one static page (bot/webplay/static/) polls and drives.
+that one static page (devkit/esign_devkit/webplay/static/) polls and drives.
 
-    python -m bot playground --web [--port 8000]      (or python -m bot.webplay --host 0.0.0.0)
+    python -m bot playground --web [--port 8000]      (or python -m esign_devkit.webplay --host 0.0.0.0)
 
 Everything the page shows is read back from the fake Telegram of the tests
-(bot/testing/fake_telegram.py): the chats' current messages (edits applied), reply keyboards,
+(devkit/esign_devkit/testing/fake_telegram.py): the chats' current messages (edits applied), reply keyboards,
 invoices, forum topics. Everything the page does is an update built by that module's update
 builders and fed to `bot.app.build_dispatcher` — the wiring production and the tests use.
 
@@ -44,7 +44,7 @@ from redis.asyncio import Redis
 from bot.admin import seed_demo
 from bot.app import build_context, build_dispatcher
 from bot.context import AppContext
-from bot.testing.fake_telegram import fresh_update_id, FakeApiError, FakeTelegram, FakeUser
+from esign_devkit.testing.fake_telegram import fresh_update_id, FakeApiError, FakeTelegram, FakeUser
 from config.settings import Settings
 from services.catalog import CatalogError, format_fen
 from services.clock import Clock, SystemClock
@@ -675,7 +675,7 @@ def _free_port(host: str) -> int:
 
 async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_BUYER_ID) -> int:
     from bot.logs import setup_logging
-    from bot.playground import open_redis
+    from esign_devkit.local_redis import open_redis
     from bot.runner import StartupError, load_settings
 
     settings = load_settings()

@@ -3,7 +3,7 @@
 `FakeTelegram.call(method, params)` executes a Bot API method on plain JSON params and returns the
 plain JSON result (or raises `FakeApiError` with Telegram's own wording), so the same world can be
 driven through aiogram (`FakeTelegramSession`, `FakeTelegram.make_bot`) or over HTTP
-(`bot.testing.bot_api_server`). The user side is built with `FakeUser` and the `*_update` builders.
+(`esign_devkit.testing.bot_api_server`). The user side is built with `FakeUser` and the `*_update` builders.
 
 Stored bot messages are the JSON Telegram returns, plus one test-only key: `reply_keyboard`, the
 reply keyboard (or ReplyKeyboardRemove / ForceReply) sent with the message, which Telegram never

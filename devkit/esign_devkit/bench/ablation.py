@@ -1,4 +1,4 @@
-"""Before and after, on the same machine at the same time: `python -m bot.bench_ablation`.
+"""Before and after, on the same machine at the same time: `python -m esign_devkit.bench.ablation`.
 
 Runs `python -m bot bench` once per variant, each in a process of its own, from the wiring
 the bot had before issue 7 ("stock") to today's, one change at a time:
@@ -229,7 +229,7 @@ def apply(variant: str) -> None:
 def run_variant(variant: str, users: int, rounds: int, redis_url: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.bench_ablation", "--variant", variant, "-n", str(users),
+        [sys.executable, "-m", "esign_devkit.bench.ablation", "--variant", variant, "-n", str(users),
          "--rounds", str(rounds), "--redis", redis_url],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
@@ -239,9 +239,9 @@ def run_variant(variant: str, users: int, rounds: int, redis_url: str) -> dict[s
 
 
 def main(argv: list[str]) -> int:
-    from bot.bench import DEFAULT_REDIS_URL
+    from esign_devkit.bench.run import DEFAULT_REDIS_URL
 
-    parser = argparse.ArgumentParser(prog="python -m bot.bench_ablation", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m esign_devkit.bench.ablation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", choices=VARIANTS, help="run one variant in this process (JSON out)")
     parser.add_argument("--only", help="comma-separated variants to compare (default: all)")
     parser.add_argument("-n", "--users", type=int, default=200)
@@ -251,7 +251,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.variant:
         apply(args.variant)
-        from bot.bench import bench
+        from esign_devkit.bench.run import bench
 
         result = asyncio.run(bench(args.users, args.redis, args.rounds))
         result["variant"] = args.variant

@@ -1,11 +1,11 @@
-"""Webhook under load: `python -m bot.loadtest [-n USERS] [--processes 1|2] [--redis URL]`.
+"""Webhook under load: `python -m esign_devkit.loadtest [-n USERS] [--processes 1|2] [--redis URL]`.
 
 The same 高级版 purchases as `python -m bot bench`, end to end over real sockets:
 
     this process ── signed webhook POSTs ──> 1 or 2 × `python -m bot run` (webhook mode, the
                                              production aiohttp app, bot.web) ── Redis (shared)
     this process <── Bot API calls (HTTP) ── the bot processes: the Bot API stand-in
-                                             (bot.testing.bot_api_server) served from here
+                                             (esign_devkit.testing.bot_api_server) served from here
     this process <── SMS (HTTP, SMS_BACKEND=http) ── the bot processes: a stand-in SMS provider
 
 Each buyer sends an update, waits until the bot has answered it (the callback or pre-checkout
@@ -56,7 +56,7 @@ class Stuck(Exception):
 
 
 def _load_telegram_class() -> type:
-    from bot.bench_telegram import BenchTelegram
+    from esign_devkit.bench.telegram import BenchTelegram
 
     class LoadTelegram(BenchTelegram):
         """The stand-in over HTTP; wakes the buyers of a chat whenever the bot touches it."""
@@ -137,7 +137,7 @@ def pct(values: list[float], q: float) -> float:
 class LoadTest:
     def __init__(self, users: int, processes: int, redis_url: str, duplicates: float, pool: int,
                  profile_bot: str | None = None) -> None:
-        from bot.bench import BenchSms, Run
+        from esign_devkit.bench.run import BenchSms, Run
 
         self.users = users
         self.processes_wanted = processes
@@ -164,7 +164,7 @@ class LoadTest:
         import aiohttp
         from aiohttp import web
 
-        from bot.testing.bot_api_server import serve_bot_api
+        from esign_devkit.testing.bot_api_server import serve_bot_api
 
         runner, api_base = await serve_bot_api(self.telegram, self.token)
         self.runners.append(runner)
@@ -391,9 +391,9 @@ class LoadTest:
 
     async def go(self, progress: Any) -> dict[str, Any]:
         from bot.app import build_context
-        from bot.bench import Buyer, machine
-        from bot.bench_telegram import BenchUser
-        from bot.testing.fake_telegram import FakeUser
+        from esign_devkit.bench.run import Buyer, machine
+        from esign_devkit.bench.telegram import BenchUser
+        from esign_devkit.testing.fake_telegram import FakeUser
         from config.settings import Settings
         from services.enterprises import Role
 
@@ -503,9 +503,9 @@ def table(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from bot.bench import DEFAULT_REDIS_URL
+    from esign_devkit.bench.run import DEFAULT_REDIS_URL
 
-    parser = argparse.ArgumentParser(prog="python -m bot.loadtest", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m esign_devkit.loadtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--users", type=int, default=100, help="buyers at once (default 100)")
     parser.add_argument("--processes", type=int, default=1, choices=(1, 2, 3, 4),
                         help="bot processes sharing Redis (default 1)")

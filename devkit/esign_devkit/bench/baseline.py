@@ -50,7 +50,7 @@ def baseline_dispatcher(redis: Redis, steps: int, ttl_seconds: int = 30 * 86400)
 
 # --- the same Telegram traffic as the purchase ------------------------------------------------
 
-# The kinds of update the purchase sends, in order (bot.bench.PURCHASE_STEPS): a message, a tap
+# The kinds of update the purchase sends, in order (esign_devkit.bench.run.PURCHASE_STEPS): a message, a tap
 # on an inline button, or a pre-checkout query.
 PURCHASE_KINDS = ("message", "tap", "tap", "tap", "tap", "tap", "message", "message", "message",
                   "tap", "pre_checkout", "message", "tap", "tap", "tap")

@@ -18,7 +18,7 @@ Agents of the staff forum group (F11) are fixtures too (`agents: {li: {alias: хо
 This module reads them (`load_file`), runs them on the test harness (`run_scenario`), and
 reports: a readable text (`format_result`) and JUnit XML (`junit_xml`). `Recorder` writes a
 playground session as a scenario. docs/testing.md is the tutorial; `python -m bot flowtest`
-(bot/flowtest.py) is the command.
+(devkit/esign_devkit/flowtest.py) is the command.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
-from bot.testing.harness import BotHarness, ChatUser, Label, Screen, StaffAgent, StepFailed
+from esign_devkit.testing.harness import BotHarness, ChatUser, Label, Screen, StaffAgent, StepFailed
 from services.clock import FixedClock
 from services.enterprises import FREE_EDITION, Enterprise, Role
 from services.orders import OrderStatus

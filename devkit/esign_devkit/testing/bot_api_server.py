@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.testing.fake_telegram import JSON, FakeApiError, FakeTelegram
+from esign_devkit.testing.fake_telegram import JSON, FakeApiError, FakeTelegram
 
 # Free-text fields are never JSON-decoded, even when they happen to look like JSON.
 TEXT_FIELDS = frozenset({

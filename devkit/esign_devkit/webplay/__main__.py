@@ -1,4 +1,4 @@
-"""python -m bot.webplay [--host H] [--port P] [--lang zh|en]: the browser playground, as
+"""python -m esign_devkit.webplay [--host H] [--port P] [--lang zh|en]: the browser playground, as
 `python -m bot playground --web`, with a choice of the address it listens on (a phone on the
 same network: --host 0.0.0.0)."""
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.webplay.server import FIRST_BUYER_ID, main
+from esign_devkit.webplay.server import FIRST_BUYER_ID, main
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.webplay",
+    parser = argparse.ArgumentParser(prog="python -m esign_devkit.webplay",
                                      description="The browser playground (python -m bot playground --web), "
                                                  "with a choice of the address it listens on.")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")

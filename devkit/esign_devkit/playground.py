@@ -1,6 +1,6 @@
 """`python -m bot playground`: chat with the production dispatcher in this terminal.
 
-No token and no network: Telegram is the fake of bot.testing.fake_telegram, SMS codes print
+No token and no network: Telegram is the fake of esign_devkit.testing.fake_telegram, SMS codes print
 to the console, and payments go through a sandbox `/pay`. Redis is the one at REDIS_URL when
 it answers; otherwise an in-process store (nothing persists). The web app (bot.web: checkout
 pages, the sandbox gateway's cashier page, payment notices) is served on WEB_HOST:WEB_PORT, and
@@ -15,18 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from bot.admin import seed_demo
 from bot.app import build_context, build_dispatcher
 from bot.errors import PaymentNotStored
 from bot.logs import setup_logging
-from bot.redis_client import redis_from_url
 from bot.runner import StartupError, load_settings
-from bot.testing.fake_telegram import fresh_update_id, FakeTelegram, FakeUser
-from bot.testing.harness import screen_of
-from bot.testing.scenario import Recorder
+from esign_devkit.local_redis import open_redis
+from esign_devkit.testing.fake_telegram import fresh_update_id, FakeTelegram, FakeUser
+from esign_devkit.testing.harness import screen_of
+from esign_devkit.testing.scenario import Recorder
 from services.catalog import CatalogError, format_fen
 from services.sms import ConsoleSms, SmsGateway
 
@@ -180,26 +178,6 @@ class Playground:
         return True
 
 
-async def open_redis(url: str, say, *, fresh: bool = False) -> aioredis.Redis:
-    """The configured Redis when it answers; otherwise (or when `fresh`) an in-process one."""
-    if fresh:
-        import fakeredis
-
-        say("Recording: using a fresh in-process store, so that the replay starts from the same state.")
-        return fakeredis.aioredis.FakeRedis(decode_responses=True)
-    client = redis_from_url(url, socket_connect_timeout=1)
-    try:
-        await client.ping()
-        say(f"Redis: {url} (conversations and orders persist)")
-        return client
-    except (RedisError, OSError):
-        await client.aclose()
-    import fakeredis
-
-    say(f"Redis at {url} does not answer: using an in-process store; nothing will persist.")
-    return fakeredis.aioredis.FakeRedis(decode_responses=True)
-
-
 async def play(args: argparse.Namespace) -> int:
     settings = load_settings()
     setup_logging("WARNING")
@@ -312,7 +290,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=8000, help="with --web: the page's port (default 8000)")
     args = parser.parse_args(argv)
     if args.web:
-        from bot.webplay import main as web_playground
+        from esign_devkit.webplay import main as web_playground
         return web_playground(args)
     try:
         return asyncio.run(play(args))

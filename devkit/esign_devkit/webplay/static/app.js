@@ -725,7 +725,7 @@ function renderSide(state) {
   const dl = el("dl");
   for (const [k, v] of lines) dl.append(el("dt", null, k), el("dd", null, v));
   about.append(dl);
-  about.append(el("p", "hint", "这是测试所用的同一个模拟 Telegram（bot/testing/fake_telegram.py）和同一个 dispatcher。终端版：python -m bot playground"));
+  about.append(el("p", "hint", "这是测试所用的同一个模拟 Telegram（devkit/esign_devkit/testing/fake_telegram.py）和同一个 dispatcher。终端版：python -m bot playground"));
   if (state.errors.length) {
     about.append(el("h4", null, "最近的错误 Recent errors"));
     for (const error of state.errors) about.append(el("pre", "err", error));

@@ -2,20 +2,20 @@
 
 N simulated buyers at once each complete the whole 高级版 purchase on the production
 dispatcher (bot.app.build_dispatcher: the same middlewares, storage and per-user isolation as
-production) on a real Redis, with the in-process fake Telegram (bot.bench_telegram), so no
+production) on a real Redis, with the in-process fake Telegram (esign_devkit.bench.telegram), so no
 network time is counted:
 
     /start · 购买套餐 · 立即购买 · 高级版 · 1年 · 不加购合同加量包 · enterprise name ·
     shared phone · SMS code · 提交订单 · pre-checkout · payment · 立即绑定 · the enterprise · 确认绑定
 
 In the same run, the baseline: bare aiogram 3 (RedisStorage + RedisEventIsolation) running a
-trivial linear FSM flow of as many updates per user (bot.bench_baseline); `--same-traffic`
+trivial linear FSM flow of as many updates per user (esign_devkit.bench.baseline); `--same-traffic`
 adds bare aiogram answering the purchase's kinds of update as the bot does. Rounds alternate
 baseline and bot, each with fresh users; the median round of each is reported. Updates are
 built as the raw JSON a webhook receives and fed with `Dispatcher.feed_raw_update`, so parsing
 them is measured, as are aiogram's requests to the fake Bot API and its parsing of the replies.
 
-Redis round trips are counted on the client (bot.bench_redis); both sides use production's
+Redis round trips are counted on the client (esign_devkit.bench.redis_counter); both sides use production's
 client options on pools of the same size. The bench uses its own database (default 14) and
 deletes, at the end, only the keys it wrote (its bot ids, users, phones, orders and
 enterprises), never anything else. `--scale 10,100,1000,5000` gives the scaling curve instead.
@@ -131,7 +131,7 @@ class Run:
     """Everything one bench run made, so that it can delete exactly that and nothing else."""
 
     def __init__(self, redis_url: str, pool: int = 64) -> None:
-        from bot.bench_redis import RedisCounter, counted_redis
+        from esign_devkit.bench.redis_counter import RedisCounter, counted_redis
 
         self.redis_url = redis_url
         salt = random.randrange(10**6, 9 * 10**6)
@@ -260,8 +260,8 @@ class Bench:
         from aiogram import Bot
 
         from bot.app import build_context, build_dispatcher
-        from bot.bench_baseline import baseline_dispatcher, mirror_dispatcher
-        from bot.bench_telegram import BenchTelegram
+        from esign_devkit.bench.baseline import baseline_dispatcher, mirror_dispatcher
+        from esign_devkit.bench.telegram import BenchTelegram
         from config.settings import Settings
 
         self.run = run
@@ -289,8 +289,8 @@ class Bench:
 
     async def buyers(self, count: int) -> list[Buyer]:
         """Buyers with a verified enterprise each, the buyer its super admin (seeded, not timed)."""
-        from bot.bench_telegram import BenchUser
-        from bot.testing.fake_telegram import FakeUser
+        from esign_devkit.bench.telegram import BenchUser
+        from esign_devkit.testing.fake_telegram import FakeUser
         from services.enterprises import Role
 
         made = []
@@ -314,7 +314,7 @@ class Bench:
 
     async def purchase(self, buyer: Buyer, record: Callable[[float], None], stop_after: int | None = None) -> None:
         """The whole 高级版 purchase, one update at a time, as the buyer's Telegram sends them."""
-        from bot.bench_telegram import FlowBroken
+        from esign_devkit.bench.telegram import FlowBroken
 
         dp, bot, telegram, u = self.dp, self.bot, self.telegram, buyer.user
         perf = time.perf_counter
@@ -368,8 +368,8 @@ class Bench:
             telegram.trim(user.id)
 
     async def mirror(self, user: Any, record: Callable[[float], None]) -> None:
-        """Bare aiogram with the purchase's Telegram traffic (bot.bench_baseline.mirror_dispatcher)."""
-        from bot.bench_baseline import MIRROR_PREFIX, PURCHASE_KINDS
+        """Bare aiogram with the purchase's Telegram traffic (esign_devkit.bench.baseline.mirror_dispatcher)."""
+        from esign_devkit.bench.baseline import MIRROR_PREFIX, PURCHASE_KINDS
 
         dp, bot, telegram = self.mirror_dp, self.mirror_bot, self.mirror_telegram
         invoice = {"currency": "CNY", "total_amount": 480_000, "payload": "mirror"}
@@ -387,8 +387,8 @@ class Bench:
             telegram.trim(user.id)
 
     def base_users(self, count: int, telegram: Any = None) -> list[Any]:
-        from bot.bench_telegram import BenchUser
-        from bot.testing.fake_telegram import FakeUser
+        from esign_devkit.bench.telegram import BenchUser
+        from esign_devkit.testing.fake_telegram import FakeUser
 
         telegram = telegram or self.base_telegram
         return [BenchUser(telegram, FakeUser(id=(uid := self.run.new_uid()), first_name=f"U{uid % 10000}",

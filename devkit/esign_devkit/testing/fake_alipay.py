@@ -30,8 +30,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from multidict import MultiDictProxy
 
-from bot.testing.fake_provider import LocalServer, NoticeSender
-from bot.testing.fake_wechat_pay import new_rsa_key
+from esign_devkit.testing.fake_provider import LocalServer, NoticeSender
+from esign_devkit.testing.fake_wechat_pay import new_rsa_key
 from services.alipay import (
     NOTICE_UNSIGNED, REQUEST_UNSIGNED, YUAN, beijing_time, parse_beijing, sign_content, to_fen, yuan,
 )

@@ -1,6 +1,6 @@
 """The fake Telegram for benchmarks, and buyers that build their updates cheaply.
 
-`BenchTelegram` is bot.testing.fake_telegram.FakeTelegram without the test bookkeeping that
+`BenchTelegram` is esign_devkit.testing.fake_telegram.FakeTelegram without the test bookkeeping that
 would otherwise dominate the measurement and grow without bound: no call log, no snapshot of
 every bot message, no deep copies of what the bot sends or of the sender and chat of each
 message, and a chat history cut to its last few messages. The Bot API methods themselves (sendMessage, editMessageText, answerCallbackQuery,
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.testing.fake_telegram import JSON, TEST_ONLY_KEYS, FakeApiError, FakeTelegram, FakeUser
+from esign_devkit.testing.fake_telegram import JSON, TEST_ONLY_KEYS, FakeApiError, FakeTelegram, FakeUser
 
 KEEP_MESSAGES = 6  # per chat; the bench only ever looks at the last bot messages
 

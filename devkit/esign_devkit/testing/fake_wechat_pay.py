@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bot.testing.fake_provider import LocalServer, NoticeSender
+from esign_devkit.testing.fake_provider import LocalServer, NoticeSender
 from services.clock import Clock, SystemClock
 from services.wechat_pay import (
     MAX_SKEW_SECONDS, parse_authorization, request_message, response_message, rfc3339, rsa_sign, rsa_verify,

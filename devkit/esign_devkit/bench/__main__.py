@@ -1,0 +1,5 @@
+import sys
+
+from esign_devkit.bench.run import main
+
+sys.exit(main(sys.argv[1:]))
