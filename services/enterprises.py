@@ -9,15 +9,14 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from services import keys
 from services.clock import Clock
-from services.transactions import Decision, transact
+from services.transactions import Decision, Writes, transact
 
 
 class Role(str, Enum):
@@ -180,7 +179,7 @@ class RedisEnterpriseDirectory:
             if role is Role.SUPER_ADMIN and ent.security_phone is None:
                 ent.security_phone = phone
 
-        # The phone index is written in the same MULTI as the record, so they never disagree.
+        # The phone index is written in the same transaction as the record, so they never disagree.
         index = keys.phone_enterprises(phone)
         return await self._transact(
             enterprise_id, mutate, also=lambda pipe: pipe.sadd(index, enterprise_id)
@@ -207,7 +206,7 @@ class RedisEnterpriseDirectory:
         return await self._transact(enterprise_id, mutate)
 
     async def update(self, enterprise_id: str, mutate: Mutation) -> Enterprise:
-        """Load, `mutate` in place, save, atomically (WATCH/MULTI/EXEC via services.transactions).
+        """Load, `mutate` in place, save, atomically (one optimistic transaction, services.transactions).
 
         `mutate` may run more than once when another writer wins the race, so it must only
         change the enterprise it is given. It may raise to abort; nothing is then written.
@@ -230,7 +229,7 @@ class RedisEnterpriseDirectory:
         self,
         enterprise_id: str,
         mutate: Mutation,
-        also: Callable[[Pipeline], Any] | None = None,
+        also: Callable[[Writes], object] | None = None,
     ) -> Enterprise:
         key = keys.enterprise(enterprise_id)
 
@@ -242,7 +241,7 @@ class RedisEnterpriseDirectory:
             if ent.id != enterprise_id:
                 raise ValueError("an update must not change the enterprise id")
 
-            def writes(pipe: Pipeline) -> None:
+            def writes(pipe: Writes) -> None:
                 pipe.set(key, ent.model_dump_json())
                 if also is not None:
                     also(pipe)

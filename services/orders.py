@@ -32,7 +32,7 @@ from services.catalog import Catalog, Quote, QuoteLine
 from services.clock import Clock
 from services.delivery import Conversion, DeliveryRefused, add_years, deliver, delivery_problem
 from services.enterprises import Enterprise
-from services.transactions import Decision, TransactionConflict, transact
+from services.transactions import Decision, TransactionConflict, Writes, transact
 
 
 class OrderStatus(str, Enum):
@@ -430,8 +430,11 @@ class OrderService:
                 order.charge_id = charge_id
                 order.events.append(OrderEvent(at=now, kind="paid", detail=payment))
                 outcome = PaymentOutcome(status="paid", order=order)
-                writes = lambda pipe: (pipe.set(charge_key, order_id),
-                                       pipe.set(order_key, order.model_dump_json()))
+
+                def writes(pipe: Writes) -> None:
+                    pipe.set(charge_key, order_id)
+                    pipe.set(order_key, order.model_dump_json())
+
                 return Decision(outcome, writes)
             if order.is_overdue(now):
                 order.status = OrderStatus.EXPIRED
@@ -439,10 +442,13 @@ class OrderService:
             order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": reason}))
             refund = refund_record(payment, order_id, reason, now)
             outcome = PaymentOutcome(status="refund_pending", order=order, reason=reason)
-            writes = lambda pipe: (pipe.set(charge_key, order_id),
-                                   pipe.set(order_key, order.model_dump_json()),
-                                   pipe.rpush(keys.refunds(), json.dumps(refund)))
-            return Decision(outcome, writes)
+
+            def refund_writes(pipe: Writes) -> None:
+                pipe.set(charge_key, order_id)
+                pipe.set(order_key, order.model_dump_json())
+                pipe.rpush(keys.refunds(), json.dumps(refund))
+
+            return Decision(outcome, refund_writes)
 
         outcome = await transact(self._redis, [order_key, charge_key], decide)
         if outcome is None:
@@ -525,8 +531,11 @@ class OrderService:
                 detail["converted"] = {"from": conversion.from_edition, "days_left": conversion.days_left,
                                        "credited_days": conversion.credited_days}
             order.events.append(OrderEvent(at=now, kind="bound", detail=detail))
-            writes = lambda pipe: (pipe.set(order_key, order.model_dump_json()),
-                                   pipe.set(ent_key, enterprise.model_dump_json()))
+
+            def writes(pipe: Writes) -> None:
+                pipe.set(order_key, order.model_dump_json())
+                pipe.set(ent_key, enterprise.model_dump_json())
+
             return Decision(BindOutcome(status="bound", order=order, enterprise=enterprise,
                                         conversion=conversion), writes)
 

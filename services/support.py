@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from services import keys
 from services.clock import Clock
 from services.support_config import SupportConfig, WorkingHours
-from services.transactions import Decision, TransactionConflict, transact
+from services.transactions import Decision, TransactionConflict, Writes, transact
 
 LINK_TTL_SECONDS = 30 * 86400  # relayed messages stay linked (replies, edits) this long
 TOPIC_LOCK_SECONDS = 30
@@ -262,7 +262,7 @@ class SupportService:
                 return result
         raise TransactionConflict(f"support customer {user_id} kept changing")
 
-    def _save(self, pipe, customer: SupportCustomer | None = None, ticket: Ticket | None = None) -> None:
+    def _save(self, pipe: Writes, customer: SupportCustomer | None = None, ticket: Ticket | None = None) -> None:
         if customer is not None:
             pipe.set(keys.support_customer(customer.user_id), customer.model_dump_json())
         if ticket is not None:
@@ -300,7 +300,7 @@ class SupportService:
             )
             customer.current_ticket = new.id
 
-            def writes(pipe) -> None:
+            def writes(pipe: Writes) -> None:
                 self._save(pipe, customer, new)
                 history = keys.support_user_tickets(user_id)
                 pipe.zadd(history, {new.id: now.timestamp()})
@@ -500,7 +500,7 @@ class SupportService:
                 customer = customer or SupportCustomer(user_id=user_id)
                 customer.topic_chat_id, customer.topic_id = chat_id, thread_id
 
-                def writes(pipe) -> None:
+                def writes(pipe: Writes) -> None:
                     self._save(pipe, customer)
                     pipe.set(keys.support_topic(chat_id, thread_id), user_id)
 
@@ -517,7 +517,7 @@ class SupportService:
                 return Decision(None, lambda pipe: pipe.delete(keys.support_topic(chat_id, thread_id)))
             customer.topic_id = None
 
-            def writes(pipe) -> None:
+            def writes(pipe: Writes) -> None:
                 self._save(pipe, customer)
                 pipe.delete(keys.support_topic(chat_id, thread_id))
 

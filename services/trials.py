@@ -25,7 +25,7 @@ from services import keys
 from services.catalog import Catalog, Edition
 from services.clock import Clock
 from services.enterprises import Enterprise, EnterpriseNotFound, Trial
-from services.transactions import Decision, transact
+from services.transactions import Decision, Writes, transact
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class TrialService:
                 submitted_at=now, trial_ends_at=ends,
             )
 
-            def writes(pipe) -> None:
+            def writes(pipe: Writes) -> None:
                 pipe.set(ent_key, enterprise.model_dump_json())
                 pipe.set(keys.trial_lead(lead_id), lead.model_dump_json())
                 pipe.zadd(keys.trial_leads(), {lead_id: now.timestamp()})
