@@ -128,7 +128,7 @@ class Catalog(BaseModel):
         return sorted(years)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Catalog":
+    def _consistent(self) -> Catalog:
         # Each problem names the offending field (editions.3.code), like a field error does.
         _unique("editions", "code", [e.code for e in self.editions])
         _unique("editions", "rank", [e.rank for e in self.editions])

@@ -161,9 +161,13 @@ class CheckoutLinks:
         token = _text(await self._redis.get(index_key))
         if token:
             link = await self.get(token)
-            if link is not None and link.origin == origin and link.live(now) and (reuse_paid or not await self._spent(link)):
+            if (link is not None and link.origin == origin and link.live(now)
+                    and (reuse_paid or not await self._spent(link))):
                 # Handed out again by its owner: it lives on from now.
-                renewed = await self.update(token, lambda lk: setattr(lk, "expires_at", max(lk.expires_at, now + self.ttl)))
+                def renew(lk: CheckoutLink) -> None:
+                    lk.expires_at = max(lk.expires_at, now + self.ttl)
+
+                renewed = await self.update(token, renew)
                 if renewed is not None:
                     return token
         token = secrets.token_urlsafe(24)

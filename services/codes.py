@@ -11,7 +11,8 @@ import hmac
 import logging
 import math
 import secrets
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis

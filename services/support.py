@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
@@ -177,7 +177,28 @@ class Change(BaseModel):
     customer: SupportCustomer | None = None
 
 
-_RETRY = object()
+class _Retry(Enum):
+    RETRY = "retry"  # a new ticket appeared between the two reads: read the customer again
+
+
+R = TypeVar("R")
+# Decides a transition from the customer's record and their current ticket (either may be missing).
+TicketDecide = Callable[[SupportCustomer | None, Ticket | None], Decision[R]]
+
+
+def _while_current(current: str | None, decide: TicketDecide[R]) -> Callable[[list[str | None]], Decision[R | _Retry]]:
+    """`decide` on the customer's record and ticket as the transaction read them, as long as the
+    ticket is still the customer's current one (`current`, read just before)."""
+
+    def decide_values(values: list[str | None]) -> Decision[R | _Retry]:
+        raw_customer, raw_ticket = values
+        customer = SupportCustomer.model_validate_json(raw_customer) if raw_customer else None
+        if (customer.current_ticket if customer else None) != current:
+            return Decision(_Retry.RETRY)
+        ticket = Ticket.model_validate_json(raw_ticket) if raw_ticket and current else None
+        return decide(customer, ticket)
+
+    return decide_values
 
 
 def _text(value: str | bytes | None) -> str | None:
@@ -239,26 +260,15 @@ class SupportService:
 
     # --- transitions -----------------------------------------------------------------------
 
-    async def _transact(
-        self, user_id: int, decide: Callable[[SupportCustomer | None, Ticket | None], Decision[Any]]
-    ) -> Any:
+    async def _transact(self, user_id: int, decide: TicketDecide[R]) -> R:
         """One transaction over the customer's record and their current ticket."""
         customer_key = keys.support_customer(user_id)
         for _ in range(20):
             raw = await self._redis.get(customer_key)
             current = SupportCustomer.model_validate_json(raw).current_ticket if raw else None
             ticket_key = keys.support_ticket(current or "-")
-
-            def wrapped(values: list[str | None]) -> Decision[Any]:
-                raw_customer, raw_ticket = values
-                customer = SupportCustomer.model_validate_json(raw_customer) if raw_customer else None
-                if (customer.current_ticket if customer else None) != current:
-                    return Decision(_RETRY)  # a new ticket appeared between the two reads
-                ticket = Ticket.model_validate_json(raw_ticket) if raw_ticket and current else None
-                return decide(customer, ticket)
-
-            result = await transact(self._redis, [customer_key, ticket_key], wrapped)
-            if result is not _RETRY:
+            result = await transact(self._redis, [customer_key, ticket_key], _while_current(current, decide))
+            if not isinstance(result, _Retry):
                 return result
         raise TransactionConflict(f"support customer {user_id} kept changing")
 
