@@ -5,9 +5,11 @@ Money is integer fen throughout.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from services.config_files import describe_error, load_toml_model
 
@@ -182,15 +184,15 @@ class Catalog(BaseModel):
         return found is None or found.chat_payable
 
 
-def _unique(table: str, name: str, values: list) -> None:
-    seen: set = set()
+def _unique(table: str, name: str, values: Sequence[str | int]) -> None:
+    seen: set[str | int] = set()
     for i, value in enumerate(values):
         if value in seen:
             raise _FieldProblem(f"{table}.{i}.{name}", f"{name} {value!r} is used twice; it must be unique")
         seen.add(value)
 
 
-def _describe(err: dict) -> str:
+def _describe(err: ErrorDetails) -> str:
     problem = (err.get("ctx") or {}).get("error")
     if isinstance(problem, _FieldProblem):
         return f"{problem.loc}: {problem.message}"

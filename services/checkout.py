@@ -36,6 +36,7 @@ from services.orders import Channel, Order, OrderService, OrderStatus, PaymentOu
 from services.payment_gateway import PaymentNotice
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.purchase_policy import PurchasePlan, plan_purchase
+from services.redis_text import text_or_none
 from services.sms import SmsDeliveryError
 from services.transactions import Decision, transact
 
@@ -87,10 +88,6 @@ class CheckoutLink(BaseModel):
 class LinkLookup(BaseModel):
     status: Literal["ok", "unknown", "expired"]
     link: CheckoutLink | None = None
-
-
-def _text(value: str | bytes | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _digest(*parts: object) -> str:
@@ -158,7 +155,7 @@ class CheckoutLinks:
     async def _issue(self, index_key: str, origin: str, build: Callable[[str, datetime], CheckoutLink],
                      *, reuse_paid: bool) -> str:
         now = self._clock.now()
-        token = _text(await self._redis.get(index_key))
+        token = text_or_none(await self._redis.get(index_key))
         if token:
             link = await self.get(token)
             if (link is not None and link.origin == origin and link.live(now)
@@ -219,7 +216,7 @@ class CheckoutLinks:
 
     async def for_order(self, order_id: str) -> CheckoutLink | None:
         """The link an order was made or paid through, if any (its language, its chat)."""
-        token = _text(await self._redis.get(keys.checkout_order(order_id)))
+        token = text_or_none(await self._redis.get(keys.checkout_order(order_id)))
         return await self.get(token) if token else None
 
 

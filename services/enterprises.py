@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from services import keys
 from services.clock import Clock
+from services.redis_text import text
 from services.transactions import Decision, Writes, transact
 
 
@@ -135,11 +136,6 @@ return redis.call('MGET', unpack(ids))
 """
 
 
-def _text(value: str | bytes) -> str:
-    # Works whether or not the client was made with decode_responses=True.
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class RedisEnterpriseDirectory:
     """Enterprises as JSON strings, plus a set of all ids and a per-phone set of ids."""
 
@@ -223,7 +219,7 @@ class RedisEnterpriseDirectory:
     async def chats_of(self, phone: str) -> dict[int, str]:
         """chat id -> language of the chats where this phone was verified."""
         raw = await self._redis.hgetall(keys.phone_chats(phone))
-        return {int(_text(chat)): _text(lang) for chat, lang in raw.items()}
+        return {int(text(chat)): text(lang) for chat, lang in raw.items()}
 
     async def _transact(
         self,
@@ -251,7 +247,7 @@ class RedisEnterpriseDirectory:
         return await transact(self._redis, [key], decide, attempts=UPDATE_ATTEMPTS)
 
     async def _load_set(self, set_key: str) -> list[Enterprise]:
-        ids = sorted(_text(i) for i in await self._redis.smembers(set_key))
+        ids = sorted(text(i) for i in await self._redis.smembers(set_key))
         if not ids:
             return []
         raws = await self._redis.mget([keys.enterprise(i) for i in ids])

@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 
 from services import keys
 from services.clock import Clock
+from services.redis_text import text_or_none
 from services.transactions import Decision, transact
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ class SandboxGateway:
         self.max_age_seconds = max_age_seconds
         self._post = post or post_json
         self._retry_delays = retry_delays
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def form_action_origins(self) -> list[str]:
@@ -273,7 +274,7 @@ class SandboxGateway:
                    NOTICE_ID_HEADER: secrets.token_hex(8)}
         return body, headers
 
-    def send_notice(self, payment: SandboxPayment) -> asyncio.Task:
+    def send_notice(self, payment: SandboxPayment) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._deliver(payment))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -297,10 +298,8 @@ class SandboxGateway:
         log.warning("sandbox.notice_gave_up order=%s", payment.order_id)
 
     async def _payment_for_order(self, order_id: str) -> SandboxPayment | None:
-        payment_id = await self._redis.get(keys.sandbox_order(order_id))
-        if not payment_id:
-            return None
-        return await self.get(payment_id if isinstance(payment_id, str) else payment_id.decode())
+        payment_id = text_or_none(await self._redis.get(keys.sandbox_order(order_id)))
+        return await self.get(payment_id) if payment_id else None
 
     async def _move(self, payment_id: str, to: Literal["paid", "cancelled"]) -> SandboxPayment | None:
         key = keys.sandbox_payment(payment_id)

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from services import keys
 from services.clock import Clock
+from services.redis_text import text, text_or_none
 from services.support_config import SupportConfig, WorkingHours
 from services.transactions import Decision, TransactionConflict, Writes, transact
 
@@ -201,10 +202,6 @@ def _while_current(current: str | None, decide: TicketDecide[R]) -> Callable[[li
     return decide_values
 
 
-def _text(value: str | bytes | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def new_ticket_id() -> str:
     return "t" + secrets.token_hex(4)
 
@@ -244,18 +241,18 @@ class SupportService:
     async def queue(self) -> list[Ticket]:
         """Tickets waiting for an agent, oldest first."""
         ids = await self._redis.zrange(keys.support_queue(), 0, -1)
-        tickets = [await self.ticket(_text(i) or "") for i in ids]
+        tickets = [await self.ticket(text(i)) for i in ids]
         return [t for t in tickets if t is not None and t.status is TicketStatus.PENDING]
 
     async def queue_position(self, ticket_id: str) -> int | None:
         """1 for the first in line; None when not waiting."""
         rank = await self._redis.zrank(keys.support_queue(), ticket_id)
-        return None if rank is None else rank + 1
+        return rank + 1 if isinstance(rank, int) else None
 
     async def history(self, user_id: int, limit: int = 20) -> list[Ticket]:
         """The customer's tickets, newest first."""
         ids = await self._redis.zrevrange(keys.support_user_tickets(user_id), 0, limit - 1)
-        tickets = [await self.ticket(_text(i) or "") for i in ids]
+        tickets = [await self.ticket(text(i)) for i in ids]
         return [t for t in tickets if t is not None]
 
     # --- transitions -----------------------------------------------------------------------
@@ -439,7 +436,7 @@ class SupportService:
 
     async def invoice_issued_at(self, order_id: str) -> datetime | None:
         raw = await self._redis.get(keys.support_invoice(order_id))
-        return datetime.fromisoformat(_text(raw) or "") if raw else None
+        return datetime.fromisoformat(text(raw)) if raw else None
 
     async def set_card(self, ticket_id: str, message_id: int) -> None:
         await self._ticket_change(ticket_id, lambda c, t: setattr(t, "card_message_id", message_id),
@@ -555,7 +552,7 @@ class SupportService:
             await pipe.execute()
 
     async def linked(self, chat_id: int, message_id: int) -> tuple[int, int] | None:
-        raw = _text(await self._redis.get(keys.support_link(chat_id, message_id)))
+        raw = text_or_none(await self._redis.get(keys.support_link(chat_id, message_id)))
         if not raw:
             return None
         chat, message = raw.split(":")
@@ -602,7 +599,7 @@ class SupportService:
         if (agent.name, agent.username) != (name, username):
             agent.name, agent.username = name, username
             await self._save_agent(agent)
-        elif not await self._redis.sismember(keys.support_agents(), agent_id):
+        elif not await self._redis.sismember(keys.support_agents(), str(agent_id)):
             await self._save_agent(agent)
         return agent
 
@@ -647,7 +644,7 @@ class SupportService:
 
     async def quotes_waiting(self) -> list[str]:
         """Quoted orders whose payment staff has not heard of yet."""
-        return [_text(i) or "" for i in await self._redis.zrange(keys.support_quotes(), 0, -1)]
+        return [text(i) for i in await self._redis.zrange(keys.support_quotes(), 0, -1)]
 
     async def quote_paid(self, order_id: str) -> QuoteRecord | None:
         """Mark that staff was told of this quote's payment; the record the first time only."""

@@ -22,6 +22,8 @@ from typing import Generic, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from services.redis_text import text_or_none
+
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -125,11 +127,6 @@ return 1
 _COMMIT_SHA = hashlib.sha1(_COMMIT.encode()).hexdigest()
 
 
-def _text(value: str | bytes | None) -> str | None:
-    # The clients are made with decode_responses=True; a bytes reply is decoded all the same.
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def _commit(redis: Redis, keys: Sequence[str], read: Sequence[str | None], writes: Writes) -> bool:
     write_keys: list[str] = []
     args: list[Value] = [len(keys)]
@@ -159,7 +156,7 @@ async def transact(
     them without reading again (should they have changed, the write is refused and the next
     attempt reads afresh)."""
     for attempt in range(attempts):
-        values = known if attempt == 0 and known is not None else [_text(v) for v in await redis.mget(keys)]
+        values = known if attempt == 0 and known is not None else [text_or_none(v) for v in await redis.mget(keys)]
         decision = decide(values)
         if decision.writes is None:
             return decision.result
