@@ -94,7 +94,7 @@ class Catalog(BaseModel):
     years: list[int] = Field(min_length=1)
     editions: list[Edition] = Field(min_length=1)
     addon_packs: list[AddonPack] = Field(default_factory=list)
-    # --- the rest of the catalogue (issue 5): value-added services, upgrade, trials, reminders
+    # --- what enterprises buy for themselves (F7–F10): value-added services, upgrade, trials, reminders
     report_packs: list[ReportPack] = Field(default_factory=list)
     yearly_services: list[YearlyService] = Field(default_factory=list)
     # 升级版本 (R4, R5): the price difference and the quota difference are prorated over the

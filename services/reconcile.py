@@ -1,4 +1,4 @@
-"""Reconciliation (issue 6, guarantee 5): which web orders does the payment gateway see
+"""Reconciliation (docs/reliability.md): which web orders does the payment gateway see
 differently from Redis?
 
 Read-only: it reads each web order straight from Redis (no lazy expiry, no write) and asks the

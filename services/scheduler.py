@@ -1,4 +1,4 @@
-"""Time-driven work (issue 5 §6): one tick does everything that is due at the clock's `now`.
+"""Time-driven work: one tick does everything that is due at the clock's `now`.
 
 - an edition past its expiry returns to 体验版 (the record is written; screens already read
   `Enterprise.paid_edition`, so nothing depends on the tick being punctual);
