@@ -119,7 +119,7 @@ class CheckoutLinks:
                 cart_id=secrets.token_hex(8), for_order=True, order_id=order.id, phone=order.phone,
                 enterprise_name=order.enterprise_name,
                 # An enterprise's own order (F7–F9): its security phone is verified (R3).
-                enterprise_id=order.enterprise_id if getattr(order, "for_enterprise", False) else None,
+                enterprise_id=order.enterprise_id if order.for_enterprise else None,
                 created_at=now, expires_at=now + self.ttl, origin=origin,
             )
 

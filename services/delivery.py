@@ -47,7 +47,7 @@ def deliver(enterprise: Enterprise, order: Order, catalog: Catalog, now: datetim
     conversion = None
     if order.id in enterprise.delivered_orders:
         raise DeliveryRefused("already_delivered")
-    kind = getattr(order.kind, "value", order.kind)
+    kind = order.kind.value
     if kind == "renewal":
         _deliver_renewal(enterprise, order, catalog, now)  # records the delivery itself
     elif kind == "upgrade":
