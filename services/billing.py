@@ -205,9 +205,9 @@ def service_quote(catalog: Catalog, service: str, option: str | None, years: int
         contracts, pack_code, years_ = 0, None, years
     else:
         raise BillingRefused("unknown_service")
+    chat_payable = catalog.payable_in_chat(kind="service", edition=edition, total_fen=line.amount_fen)
     return Quote(lines=[line], total_fen=line.amount_fen, contracts=contracts, edition=edition,
-                 years=years_, pack=pack_code, chat_payable=catalog.payable_in_chat(kind="service", edition=edition, total_fen=line.amount_fen),
-                 kind="service")
+                 years=years_, pack=pack_code, chat_payable=chat_payable, kind="service")
 
 
 def line_service(line: QuoteLine) -> str | None:

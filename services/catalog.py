@@ -5,9 +5,11 @@ Money is integer fen throughout.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from services.config_files import describe_error, load_toml_model
 
@@ -92,7 +94,7 @@ class Catalog(BaseModel):
     years: list[int] = Field(min_length=1)
     editions: list[Edition] = Field(min_length=1)
     addon_packs: list[AddonPack] = Field(default_factory=list)
-    # --- the rest of the catalogue (issue 5): value-added services, upgrade, trials, reminders
+    # --- what enterprises buy for themselves (F7–F10): value-added services, upgrade, trials, reminders
     report_packs: list[ReportPack] = Field(default_factory=list)
     yearly_services: list[YearlyService] = Field(default_factory=list)
     # 升级版本 (R4, R5): the price difference and the quota difference are prorated over the
@@ -128,7 +130,7 @@ class Catalog(BaseModel):
         return sorted(years)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Catalog":
+    def _consistent(self) -> Catalog:
         # Each problem names the offending field (editions.3.code), like a field error does.
         _unique("editions", "code", [e.code for e in self.editions])
         _unique("editions", "rank", [e.rank for e in self.editions])
@@ -182,15 +184,15 @@ class Catalog(BaseModel):
         return found is None or found.chat_payable
 
 
-def _unique(table: str, name: str, values: list) -> None:
-    seen: set = set()
+def _unique(table: str, name: str, values: Sequence[str | int]) -> None:
+    seen: set[str | int] = set()
     for i, value in enumerate(values):
         if value in seen:
             raise _FieldProblem(f"{table}.{i}.{name}", f"{name} {value!r} is used twice; it must be unique")
         seen.add(value)
 
 
-def _describe(err: dict) -> str:
+def _describe(err: ErrorDetails) -> str:
     problem = (err.get("ctx") or {}).get("error")
     if isinstance(problem, _FieldProblem):
         return f"{problem.loc}: {problem.message}"

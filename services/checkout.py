@@ -36,6 +36,7 @@ from services.orders import Channel, Order, OrderService, OrderStatus, PaymentOu
 from services.payment_gateway import PaymentNotice
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.purchase_policy import PurchasePlan, plan_purchase
+from services.redis_text import text_or_none
 from services.sms import SmsDeliveryError
 from services.transactions import Decision, transact
 
@@ -89,10 +90,6 @@ class LinkLookup(BaseModel):
     link: CheckoutLink | None = None
 
 
-def _text(value: str | bytes | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -122,7 +119,7 @@ class CheckoutLinks:
                 cart_id=secrets.token_hex(8), for_order=True, order_id=order.id, phone=order.phone,
                 enterprise_name=order.enterprise_name,
                 # An enterprise's own order (F7–F9): its security phone is verified (R3).
-                enterprise_id=order.enterprise_id if getattr(order, "for_enterprise", False) else None,
+                enterprise_id=order.enterprise_id if order.for_enterprise else None,
                 created_at=now, expires_at=now + self.ttl, origin=origin,
             )
 
@@ -158,12 +155,16 @@ class CheckoutLinks:
     async def _issue(self, index_key: str, origin: str, build: Callable[[str, datetime], CheckoutLink],
                      *, reuse_paid: bool) -> str:
         now = self._clock.now()
-        token = _text(await self._redis.get(index_key))
+        token = text_or_none(await self._redis.get(index_key))
         if token:
             link = await self.get(token)
-            if link is not None and link.origin == origin and link.live(now) and (reuse_paid or not await self._spent(link)):
+            if (link is not None and link.origin == origin and link.live(now)
+                    and (reuse_paid or not await self._spent(link))):
                 # Handed out again by its owner: it lives on from now.
-                renewed = await self.update(token, lambda lk: setattr(lk, "expires_at", max(lk.expires_at, now + self.ttl)))
+                def renew(lk: CheckoutLink) -> None:
+                    lk.expires_at = max(lk.expires_at, now + self.ttl)
+
+                renewed = await self.update(token, renew)
                 if renewed is not None:
                     return token
         token = secrets.token_urlsafe(24)
@@ -215,7 +216,7 @@ class CheckoutLinks:
 
     async def for_order(self, order_id: str) -> CheckoutLink | None:
         """The link an order was made or paid through, if any (its language, its chat)."""
-        token = _text(await self._redis.get(keys.checkout_order(order_id)))
+        token = text_or_none(await self._redis.get(keys.checkout_order(order_id)))
         return await self.get(token) if token else None
 
 

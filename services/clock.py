@@ -1,7 +1,7 @@
 """Time comes from an injected clock so that tests can fix and advance it. Always UTC."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -11,14 +11,14 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock:
     """A clock that only moves when told to."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -35,4 +35,4 @@ def to_ts(moment: datetime) -> float:
 
 
 def from_ts(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)

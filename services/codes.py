@@ -11,7 +11,8 @@ import hmac
 import logging
 import math
 import secrets
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
@@ -203,7 +204,7 @@ class PhoneCodeService:
         entered = "".join(code.split())
         malformed = not (len(entered) == CODE_DIGITS and entered.isdecimal())
         now = repr(self.clock.now().timestamp())
-        args = [now, self.policy.max_attempts, str(user_id)]
+        args: list[str | int] = [now, self.policy.max_attempts, str(user_id)]
         if malformed:  # tell how many tries are left, but don't take one
             _, left = await self._try(keys=[keys.code(phone), keys.code(phone)], args=[*args, "0", "", "", ""])
             return VerifyResult(status="malformed", attempts_left=int(left))

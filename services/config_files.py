@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def describe_error(err: dict) -> str:
+def describe_error(err: ErrorDetails) -> str:
     return f"{'.'.join(str(part) for part in err['loc']) or '(top)'}: {err['msg']}"
 
 
@@ -20,7 +21,7 @@ def load_toml_model(
     model: type[Model],
     error: type[Exception],
     what: str,
-    describe: Callable[[dict], str] = describe_error,
+    describe: Callable[[ErrorDetails], str] = describe_error,
 ) -> Model:
     """`what` names the file in messages ("catalog"): not found, not TOML, or invalid fields."""
     path = Path(path)

@@ -41,13 +41,13 @@ def add_years(moment: datetime, years: int) -> datetime:
     return moment.replace(year=year, day=day)
 
 
-def deliver(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> Conversion | None:
+def deliver(enterprise: Enterprise, order: Order, catalog: Catalog, now: datetime) -> Conversion | None:
     """Apply the order to the enterprise in place. Refuses a second delivery and a downgrade (R5).
     Returns the conversion of a lower edition's remaining time, when there was one."""
     conversion = None
     if order.id in enterprise.delivered_orders:
         raise DeliveryRefused("already_delivered")
-    kind = getattr(order.kind, "value", order.kind)
+    kind = order.kind.value
     if kind == "renewal":
         _deliver_renewal(enterprise, order, catalog, now)  # records the delivery itself
     elif kind == "upgrade":
@@ -69,7 +69,7 @@ def _end_superseded_trial(enterprise: Enterprise, catalog: Catalog, at: datetime
         trial.ended_at = at
 
 
-def _deliver_renewal(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> None:
+def _deliver_renewal(enterprise: Enterprise, order: Order, catalog: Catalog, now: datetime) -> None:
     """版本续费 (R4): more time on the edition in effect. It must still be that edition (or have
     just run out, when the renewal starts at the purchase)."""
     if enterprise.paid_edition(order.paid_at or now) not in (order.edition, FREE_EDITION):
@@ -77,7 +77,7 @@ def _deliver_renewal(enterprise: Enterprise, order: "Order", catalog: Catalog, n
     _deliver_edition(enterprise, order, catalog, now)
 
 
-def _deliver_upgrade(enterprise: Enterprise, order: "Order", now: datetime) -> None:
+def _deliver_upgrade(enterprise: Enterprise, order: Order, now: datetime) -> None:
     """升级版本 (R4, R5): the edition changes at once, the expiry stays, the prorated contracts are
     added. Priced on an edition and an expiry: if either changed since, the price is wrong."""
     basis = order.upgrade
@@ -90,7 +90,7 @@ def _deliver_upgrade(enterprise: Enterprise, order: "Order", now: datetime) -> N
     enterprise.contracts_left += order.contracts
 
 
-def _deliver_services(enterprise: Enterprise, order: "Order", now: datetime) -> None:
+def _deliver_services(enterprise: Enterprise, order: Order, now: datetime) -> None:
     """增值服务 (F9): packs add contracts or reports; a yearly service runs on from its current end."""
     at = order.paid_at or now
     edition = enterprise.paid_edition(at)
@@ -111,7 +111,7 @@ def _deliver_services(enterprise: Enterprise, order: "Order", now: datetime) -> 
             enterprise.subscriptions[line.code] = add_years(start, line.quantity)
 
 
-def _deliver_edition(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> Conversion | None:
+def _deliver_edition(enterprise: Enterprise, order: Order, catalog: Catalog, now: datetime) -> Conversion | None:
     """A new edition, bound to the enterprise (R12) or bought for it. The term starts at the
     purchase, bound or not (R13): binding late never lengthens it, and a term that has ended
     delivers nothing. Over what the enterprise has in effect:
@@ -158,7 +158,7 @@ def converted_days(enterprise: Enterprise, current: Edition, bought: Edition, no
     return days_left(enterprise.expires_at, now) * current.price_per_year_fen // bought.price_per_year_fen
 
 
-def delivery_problem(enterprise: Enterprise, order: "Order", catalog: Catalog, now: datetime) -> str | None:
+def delivery_problem(enterprise: Enterprise, order: Order, catalog: Catalog, now: datetime) -> str | None:
     """Why delivering the order to the enterprise now would be refused, if it would (a dry run
     on copies: nothing changes)."""
     probe = order.model_copy(update={"paid_at": order.paid_at or now})

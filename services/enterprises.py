@@ -9,15 +9,15 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from services import keys
 from services.clock import Clock
-from services.transactions import Decision, transact
+from services.redis_text import text
+from services.transactions import Decision, Writes, transact
 
 
 class Role(str, Enum):
@@ -136,11 +136,6 @@ return redis.call('MGET', unpack(ids))
 """
 
 
-def _text(value: str | bytes) -> str:
-    # Works whether or not the client was made with decode_responses=True.
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class RedisEnterpriseDirectory:
     """Enterprises as JSON strings, plus a set of all ids and a per-phone set of ids."""
 
@@ -180,7 +175,7 @@ class RedisEnterpriseDirectory:
             if role is Role.SUPER_ADMIN and ent.security_phone is None:
                 ent.security_phone = phone
 
-        # The phone index is written in the same MULTI as the record, so they never disagree.
+        # The phone index is written in the same transaction as the record, so they never disagree.
         index = keys.phone_enterprises(phone)
         return await self._transact(
             enterprise_id, mutate, also=lambda pipe: pipe.sadd(index, enterprise_id)
@@ -207,7 +202,7 @@ class RedisEnterpriseDirectory:
         return await self._transact(enterprise_id, mutate)
 
     async def update(self, enterprise_id: str, mutate: Mutation) -> Enterprise:
-        """Load, `mutate` in place, save, atomically (WATCH/MULTI/EXEC via services.transactions).
+        """Load, `mutate` in place, save, atomically (one optimistic transaction, services.transactions).
 
         `mutate` may run more than once when another writer wins the race, so it must only
         change the enterprise it is given. It may raise to abort; nothing is then written.
@@ -224,13 +219,13 @@ class RedisEnterpriseDirectory:
     async def chats_of(self, phone: str) -> dict[int, str]:
         """chat id -> language of the chats where this phone was verified."""
         raw = await self._redis.hgetall(keys.phone_chats(phone))
-        return {int(_text(chat)): _text(lang) for chat, lang in raw.items()}
+        return {int(text(chat)): text(lang) for chat, lang in raw.items()}
 
     async def _transact(
         self,
         enterprise_id: str,
         mutate: Mutation,
-        also: Callable[[Pipeline], Any] | None = None,
+        also: Callable[[Writes], object] | None = None,
     ) -> Enterprise:
         key = keys.enterprise(enterprise_id)
 
@@ -242,7 +237,7 @@ class RedisEnterpriseDirectory:
             if ent.id != enterprise_id:
                 raise ValueError("an update must not change the enterprise id")
 
-            def writes(pipe: Pipeline) -> None:
+            def writes(pipe: Writes) -> None:
                 pipe.set(key, ent.model_dump_json())
                 if also is not None:
                     also(pipe)
@@ -252,7 +247,7 @@ class RedisEnterpriseDirectory:
         return await transact(self._redis, [key], decide, attempts=UPDATE_ATTEMPTS)
 
     async def _load_set(self, set_key: str) -> list[Enterprise]:
-        ids = sorted(_text(i) for i in await self._redis.smembers(set_key))
+        ids = sorted(text(i) for i in await self._redis.smembers(set_key))
         if not ids:
             return []
         raws = await self._redis.mget([keys.enterprise(i) for i in ids])

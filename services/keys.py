@@ -143,7 +143,7 @@ def sandbox_order(order_id: str) -> str:
     return f"{NS}:sandbox-order:{order_id}"
 
 
-# --- the rest of the catalogue (issue 5): billing, trials, the scheduler ----------------------
+# --- what enterprises buy for themselves: billing, trials, the scheduler ---------------------
 
 
 def pending_orders() -> str:

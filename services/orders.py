@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -32,7 +32,8 @@ from services.catalog import Catalog, Quote, QuoteLine
 from services.clock import Clock
 from services.delivery import Conversion, DeliveryRefused, add_years, deliver, delivery_problem
 from services.enterprises import Enterprise
-from services.transactions import Decision, TransactionConflict, transact
+from services.redis_text import text
+from services.transactions import Decision, TransactionConflict, Writes, transact
 
 
 class OrderStatus(str, Enum):
@@ -195,10 +196,6 @@ def _remember(order: Order | None, order_id: str | None = None) -> None:
         read.pop(order_id, None)
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def new_order_id() -> str:
     return "o" + secrets.token_hex(6)
 
@@ -266,10 +263,10 @@ class OrderService:
             if holder is None:
                 _remember(order)
                 return order, True
-            existing = await self.get(_text(holder))  # expires it lazily when overdue
+            existing = await self.get(text(holder))  # expires it lazily when overdue
             if existing is not None:
                 return existing, False
-            replace = _text(holder)
+            replace = text(holder)
         raise TransactionConflict(f"cart {cart_id} kept changing")
 
     async def get(self, order_id: str) -> Order | None:
@@ -289,7 +286,7 @@ class OrderService:
         ids = await self._redis.zrevrange(keys.user_orders(user_id), 0, limit - 1)
         if not ids:
             return []
-        raws = await self._redis.mget([keys.order(i) for i in ids])
+        raws = await self._redis.mget([keys.order(text(i)) for i in ids])
         now = self._clock.now()
         orders = []
         for raw in raws:
@@ -374,7 +371,7 @@ class OrderService:
     async def pending_due(self, now: datetime, limit: int = 500) -> list[str]:
         """Ids of orders whose payment window has closed (the scheduler expires them)."""
         ids = await self._redis.zrangebyscore(keys.pending_orders(), "-inf", now.timestamp(), start=0, num=limit)
-        return [_text(i) for i in ids]
+        return [text(i) for i in ids]
 
     async def expire_due(self, limit: int = 500) -> int:
         """Expire the unpaid orders past their lifetime; returns how many moved to expired."""
@@ -430,8 +427,11 @@ class OrderService:
                 order.charge_id = charge_id
                 order.events.append(OrderEvent(at=now, kind="paid", detail=payment))
                 outcome = PaymentOutcome(status="paid", order=order)
-                writes = lambda pipe: (pipe.set(charge_key, order_id),
-                                       pipe.set(order_key, order.model_dump_json()))
+
+                def writes(pipe: Writes) -> None:
+                    pipe.set(charge_key, order_id)
+                    pipe.set(order_key, order.model_dump_json())
+
                 return Decision(outcome, writes)
             if order.is_overdue(now):
                 order.status = OrderStatus.EXPIRED
@@ -439,13 +439,16 @@ class OrderService:
             order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": reason}))
             refund = refund_record(payment, order_id, reason, now)
             outcome = PaymentOutcome(status="refund_pending", order=order, reason=reason)
-            writes = lambda pipe: (pipe.set(charge_key, order_id),
-                                   pipe.set(order_key, order.model_dump_json()),
-                                   pipe.rpush(keys.refunds(), json.dumps(refund)))
-            return Decision(outcome, writes)
+
+            def refund_writes(pipe: Writes) -> None:
+                pipe.set(charge_key, order_id)
+                pipe.set(order_key, order.model_dump_json())
+                pipe.rpush(keys.refunds(), json.dumps(refund))
+
+            return Decision(outcome, refund_writes)
 
         outcome = await transact(self._redis, [order_key, charge_key], decide)
-        if outcome is None:
+        if outcome is None and ent_key is not None:
             outcome = await transact(self._redis, [order_key, charge_key, ent_key], decide)
         assert outcome is not None  # with the enterprise's key, decide always decides
         _remember(outcome.order, order_id)
@@ -502,7 +505,8 @@ class OrderService:
             if order.user_id != user_id:
                 return Decision(BindOutcome(status="refused", reason="not_yours"))
             if order.status is OrderStatus.BOUND:
-                status = "already_bound" if order.enterprise_id == enterprise_id else "refused"
+                status: Literal["already_bound", "refused"] = (
+                    "already_bound" if order.enterprise_id == enterprise_id else "refused")
                 return Decision(BindOutcome(status=status, order=order, reason="already_bound"))
             if order.status is not OrderStatus.PAID:
                 return Decision(BindOutcome(status="refused", order=order, reason="not_paid"))
@@ -525,8 +529,11 @@ class OrderService:
                 detail["converted"] = {"from": conversion.from_edition, "days_left": conversion.days_left,
                                        "credited_days": conversion.credited_days}
             order.events.append(OrderEvent(at=now, kind="bound", detail=detail))
-            writes = lambda pipe: (pipe.set(order_key, order.model_dump_json()),
-                                   pipe.set(ent_key, enterprise.model_dump_json()))
+
+            def writes(pipe: Writes) -> None:
+                pipe.set(order_key, order.model_dump_json())
+                pipe.set(ent_key, enterprise.model_dump_json())
+
             return Decision(BindOutcome(status="bound", order=order, enterprise=enterprise,
                                         conversion=conversion), writes)
 
@@ -547,7 +554,8 @@ class OrderService:
                                 when=lambda o, now: o.user_id == user_id
                                 and o.status is OrderStatus.PENDING and not o.is_overdue(now))
 
-    async def _move(self, order_id: str, to: OrderStatus, kind: str, when) -> Order | None:
+    async def _move(self, order_id: str, to: OrderStatus, kind: str,
+                    when: Callable[[Order, datetime], bool]) -> Order | None:
         now = self._clock.now()
         order_key = keys.order(order_id)
 
@@ -620,7 +628,7 @@ def _payment_problem(order: Order, now: datetime, amount_fen: int, currency: str
     if order.status in (OrderStatus.PAID, OrderStatus.BOUND):
         return "already_paid"  # the same word check_payable uses
     if order.status is not OrderStatus.PENDING:
-        return order.status.value  # expired, cancelled
+        return str(order.status.value)  # expired, cancelled
     if order.total_fen != amount_fen or order.currency != currency:
         return "mismatch"
     return None

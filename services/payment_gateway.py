@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 
 from services import keys
 from services.clock import Clock
+from services.redis_text import text_or_none
 from services.transactions import Decision, transact
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ NOTICE_ID_HEADER = "X-Sandbox-Notice-Id"
 RECORD_SECONDS = 7 * 86400  # sandbox payments are kept this long
 # A notice is retried while the endpoint does not answer or answers 5xx (a 4xx is a refusal).
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+DRAIN_SECONDS = 10.0  # drain() waits this long for the notices in flight
 
 Post = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
 
@@ -148,11 +150,13 @@ def sign(secret: bytes, timestamp: int | str, body: bytes) -> str:
 async def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST the body; the HTTP status, or 0 when the endpoint could not be reached."""
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            async with session.post(url, data=body, headers={**headers, "Content-Type": "application/json"}) as resp:
-                await resp.read()
-                return resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.post(url, data=body, headers={**headers, "Content-Type": "application/json"}) as resp,
+        ):
+            await resp.read()
+            return resp.status
+    except (TimeoutError, aiohttp.ClientError) as exc:
         log.warning("sandbox.notice_unreachable error=%s", type(exc).__name__)
         return 0
 
@@ -182,7 +186,7 @@ class SandboxGateway:
         self.max_age_seconds = max_age_seconds
         self._post = post or post_json
         self._retry_delays = retry_delays
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def form_action_origins(self) -> list[str]:
@@ -270,16 +274,17 @@ class SandboxGateway:
                    NOTICE_ID_HEADER: secrets.token_hex(8)}
         return body, headers
 
-    def send_notice(self, payment: SandboxPayment) -> asyncio.Task:
+    def send_notice(self, payment: SandboxPayment) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._deliver(payment))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Wait for the notices in flight (tests; a graceful shutdown)."""
+    async def drain(self) -> None:
+        """Wait for the notices in flight (tests; a graceful shutdown), DRAIN_SECONDS at most."""
         if self._tasks:
-            await asyncio.wait_for(asyncio.gather(*list(self._tasks), return_exceptions=True), timeout)
+            async with asyncio.timeout(DRAIN_SECONDS):
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _deliver(self, payment: SandboxPayment) -> None:
         for attempt, delay in enumerate((0.0, *self._retry_delays), start=1):
@@ -293,8 +298,8 @@ class SandboxGateway:
         log.warning("sandbox.notice_gave_up order=%s", payment.order_id)
 
     async def _payment_for_order(self, order_id: str) -> SandboxPayment | None:
-        payment_id = await self._redis.get(keys.sandbox_order(order_id))
-        return await self.get(payment_id if isinstance(payment_id, str) else payment_id.decode()) if payment_id else None
+        payment_id = text_or_none(await self._redis.get(keys.sandbox_order(order_id)))
+        return await self.get(payment_id) if payment_id else None
 
     async def _move(self, payment_id: str, to: Literal["paid", "cancelled"]) -> SandboxPayment | None:
         key = keys.sandbox_payment(payment_id)

@@ -16,8 +16,8 @@ class InvalidPhone(ValueError):
         self.reason = reason
 
 
-# Both are pure and parse the number (phonenumbers, ~40 – 50 µs); a buyer's number comes back at
-# every step (typed, the code sent and checked, shown masked on several screens): remembered.
+# Both are pure, and parsing a number is not free (docs/performance.md); a buyer's number comes back
+# at every step (typed, the code sent and checked, shown masked on several screens): remembered.
 NUMBERS_KEPT = 4096
 
 

@@ -78,7 +78,8 @@ def price_quote(catalog: Catalog, cart: Cart, *, enterprise: Enterprise | None, 
             amounts = negotiated_lines([line.amount_fen for line in listed.lines], price_fen)
         except ValueError:
             raise problem from None
-        lines = [line.model_copy(update={"amount_fen": amount}) for line, amount in zip(listed.lines, amounts)]
+        lines = [line.model_copy(update={"amount_fen": amount})
+                 for line, amount in zip(listed.lines, amounts, strict=True)]
         priced = listed.model_copy(update={"lines": lines, "total_fen": price_fen})
     in_chat = catalog.payable_in_chat(kind=priced.kind, edition=priced.edition, total_fen=priced.total_fen)
     return PricedQuote(quote=priced.model_copy(update={"chat_payable": in_chat}), listed_fen=listed.total_fen,

@@ -1,4 +1,4 @@
-"""Reconciliation (issue 6, guarantee 5): which web orders does the payment gateway see
+"""Reconciliation (docs/reliability.md): which web orders does the payment gateway see
 differently from Redis?
 
 Read-only: it reads each web order straight from Redis (no lazy expiry, no write) and asks the
@@ -24,6 +24,7 @@ from services import keys
 from services.checkout import charge_id
 from services.orders import Channel, Order, OrderStatus
 from services.payment_gateway import PaymentGateway, PaymentStatus
+from services.redis_text import text
 
 PAID_STATES = (OrderStatus.PAID, OrderStatus.BOUND)
 
@@ -57,10 +58,6 @@ class Report:
                 f"{len(self.mismatches)} mismatch(es)")
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Reconciler:
     def __init__(self, redis: Redis, gateway: PaymentGateway, *, scan_count: int = 500) -> None:
         self._redis = redis
@@ -74,7 +71,7 @@ class Reconciler:
     async def orders(self) -> AsyncIterator[Order]:
         """Every order the gateway may know of: web orders, and any order paid through it."""
         async for key in self._redis.scan_iter(match=keys.order("*"), count=self._scan_count):
-            raw = await self._redis.get(_text(key))
+            raw = await self._redis.get(text(key))
             if raw is None:
                 continue  # gone since the scan
             try:

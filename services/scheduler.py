@@ -1,4 +1,4 @@
-"""Time-driven work (issue 5 §6): one tick does everything that is due at the clock's `now`.
+"""Time-driven work: one tick does everything that is due at the clock's `now`.
 
 - an edition past its expiry returns to 体验版 (the record is written; screens already read
   `Enterprise.paid_edition`, so nothing depends on the tick being punctual);
@@ -122,12 +122,13 @@ class Scheduler:
         now = self._clock.now()
         try:
             # Reminders before an edition expires: the most urgent threshold reached, once.
-            if ent.paid_edition(now) != FREE_EDITION:
-                left = days_left(ent.expires_at, now)
+            expiry = ent.paid_expiry(now)  # set while a bought edition is in effect
+            if expiry is not None:
+                left = days_left(expiry, now)
                 due = [d for d in self._catalog.edition_reminder_days if left <= d]
                 if due:
                     await self._remind(ent, Reminder("edition_expiring", ent.id, ent.name, ent.edition,
-                                                     ent.expires_at, left), min(due), report)
+                                                     expiry, left), min(due), report)
             # An edition past its expiry returns to 体验版.
             elif ent.edition != FREE_EDITION and ent.expires_at is not None:
                 expired_edition, until = ent.edition, ent.expires_at

@@ -1,7 +1,6 @@
 """Sending SMS: the gateway interface, a console stand-in for local runs, and an HTTP provider adapter."""
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,12 +71,14 @@ class HttpSmsGateway:
         headers = {"Authorization": f"Bearer {self.api_key}"}
         # A session per message: SMS volume is tiny and there is no lifecycle to wire.
         try:
-            async with aiohttp.ClientSession(timeout=self.timeout) as session:
-                async with session.post(self.url, json=payload, headers=headers) as resp:
-                    if not 200 <= resp.status < 300:
-                        # Status only: the provider's body may echo the phone or the text.
-                        raise SmsDeliveryError(f"sms provider answered {resp.status}")
-        except asyncio.TimeoutError:
+            async with (
+                aiohttp.ClientSession(timeout=self.timeout) as session,
+                session.post(self.url, json=payload, headers=headers) as resp,
+            ):
+                if not 200 <= resp.status < 300:
+                    # Status only: the provider's body may echo the phone or the text.
+                    raise SmsDeliveryError(f"sms provider answered {resp.status}")
+        except TimeoutError:
             raise SmsDeliveryError("sms provider timed out") from None
         except aiohttp.ClientError as exc:
             raise SmsDeliveryError(f"sms provider unreachable: {type(exc).__name__}") from None

@@ -19,15 +19,16 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from services import keys
 from services.clock import Clock
+from services.redis_text import text, text_or_none
 from services.support_config import SupportConfig, WorkingHours
-from services.transactions import Decision, TransactionConflict, transact
+from services.transactions import Decision, TransactionConflict, Writes, transact
 
 LINK_TTL_SECONDS = 30 * 86400  # relayed messages stay linked (replies, edits) this long
 TOPIC_LOCK_SECONDS = 30
@@ -177,11 +178,28 @@ class Change(BaseModel):
     customer: SupportCustomer | None = None
 
 
-_RETRY = object()
+class _Retry(Enum):
+    RETRY = "retry"  # a new ticket appeared between the two reads: read the customer again
 
 
-def _text(value: str | bytes | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+R = TypeVar("R")
+# Decides a transition from the customer's record and their current ticket (either may be missing).
+TicketDecide = Callable[[SupportCustomer | None, Ticket | None], Decision[R]]
+
+
+def _while_current(current: str | None, decide: TicketDecide[R]) -> Callable[[list[str | None]], Decision[R | _Retry]]:
+    """`decide` on the customer's record and ticket as the transaction read them, as long as the
+    ticket is still the customer's current one (`current`, read just before)."""
+
+    def decide_values(values: list[str | None]) -> Decision[R | _Retry]:
+        raw_customer, raw_ticket = values
+        customer = SupportCustomer.model_validate_json(raw_customer) if raw_customer else None
+        if (customer.current_ticket if customer else None) != current:
+            return Decision(_Retry.RETRY)
+        ticket = Ticket.model_validate_json(raw_ticket) if raw_ticket and current else None
+        return decide(customer, ticket)
+
+    return decide_values
 
 
 def new_ticket_id() -> str:
@@ -223,46 +241,35 @@ class SupportService:
     async def queue(self) -> list[Ticket]:
         """Tickets waiting for an agent, oldest first."""
         ids = await self._redis.zrange(keys.support_queue(), 0, -1)
-        tickets = [await self.ticket(_text(i) or "") for i in ids]
+        tickets = [await self.ticket(text(i)) for i in ids]
         return [t for t in tickets if t is not None and t.status is TicketStatus.PENDING]
 
     async def queue_position(self, ticket_id: str) -> int | None:
         """1 for the first in line; None when not waiting."""
         rank = await self._redis.zrank(keys.support_queue(), ticket_id)
-        return None if rank is None else rank + 1
+        return rank + 1 if isinstance(rank, int) else None
 
     async def history(self, user_id: int, limit: int = 20) -> list[Ticket]:
         """The customer's tickets, newest first."""
         ids = await self._redis.zrevrange(keys.support_user_tickets(user_id), 0, limit - 1)
-        tickets = [await self.ticket(_text(i) or "") for i in ids]
+        tickets = [await self.ticket(text(i)) for i in ids]
         return [t for t in tickets if t is not None]
 
     # --- transitions -----------------------------------------------------------------------
 
-    async def _transact(
-        self, user_id: int, decide: Callable[[SupportCustomer | None, Ticket | None], Decision[Any]]
-    ) -> Any:
+    async def _transact(self, user_id: int, decide: TicketDecide[R]) -> R:
         """One transaction over the customer's record and their current ticket."""
         customer_key = keys.support_customer(user_id)
         for _ in range(20):
             raw = await self._redis.get(customer_key)
             current = SupportCustomer.model_validate_json(raw).current_ticket if raw else None
             ticket_key = keys.support_ticket(current or "-")
-
-            def wrapped(values: list[str | None]) -> Decision[Any]:
-                raw_customer, raw_ticket = values
-                customer = SupportCustomer.model_validate_json(raw_customer) if raw_customer else None
-                if (customer.current_ticket if customer else None) != current:
-                    return Decision(_RETRY)  # a new ticket appeared between the two reads
-                ticket = Ticket.model_validate_json(raw_ticket) if raw_ticket and current else None
-                return decide(customer, ticket)
-
-            result = await transact(self._redis, [customer_key, ticket_key], wrapped)
-            if result is not _RETRY:
+            result = await transact(self._redis, [customer_key, ticket_key], _while_current(current, decide))
+            if not isinstance(result, _Retry):
                 return result
         raise TransactionConflict(f"support customer {user_id} kept changing")
 
-    def _save(self, pipe, customer: SupportCustomer | None = None, ticket: Ticket | None = None) -> None:
+    def _save(self, pipe: Writes, customer: SupportCustomer | None = None, ticket: Ticket | None = None) -> None:
         if customer is not None:
             pipe.set(keys.support_customer(customer.user_id), customer.model_dump_json())
         if ticket is not None:
@@ -300,7 +307,7 @@ class SupportService:
             )
             customer.current_ticket = new.id
 
-            def writes(pipe) -> None:
+            def writes(pipe: Writes) -> None:
                 self._save(pipe, customer, new)
                 history = keys.support_user_tickets(user_id)
                 pipe.zadd(history, {new.id: now.timestamp()})
@@ -429,7 +436,7 @@ class SupportService:
 
     async def invoice_issued_at(self, order_id: str) -> datetime | None:
         raw = await self._redis.get(keys.support_invoice(order_id))
-        return datetime.fromisoformat(_text(raw) or "") if raw else None
+        return datetime.fromisoformat(text(raw)) if raw else None
 
     async def set_card(self, ticket_id: str, message_id: int) -> None:
         await self._ticket_change(ticket_id, lambda c, t: setattr(t, "card_message_id", message_id),
@@ -500,7 +507,7 @@ class SupportService:
                 customer = customer or SupportCustomer(user_id=user_id)
                 customer.topic_chat_id, customer.topic_id = chat_id, thread_id
 
-                def writes(pipe) -> None:
+                def writes(pipe: Writes) -> None:
                     self._save(pipe, customer)
                     pipe.set(keys.support_topic(chat_id, thread_id), user_id)
 
@@ -517,7 +524,7 @@ class SupportService:
                 return Decision(None, lambda pipe: pipe.delete(keys.support_topic(chat_id, thread_id)))
             customer.topic_id = None
 
-            def writes(pipe) -> None:
+            def writes(pipe: Writes) -> None:
                 self._save(pipe, customer)
                 pipe.delete(keys.support_topic(chat_id, thread_id))
 
@@ -545,7 +552,7 @@ class SupportService:
             await pipe.execute()
 
     async def linked(self, chat_id: int, message_id: int) -> tuple[int, int] | None:
-        raw = _text(await self._redis.get(keys.support_link(chat_id, message_id)))
+        raw = text_or_none(await self._redis.get(keys.support_link(chat_id, message_id)))
         if not raw:
             return None
         chat, message = raw.split(":")
@@ -592,7 +599,7 @@ class SupportService:
         if (agent.name, agent.username) != (name, username):
             agent.name, agent.username = name, username
             await self._save_agent(agent)
-        elif not await self._redis.sismember(keys.support_agents(), agent_id):
+        elif not await self._redis.sismember(keys.support_agents(), str(agent_id)):
             await self._save_agent(agent)
         return agent
 
@@ -637,7 +644,7 @@ class SupportService:
 
     async def quotes_waiting(self) -> list[str]:
         """Quoted orders whose payment staff has not heard of yet."""
-        return [_text(i) or "" for i in await self._redis.zrange(keys.support_quotes(), 0, -1)]
+        return [text(i) for i in await self._redis.zrange(keys.support_quotes(), 0, -1)]
 
     async def quote_paid(self, order_id: str) -> QuoteRecord | None:
         """Mark that staff was told of this quote's payment; the record the first time only."""

@@ -7,7 +7,7 @@ is on duty and when one will be.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,7 +58,7 @@ class HoursBlock(BaseModel):
         return sorted(days)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "HoursBlock":
+    def _ordered(self) -> HoursBlock:
         if self.open >= self.close:
             raise ValueError("open must be earlier than close")
         return self
@@ -107,7 +107,7 @@ class SupportConfig(BaseModel):
         return parsed
 
     @property
-    def hours_of_work(self) -> "WorkingHours":
+    def hours_of_work(self) -> WorkingHours:
         return WorkingHours(self)
 
 
@@ -150,7 +150,7 @@ class WorkingHours:
                 if offset == 0 and start <= minute:
                     continue
                 opening = datetime.combine(day, time(0), tzinfo=self.zone) + timedelta(minutes=start)
-                return opening.astimezone(timezone.utc)
+                return opening.astimezone(UTC)
         return None
 
 

@@ -8,28 +8,91 @@ each key with what was read and, when none changed, applies the writes. It is
 WATCH/MULTI/EXEC without the WATCH and UNWATCH round trips. A decision without writes costs
 the read alone. Every key the script touches is in its KEYS, so on Redis Cluster it runs on
 one slot as long as the caller's keys share one (the ledger's `{esign}` tag does).
+
+A decision's writes are recorded on a `Writes`, whose methods read like the client's
+(`pipe.set(key, value, ex=...)`, `pipe.zadd(key, {member: score})`), and sent in the script.
 """
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from redis.asyncio import Redis
-from redis.commands.core import CoreCommands
 from redis.exceptions import NoScriptError
 
+from services.redis_text import text_or_none
+
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
-Writes = Callable[[Any], None]  # given a recorder with redis-py's command methods (set, zadd, ...)
+# What a write may carry; the client encodes it for the script (text as UTF-8, numbers as text).
+Value = str | bytes | int | float
 
 
-class Decision(Generic[T]):
-    """What a transaction decided: the result to return, and the writes to queue (or none)."""
+class Writes:
+    """The writes of one decision, recorded to be applied by the commit script.
 
-    def __init__(self, result: T, writes: Writes | None = None) -> None:
-        self.result = result
-        self.writes = writes
+    Each command names one key, so that every key the script writes is in its KEYS (Redis
+    Cluster refuses a script that touches keys it was not given). Only the commands the
+    services write in a transaction are here. Arguments are checked now: a command Redis
+    would refuse inside the script would stop it after the writes before it were applied.
+    Like a redis-py pipeline's, each method returns the recorder itself.
+    """
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str, tuple[Value, ...]]] = []
+
+    def _add(self, command: str, key: str, *args: Value) -> Writes:
+        self.commands.append((command, key, args))
+        return self
+
+    def set(self, key: str, value: Value, *, ex: int | None = None) -> Writes:
+        """SET, with an expiry in seconds when `ex` is given."""
+        if ex is None:
+            return self._add("SET", key, value)
+        if ex <= 0:
+            raise ValueError(f"an expiry must be positive, not {ex}")
+        return self._add("SET", key, value, "EX", ex)
+
+    def delete(self, key: str) -> Writes:
+        return self._add("DEL", key)
+
+    def zadd(self, key: str, mapping: Mapping[str, float]) -> Writes:
+        """Add or re-score the members, `{member: score}`."""
+        if not mapping:
+            raise ValueError("zadd needs at least one member")
+        return self._add("ZADD", key, *[arg for member, score in mapping.items() for arg in (score, member)])
+
+    def zrem(self, key: str, *members: str) -> Writes:
+        if not members:
+            raise ValueError("zrem needs at least one member")
+        return self._add("ZREM", key, *members)
+
+    def zremrangebyrank(self, key: str, start: int, stop: int) -> Writes:
+        return self._add("ZREMRANGEBYRANK", key, start, stop)
+
+    def rpush(self, key: str, *values: Value) -> Writes:
+        if not values:
+            raise ValueError("rpush needs at least one value")
+        return self._add("RPUSH", key, *values)
+
+    def sadd(self, key: str, *members: Value) -> Writes:
+        if not members:
+            raise ValueError("sadd needs at least one member")
+        return self._add("SADD", key, *members)
+
+
+Write = Callable[[Writes], object]  # records a decision's writes (what it returns is ignored)
+
+
+@dataclass(frozen=True)
+class Decision(Generic[T_co]):
+    """What a transaction decided: the result to return, and the writes to apply (or none)."""
+
+    result: T_co
+    writes: Write | None = None
 
 
 class TransactionConflict(RuntimeError):
@@ -63,32 +126,15 @@ return 1
 """
 _COMMIT_SHA = hashlib.sha1(_COMMIT.encode()).hexdigest()
 
-# Writes the script applies: commands of one key, the key first.
-_ONE_KEY_WRITES = frozenset({
-    "SET", "DEL", "EXPIRE", "PEXPIRE", "INCR", "INCRBY", "RPUSH", "LPUSH", "LTRIM", "SADD", "SREM",
-    "ZADD", "ZREM", "ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "HSET", "HDEL",
-})
 
-
-class _Recorder(CoreCommands):
-    """Takes redis-py's command methods (`set(key, value, ex=...)`, `zadd(key, {...})`) and keeps
-    the commands they build instead of sending them."""
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[Any, ...]] = []
-
-    def execute_command(self, *args: Any, **options: Any) -> None:
-        self.commands.append(args)
-
-
-async def _commit(redis: Redis, keys: Sequence[str], read: list[Any], commands: list[tuple[Any, ...]]) -> bool:
-    write_keys: list[Any] = []
-    args: list[Any] = [len(keys)]
+async def _commit(redis: Redis, keys: Sequence[str], read: Sequence[str | None], writes: Writes) -> bool:
+    write_keys: list[str] = []
+    args: list[Value] = [len(keys)]
     for value in read:
         args += ["0", ""] if value is None else ["1", value]
-    for name, key, *rest in commands:
+    for command, key, rest in writes.commands:
         write_keys.append(key)
-        args += [len(rest), name, *rest]
+        args += [len(rest), command, *rest]
     all_keys = [*keys, *write_keys]
     try:
         done = await redis.evalsha(_COMMIT_SHA, len(all_keys), *all_keys, *args)
@@ -110,16 +156,12 @@ async def transact(
     them without reading again (should they have changed, the write is refused and the next
     attempt reads afresh)."""
     for attempt in range(attempts):
-        values = known if attempt == 0 and known is not None else await redis.mget(*keys)
+        values = known if attempt == 0 and known is not None else [text_or_none(v) for v in await redis.mget(keys)]
         decision = decide(values)
         if decision.writes is None:
             return decision.result
-        recorder = _Recorder()
-        decision.writes(recorder)
-        unknown = [c[0] for c in recorder.commands
-                   if str(c[0]).upper() not in _ONE_KEY_WRITES or (str(c[0]).upper() == "DEL" and len(c) > 2)]
-        if unknown:
-            raise ValueError(f"transact writes one-key commands only, not {', '.join(map(str, unknown))}")
-        if await _commit(redis, keys, values, recorder.commands):
+        writes = Writes()
+        decision.writes(writes)
+        if await _commit(redis, keys, values, writes):
             return decision.result
     raise TransactionConflict(f"keys kept changing: {', '.join(keys)}")

@@ -24,8 +24,9 @@ from redis.asyncio import Redis
 from services import keys
 from services.catalog import Catalog, Edition
 from services.clock import Clock
-from services.enterprises import Enterprise, EnterpriseNotFound, Trial
-from services.transactions import Decision, transact
+from services.enterprises import Enterprise, EnterpriseDirectory, EnterpriseNotFound, Trial
+from services.redis_text import text
+from services.transactions import Decision, Writes, transact
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,27 @@ class TrialForm(BaseModel):
     reviewing: bool = False  # a correction from the review goes back to the review
 
     def complete(self) -> bool:
-        return bool(self.enterprise_id and self.edition and self.confirmed and self.contact_name
-                    and self.contact_phone and self.industry and self.volume)
+        return self.application() is not None
+
+    def application(self) -> Application | None:
+        """The application as submitted: every field filled in and the edition confirmed."""
+        if not (self.enterprise_id and self.edition and self.confirmed and self.contact_name
+                and self.contact_phone and self.industry and self.volume):
+            return None
+        return Application(self.enterprise_id, self.edition, self.contact_name, self.contact_phone,
+                           self.industry, self.volume)
+
+
+@dataclass(frozen=True)
+class Application:
+    """A complete TrialForm."""
+
+    enterprise_id: str
+    edition: str
+    contact_name: str
+    contact_phone: str  # verified by SMS code, E.164
+    industry: str
+    volume: str
 
 
 class Lead(BaseModel):
@@ -125,10 +145,11 @@ class TrialService:
     async def start(self, form: TrialForm, *, user_id: int, applicant_phone: str | None) -> TrialOutcome:
         """Submit the application: the trial opens at once and the lead is stored, atomically.
         A second application for the same enterprise is refused ("used"), even at the same instant."""
-        if not form.complete():
+        application = form.application()
+        if application is None:
             return TrialOutcome("refused", "incomplete")
         now = self._clock.now()
-        ent_key = keys.enterprise(form.enterprise_id or "")
+        ent_key = keys.enterprise(application.enterprise_id)
         lead_id = "l" + secrets.token_hex(6)
 
         def decide(values: list[str | None]) -> Decision[TrialOutcome]:
@@ -139,22 +160,23 @@ class TrialService:
             role = enterprise.role_of(applicant_phone)
             if role is None or not role.can_buy:
                 return Decision(TrialOutcome("refused", "no_rights", enterprise))
-            refusal = trial_refusal(enterprise, form.edition, self._catalog, now)
+            refusal = trial_refusal(enterprise, application.edition, self._catalog, now)
             if refusal is not None:
                 return Decision(TrialOutcome("refused", refusal, enterprise))
             previous = enterprise.paid_edition(now)
             ends = now + self.length
-            enterprise.trial = Trial(edition=form.edition, started_at=now, ends_at=ends,
+            enterprise.trial = Trial(edition=application.edition, started_at=now, ends_at=ends,
                                      previous_edition=previous, lead_id=lead_id)
             enterprise.trial_used = True
             lead = Lead(
-                id=lead_id, enterprise_id=enterprise.id, enterprise_name=enterprise.name, edition=form.edition,
-                previous_edition=previous, contact_name=form.contact_name, contact_phone=form.contact_phone,
-                industry=form.industry, volume=form.volume, user_id=user_id, applicant_phone=applicant_phone,
+                id=lead_id, enterprise_id=enterprise.id, enterprise_name=enterprise.name,
+                edition=application.edition, previous_edition=previous, contact_name=application.contact_name,
+                contact_phone=application.contact_phone, industry=application.industry,
+                volume=application.volume, user_id=user_id, applicant_phone=applicant_phone,
                 submitted_at=now, trial_ends_at=ends,
             )
 
-            def writes(pipe) -> None:
+            def writes(pipe: Writes) -> None:
                 pipe.set(ent_key, enterprise.model_dump_json())
                 pipe.set(keys.trial_lead(lead_id), lead.model_dump_json())
                 pipe.zadd(keys.trial_leads(), {lead_id: now.timestamp()})
@@ -175,10 +197,10 @@ class TrialService:
         ids = await self._redis.zrevrange(keys.trial_leads(), 0, limit - 1)
         if not ids:
             return []
-        raws = await self._redis.mget([keys.trial_lead(i if isinstance(i, str) else i.decode()) for i in ids])
+        raws = await self._redis.mget([keys.trial_lead(text(i)) for i in ids])
         return [Lead.model_validate_json(r) for r in raws if r]
 
-    async def end(self, enterprise_id: str, directory) -> Enterprise | None:
+    async def end(self, enterprise_id: str, directory: EnterpriseDirectory) -> Enterprise | None:
         """Close the trial if its time is up (the scheduler calls this); None when nothing to close."""
         now = self._clock.now()
         closed: list[bool] = []
