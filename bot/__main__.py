@@ -45,18 +45,18 @@ def main(argv: list[str]) -> int:
             print(f"error: run takes no arguments (settings come from the environment): {' '.join(rest)}",
                   file=sys.stderr)
             return 2
-        from bot.runner import run
+        from bot.runtime.runner import run
         return run()
     if command in DEVELOPER_TOOLS:
         return developer_tool(command, rest)
     if command == "reconcile":
-        from bot.reconcile import main as reconcile
+        from bot.cli.reconcile import main as reconcile
         return reconcile(rest)
     if command == "refunds":
-        from bot.refunds import main as refunds
+        from bot.cli.refunds import main as refunds
         return refunds(rest)
     if command == "admin":
-        from bot.admin import main as admin
+        from bot.cli.admin import main as admin
         return admin(rest)
     print(USAGE, file=sys.stderr if command not in ("-h", "--help") else sys.stdout)
     return 0 if command in ("-h", "--help") else 2

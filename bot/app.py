@@ -1,37 +1,57 @@
-"""The composition root: one factory for the services, one for the dispatcher. Production,
-the playground and every test use these; there is no second wiring."""
+"""The composition root: every service is built once, here, and so is the dispatcher. Production,
+the playground and every test use these factories; there is no second wiring.
+
+    build_context(settings, redis)   the services (framework-free), the conversation store,
+                                     the web checkout and its payment gateway
+    build_dispatcher(app, bot)       the routers, the middlewares and the help desk
+The web app (bot.web.build_web_app) takes what these built."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from aiogram import Dispatcher
-from aiogram.fsm.strategy import FSMStrategy
+from aiogram import Bot, Dispatcher
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from redis.asyncio import Redis
 
 from bot import errors
 from bot.context import AppContext
-from bot.flows import bind, buy, fallback, home, orders, payment, phone
-from bot.flows import support
-from bot.flows import billing, info, renew, trial, upgrade, value_added
-from bot.logs import LogContext
-from bot.metrics import UpdateMetrics
-from bot.middlewares import (DropRepeatedUpdates, SessionAndLanguage, UnitOfWork, install_session_lock,
-                             speed_up_dispatch)
-from bot.state.storage import build_storage
-from bot.updates import LeanDispatcher
+from bot.flows import (
+    billing,
+    bind,
+    buy,
+    fallback,
+    home,
+    info,
+    orders,
+    payment,
+    phone,
+    renew,
+    support,
+    trial,
+    upgrade,
+    value_added,
+)
+from bot.flows.support.desk import Desk
+from bot.middlewares import Conversations
+from bot.runtime.logs import LogContext
+from bot.runtime.metrics import UpdateMetrics
+from bot.state.conversations import ConversationStorage, ConversationStore
 from config.settings import Settings
 from config.texts import Texts
 from services.catalog import Catalog, load_catalog
-from services.checkout import CheckoutLinks
+from services.checkout import CheckoutLinks, WebCheckout
 from services.clock import Clock, SystemClock
 from services.codes import PhoneCodeService
 from services.enterprises import RedisEnterpriseDirectory
 from services.orders import OrderService
+from services.payment_gateway import PaymentGateway, SandboxGateway
 from services.sms import SmsGateway, build_sms_gateway
 from services.support import SupportService
-from services.trials import TrialService
 from services.support_config import SupportConfig, load_support_config
+from services.trials import TrialService
+
+log = logging.getLogger(__name__)
 
 
 def build_sms(settings: Settings, clock: Clock) -> SmsGateway:
@@ -54,6 +74,7 @@ def build_context(
     catalog: Catalog | None = None,
     texts: Texts | None = None,
     support_config: SupportConfig | None = None,
+    gateway: PaymentGateway | None = None,
 ) -> AppContext:
     clock = clock or SystemClock()
     catalog = catalog or load_catalog(settings.catalog_path)
@@ -62,6 +83,12 @@ def build_context(
     support_config = support_config or load_support_config(settings.support_config_path)
     zh = texts.for_lang("zh")
     en = texts.for_lang("en")
+    orders = OrderService(redis, clock, catalog)
+    codes = PhoneCodeService(redis, clock, sms, settings.code_secret.get_secret_value().encode(),
+                             texts=lambda lang: (en if lang == "en" else zh)("phone.sms"))
+    enterprises = RedisEnterpriseDirectory(redis, clock)
+    links = CheckoutLinks(redis, clock, orders, base_url=settings.public_base_url,
+                          ttl=timedelta(minutes=settings.checkout_link_ttl_minutes))
     return AppContext(
         settings=settings,
         catalog=catalog,
@@ -69,33 +96,43 @@ def build_context(
         redis=redis,
         clock=clock,
         sms=sms,
-        orders=OrderService(redis, clock, catalog),
-        codes=PhoneCodeService(
-            redis, clock, sms, settings.code_secret.get_secret_value().encode(),
-            texts=lambda lang: (en if lang == "en" else zh)("phone.sms"),
-        ),
-        enterprises=RedisEnterpriseDirectory(redis, clock),
-        trials=TrialService(redis, clock, catalog),
+        orders=orders,
+        codes=codes,
+        enterprises=enterprises,
+        conversations=ConversationStore(redis, ttl_seconds=settings.session_ttl_days * 86400,
+                                        dedup_seconds=settings.update_dedup_seconds),
+        checkout=links,
+        web_checkout=WebCheckout(links, redis=redis, clock=clock, catalog=catalog, orders=orders, codes=codes,
+                                 enterprises=enterprises),
+        gateway=gateway or build_gateway(settings, redis, clock),
         support=SupportService(redis, clock, support_config),
-        checkout=CheckoutLinks(redis, clock, OrderService(redis, clock, catalog), base_url=settings.public_base_url,
-                               ttl=timedelta(minutes=settings.checkout_link_ttl_minutes)),
+        trials=TrialService(redis, clock, catalog),
     )
 
 
-def build_dispatcher(app: AppContext) -> Dispatcher:
-    settings = app.settings
-    storage, isolation = build_storage(app.redis, ttl_seconds=settings.session_ttl_days * 86400)
-    dp = LeanDispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_CHAT,
-                        disable_fsm=True)
-    # aiogram's FSM middleware with the dedup check folded in: one Redis round trip in, one out.
-    install_session_lock(dp, settings.update_dedup_seconds)
+def build_gateway(settings: Settings, redis: Redis, clock: Clock) -> PaymentGateway:
+    """The web payment gateway named by WEB_GATEWAY."""
+    if settings.web_gateway_name == "sandbox":
+        if settings.environment == "production":
+            log.warning("web.gateway=sandbox in production: no real money is taken")
+        return SandboxGateway(redis, clock, settings.payment_notify_secret.get_secret_value().encode(),
+                              pay_base_url=settings.public_base_url,
+                              max_age_seconds=settings.payment_notify_max_age_seconds)
+    raise ValueError(f"unknown WEB_GATEWAY {settings.web_gateway_name!r}")
+
+
+def build_dispatcher(app: AppContext, bot: Bot) -> Dispatcher:
+    """The dispatcher for `bot`: handlers get `app` and the help desk (`desk`) with each update."""
+    # The conversation middleware keeps the FSM (bot.middlewares); dp.storage reads the same store.
+    storage = ConversationStorage(app.conversations)
+    dp = Dispatcher(storage=storage, disable_fsm=True)
     dp["app"] = app
-    # Outer update middlewares run inside aiogram's FSM middleware, i.e. under the user's lock.
+    dp["desk"] = Desk(bot, app)
+    # Outer update middlewares run inside aiogram's errors middleware: an update that raises
+    # unwinds through them (nothing it changed is stored) before the error handlers answer.
     dp.update.outer_middleware(LogContext())
     dp.update.outer_middleware(UpdateMetrics())
-    dp.update.outer_middleware(DropRepeatedUpdates(app.redis, settings.update_dedup_seconds))
-    dp.update.outer_middleware(UnitOfWork(storage))
-    dp.update.outer_middleware(SessionAndLanguage(app.texts))
+    dp.update.outer_middleware(Conversations(app, storage))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.callback_query.middleware(errors.LeaveFailedAnswersToTheGuard())
     # An agent's quote paid in chat: the customer's topic in the staff group is told (F11).
@@ -104,8 +141,7 @@ def build_dispatcher(app: AppContext) -> Dispatcher:
         errors.router(app.texts),
         support.router(),  # the staff group, then 联系客服 / 购买咨询 / 开具发票 (F11, R16, R17)
         home.router(),
-        # 费用管理, 版本续费, 升级版本, 增值服务, 申请试用, info screens (F7–F10); before orders: an
-        # enterprise's own order is paid from 我的订单 by billing's handler.
+        # 费用管理, 版本续费, 升级版本, 增值服务, 申请试用, info screens (F7–F10)
         billing.router(), renew.router(), upgrade.router(), value_added.router(), trial.router(), info.router(),
         payment.router(),
         buy.router(),
@@ -115,5 +151,4 @@ def build_dispatcher(app: AppContext) -> Dispatcher:
         support.relay_router(),  # what no step wanted goes to the agent while a ticket is live
         fallback.router(),
     )
-    speed_up_dispatch(dp)  # no thread per State / F.text filter; handlers and routers that cannot match skipped
     return dp

@@ -1,18 +1,21 @@
-"""What the handlers are given: the services, built once per process by the composition root."""
+"""What the handlers, the web app and the jobs are given: the services, built once per process
+by the composition root (bot.app)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from bot.state.conversations import ConversationStore
 from config.settings import Settings
 from config.texts import Texts
 from services.catalog import Catalog
-from services.checkout import CheckoutLinks
+from services.checkout import CheckoutLinks, WebCheckout
 from services.clock import Clock
 from services.codes import PhoneCodeService
 from services.enterprises import RedisEnterpriseDirectory
 from services.orders import OrderService
+from services.payment_gateway import PaymentGateway
 from services.sms import SmsGateway
 from services.support import SupportService
 from services.trials import TrialService
@@ -29,6 +32,9 @@ class AppContext:
     orders: OrderService
     codes: PhoneCodeService
     enterprises: RedisEnterpriseDirectory
+    conversations: ConversationStore  # the one way to open and change a conversation
     checkout: CheckoutLinks  # web checkout links (F12): link_for_cart, link_for_order
+    web_checkout: WebCheckout  # the web checkout's steps (F12, R3)
+    gateway: PaymentGateway  # the web payment gateway (WEB_GATEWAY)
     support: SupportService  # customer service (F11, R16, R17): tickets, queue, transcripts
     trials: TrialService  # 申请试用 (R14, R15): trials and their lead records

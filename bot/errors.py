@@ -15,7 +15,7 @@ from aiogram.types import ErrorEvent, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer
 from redis.exceptions import RedisError
 
-from bot.metrics import REDIS_ERRORS
+from bot.runtime.metrics import REDIS_ERRORS
 from config.texts import Texts, language_of
 
 log = logging.getLogger(__name__)

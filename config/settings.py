@@ -111,12 +111,12 @@ class Settings(BaseSettings):
     # Working hours, reply-time estimate, reopen window, flood limit, transcript cap.
     support_config_path: Path = DEFAULT_SUPPORT_PATH
 
-    # --- time-driven work (issue 5): services/scheduler.py, bot/jobs.py ---------------------------
+    # --- time-driven work (issue 5): services/scheduler.py, bot/runtime/jobs.py ---------------------------
     # How often each process runs a scheduler tick (expiry, trials, unpaid orders, reminders).
     # Several instances may run: a Redis lease lets one of them work per tick. 0 turns it off.
     scheduler_interval_seconds: int = Field(default=60, ge=0, le=3600)
 
-    # --- the process (bot/gc_tuning.py) ---------------------------------------------------------
+    # --- the process (bot/runtime/gc_tuning.py) ---------------------------------------------------------
     # The garbage collector's generation thresholds for `python -m bot run`, as JSON, e.g.
     # [50000,20,10]; [700,10,10] is CPython's default (docs/performance.md, "The garbage collector").
     gc_thresholds: tuple[int, int, int] = (50_000, 20, 10)

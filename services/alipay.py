@@ -25,7 +25,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -36,10 +36,21 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 
 from services.clock import Clock
 from services.payment_gateway import (
-    NoticeAck, NoticeRejected, PaymentNotice, PaymentRequest, PaymentSession, PaymentStatus,
+    NoticeAck,
+    NoticeRejected,
+    PaymentNotice,
+    PaymentRequest,
+    PaymentSession,
+    PaymentStatus,
 )
 from services.payment_refunds import (
-    NoticeKind, ProviderError, RefundNotice, RefundRefused, RefundResult, ResponseNotTrusted, check_refund,
+    NoticeKind,
+    ProviderError,
+    RefundNotice,
+    RefundRefused,
+    RefundResult,
+    ResponseNotTrusted,
+    check_refund,
 )
 from services.wechat_pay import rsa_sign, rsa_verify
 
@@ -148,7 +159,7 @@ def beijing_time(moment: datetime) -> str:
 def parse_beijing(value: str) -> datetime:
     """Alipay's times are Beijing time without a zone; gmt_refund has milliseconds."""
     layout = TIME_FORMAT + ".%f" if "." in value else TIME_FORMAT
-    return datetime.strptime(value, layout).replace(tzinfo=BEIJING).astimezone(timezone.utc)
+    return datetime.strptime(value, layout).replace(tzinfo=BEIJING).astimezone(UTC)
 
 
 def response_text(text: str, key: str) -> str | None:

@@ -6,7 +6,7 @@
 - unpaid orders past their lifetime expire (docs/rules.md, Orders);
 - reminders before an edition expires (`edition_reminder_days`: 30, 7, 1) and before a trial
   ends (`trial_reminder_days`), and a word when either has ended, to the chats of the
-  enterprise's super and billing admins, each with a 版本续费 button (bot/jobs.py renders it).
+  enterprise's super and billing admins, each with a 版本续费 button (bot/runtime/jobs.py renders it).
 
 Several instances may run, each ticking every `interval_seconds`: a tick first claims its slot
 (the clock's time ÷ interval, SET NX) so one instance works per tick and the others skip it,
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -83,6 +84,7 @@ class Scheduler:
         *,
         interval_seconds: int = 60,
         lease_seconds: int = 300,
+        jobs: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         self._redis = redis
         self._clock = clock
@@ -91,6 +93,7 @@ class Scheduler:
         self._orders = orders
         self._trials = trials
         self.notifier = notifier
+        self._jobs = tuple(jobs)  # more work of a tick, done by the one instance holding it
         self._interval = max(1, interval_seconds)
         self._lease_ms = lease_seconds * 1000
         self._release = redis.register_script(_RELEASE)
@@ -110,6 +113,11 @@ class Scheduler:
             report.orders_expired = await self._orders.expire_due()
             for enterprise in await self._enterprises.all():
                 await self._enterprise(enterprise, report)
+            for job in self._jobs:
+                try:
+                    await job()
+                except Exception:  # the next tick tries again; the tick's own work is done
+                    log.exception("scheduler.job_failed")
         finally:
             await self._release(keys=[keys.scheduler_lease()], args=[token])
         if report.editions_expired or report.trials_ended or report.orders_expired or report.reminders:

@@ -30,7 +30,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -45,11 +45,24 @@ from yarl import URL
 
 from services.clock import Clock
 from services.payment_gateway import (
-    NoticeAck, NoticeProblem, NoticeRejected, PaymentNotice, PaymentRequest, PaymentSession, PaymentStatus,
+    NoticeAck,
+    NoticeProblem,
+    NoticeRejected,
+    PaymentNotice,
+    PaymentRequest,
+    PaymentSession,
+    PaymentStatus,
 )
 from services.payment_refunds import (
-    NoticeKind, ProviderError, RefundNotice, RefundRefused, RefundResult, RefundState, ResponseNotTrusted,
-    check_refund, header,
+    NoticeKind,
+    ProviderError,
+    RefundNotice,
+    RefundRefused,
+    RefundResult,
+    RefundState,
+    ResponseNotTrusted,
+    check_refund,
+    header,
 )
 
 log = logging.getLogger(__name__)
@@ -561,4 +574,4 @@ def _notice_time(value: object) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise NoticeRejected("malformed") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)).astimezone(timezone.utc)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)).astimezone(UTC)

@@ -1,4 +1,4 @@
-"""`python -m bot.admin` as the operator runs it: a real subprocess on the tests' Redis db."""
+"""`python -m bot.cli.admin` as the operator runs it: a real subprocess on the tests' Redis db."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.admin import DEMO_ENTERPRISE, DEMO_PHONE, seed_demo
+from bot.cli.admin import DEMO_ENTERPRISE, DEMO_PHONE, seed_demo
 from services.clock import FixedClock
 from services.enterprises import RedisEnterpriseDirectory, Role
 from tests.conftest import TEST_REDIS_URL
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def admin(*args: str, url: str = TEST_REDIS_URL) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REDIS_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "bot.admin", *args],
+        [sys.executable, "-m", "bot.cli.admin", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
     )
 

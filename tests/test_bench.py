@@ -3,7 +3,6 @@ costs what docs/performance.md says in Redis round trips (counted, never timed: 
 are slow and shared, so no speed is ever asserted)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 from esign_devkit.bench.redis_counter import RedisCounter, counted_redis
-from bot.state.storage import build_storage
+from bot.state.conversations import ConversationStore
 from tests.conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,28 +124,24 @@ KEY = StorageKey(bot_id=42, chat_id=7, user_id=7)
 
 @pytest.fixture
 async def counted(redis):
-    """A counting client on the tests' database, and its storage and per-user lock."""
+    """A counting client on the tests' database, and the conversation store on it."""
     counter = RedisCounter()
     client = counted_redis(TEST_REDIS_URL, counter)
-    storage, isolation = build_storage(client, 600)
-    yield counter, storage, isolation, client
+    yield counter, ConversationStore(client, ttl_seconds=600, dedup_seconds=60), client
     await client.aclose()
 
 
 async def test_an_update_costs_one_round_trip_in_and_one_out(counted, redis):
-    counter, storage, isolation, _ = counted
+    counter, store, _ = counted
     await redis.set("fsm:{42:7:7}:state", "Buy:years")
     await redis.set("fsm:{42:7:7}:data", '{"session":{"cart":{"edition":"advanced"}}}')
     before = counter.round_trips
 
-    async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:1", 60)) as fresh:
-        assert fresh
-        assert await storage.get_state(KEY) == "Buy:years"
-        data = await storage.get_data(KEY)
-        assert data == {"session": {"cart": {"edition": "advanced"}}}
-        data["session"]["cart"]["years"] = 2
-        await storage.set_data(KEY, data)
-        await storage.set_state(KEY, "Buy:pack")
+    async with store.open(KEY, update_id=1) as conversation:
+        assert conversation.state == "Buy:years"
+        assert json.loads(conversation.data) == {"session": {"cart": {"edition": "advanced"}}}
+        conversation.set_data('{"session":{"cart":{"edition":"advanced","years":2}}}')
+        conversation.set_state("Buy:pack")
         assert counter.round_trips - before == 1  # the lock, the dedup check and both reads
 
     assert counter.round_trips - before == 2  # the writes, the dedup mark and the unlock
@@ -157,145 +152,31 @@ async def test_an_update_costs_one_round_trip_in_and_one_out(counted, redis):
 
 
 async def test_a_repeated_update_is_dropped_in_one_round_trip(counted, redis):
-    counter, storage, isolation, _ = counted
-    async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:2", 60)) as fresh:
-        assert fresh
-        await storage.set_state(KEY, "first")
+    counter, store, _ = counted
+    async with store.open(KEY, update_id=2) as conversation:
+        conversation.set_state("first")
     before = counter.round_trips
 
-    async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:2", 60)) as fresh:
-        assert fresh is False
+    async with store.open(KEY, update_id=2) as again:
+        assert again is None
 
     assert counter.round_trips - before == 1
     assert await redis.get("fsm:{42:7:7}:state") == "first" and not await redis.exists("fsm:{42:7:7}:lock")
 
 
-async def test_a_failed_update_stores_nothing_is_not_marked_and_frees_the_user(counted, redis):
-    _, storage, isolation, _ = counted
-    await redis.set("fsm:{42:7:7}:state", "before")
-
-    with pytest.raises(RuntimeError):
-        async with isolation.session(KEY, seen=("fsm:{42:7:7}:seen:3", 60)):
-            await storage.set_state(KEY, "after")
-            raise RuntimeError("the handler failed")
-
-    assert await redis.get("fsm:{42:7:7}:state") == "before"
-    assert not await redis.exists("fsm:{42:7:7}:seen:3")  # a redelivery is handled again
-    assert not await redis.exists("fsm:{42:7:7}:lock")
-
-
-async def test_two_updates_of_one_user_take_turns(counted, redis):
-    _, storage, isolation, _ = counted
-    order: list[str] = []
-
-    async def update(name: str, pause: float) -> None:
-        async with isolation.session(KEY, seen=(f"fsm:{{42:7:7}}:seen:{name}", 60)):
-            order.append(f"{name} in")
-            state = await storage.get_state(KEY)
-            await asyncio.sleep(pause)
-            await storage.set_state(KEY, f"{state or ''}{name}")
-            order.append(f"{name} out")
-
-    await asyncio.gather(update("a", 0.05), update("b", 0))
-
-    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
-    assert await redis.get("fsm:{42:7:7}:state") in ("ab", "ba")  # each saw the other's write
-
-
-def test_sessions_load_as_session_from_data_does():
-    from bot.middlewares import load_session
+def test_sessions_load_from_text_as_session_from_data_does():
     from bot.state.session import Session
 
     for stored in ({}, {"session": {}}, {"session": {"cart": {"edition": "advanced", "years": 2},
                                                      "phone": "+8613800138000", "order_id": "o1"}}):
-        assert load_session(stored) == Session.from_data(stored)
-        assert load_session(stored).to_data() == Session.from_data(stored).to_data()
-
-
-async def test_skipping_handlers_early_never_changes_which_handler_runs():
-    from aiogram import BaseMiddleware, F, Router
-    from aiogram.dispatcher.event.bases import UNHANDLED, SkipHandler
-    from aiogram.filters import StateFilter
-    from aiogram.fsm.state import State, StatesGroup
-    from aiogram.types import CallbackQuery, Chat, Message, User
-
-    from bot.callbacks import Nav, PickYears
-    from bot.middlewares import speed_up_dispatch
-
-    class G(StatesGroup):
-        a = State()
-        b = State()
-
-    def named(name: str):
-        async def handler(event, **data) -> str:
-            return f"{name} (from {data['event_router'].name}, tag {data.get('tag')})"
-        return handler
-
-    async def skips(event) -> None:
-        raise SkipHandler
-
-    async def declines(event):
-        return UNHANDLED
-
-    class Tagging(BaseMiddleware):  # an outer middleware: its router is left to aiogram
-        async def __call__(self, handler, event, data):
-            data["tag"] = "outer"
-            return await handler(event, data)
-
-    def router(fast: bool) -> Router:
-        root, empty, first, nested, guarded = (Router(name=n) for n in ("root", "empty", "first", "nested", "guarded"))
-        outer, late = Router(name="outer"), Router(name="late")
-        first.callback_query(G.a, Nav.filter(F.to == "x"))(named("G:a + nav x"))
-        first.callback_query(Nav.filter(F.to == "skip"))(skips)
-        first.callback_query(Nav.filter(F.to == "skip"))(named("after a skip"))
-        first.callback_query(PickYears.filter(F.years == 3))(declines)  # unhandled: on to the sub-routers
-        first.callback_query(StateFilter(G.b, None), PickYears.filter())(named("G:b or none + years"))
-        nested.callback_query(StateFilter(G), Nav.filter())(named("any of G + nav"))
-        nested.callback_query(StateFilter("*"), F.data == "raw")(named("any state + raw"))
-        nested.callback_query(PickYears.filter())(named("nested years"))
-        guarded.callback_query.filter(lambda query: query.data != "nav:home")  # a router's own filter
-        guarded.callback_query.filter(lambda query: {"tag": "root filter"})  # ... that adds data
-        guarded.callback_query(Nav.filter())(named("nav, unless home"))
-        guarded.message.filter(F.text != "stop")
-        guarded.message(F.text == "deep")(named("deep text"))
-        outer.callback_query.outer_middleware(Tagging())
-        outer.callback_query(F.data == "navx")(named("outer navx"))
-        outer.message(G.a)(named("outer G:a"))
-        root.callback_query(Nav.filter(F.to == "home"))(named("home"))
-        root.message(G.b, F.text)(named("G:b + text"))
-        root.message(F.text == "hello")(named("hello"))
-        first.include_router(nested)
-        guarded.include_router(Router(name="under guarded"))
-        root.include_routers(empty, first, guarded, outer)
-        if fast:
-            speed_up_dispatch(root)
-        # Added after the speed-up: honoured all the same.
-        root.message(F.text)(named("text"))
-        root.include_router(late)
-        late.callback_query(F.data == "")(named("late empty data"))
-        late.callback_query()(named("late anything"))
-        return root
-
-    user = User(id=1, is_bot=False, first_name="A")
-    taps = ("nav:x", "nav:home", "nav:other", "nav:skip", "yr:2", "yr:3", "yr:two", "raw", "nav", "navx", "nav:",
-            "", None, "ed:advanced")
-    events = [("callback_query", CallbackQuery(id="1", from_user=user, chat_instance="c", data=data)) for data in taps]
-    events += [("message", Message(message_id=1, date=0, chat=Chat(id=1, type="private"), text=text))
-               for text in ("hello", "deep", "stop", "other", None)]
-    slow, fast = router(False), router(True)
-    seen = set()
-    for raw_state in (None, "G:a", "G:b", "Other:s"):
-        for kind, event in events:
-            expected = await slow.propagate_event(kind, event, raw_state=raw_state)
-            assert await fast.propagate_event(kind, event, raw_state=raw_state) == expected, (kind, event, raw_state)
-            seen.add(expected)
-    assert UNHANDLED in seen and len(seen) >= 14  # the matrix reaches most handlers, and misses some
-
+        text = json.dumps(stored) if stored else None
+        assert Session.from_text(text) == Session.from_data(stored)
+        assert Session.from_text(text).to_data() == Session.from_data(stored).to_data()
 
 
 def test_a_session_is_stored_as_the_same_text_its_data_would_be():
+    from bot.state.conversations import dumps
     from bot.state.session import Session
-    from bot.state.storage import _dumps
     from services.catalog import Cart
 
     assert Session().to_text() is None  # all defaults: nothing to keep (the data key is deleted)
@@ -303,7 +184,7 @@ def test_a_session_is_stored_as_the_same_text_its_data_would_be():
                    enterprise_name="深圳基准测试科技有限公司", phone="+8613800138000", chat_noted="+8613800138000 zh",
                    order_id="o1")
     for session in (full, Session(enterprise_name="A \"quoted\" \\ name")):
-        assert session.to_text() == _dumps(session.to_data())
+        assert session.to_text() == dumps(session.to_data())
         assert Session.from_data(json.loads(session.to_text())) == session
 
 

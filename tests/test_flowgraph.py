@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import fakeredis
+from aiogram import Bot
 
 from bot.app import build_context, build_dispatcher
 from esign_devkit.diagram import Transition, render_markdown, transitions
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def dispatcher():
-    return build_dispatcher(build_context(Settings(_env_file=None), fakeredis.aioredis.FakeRedis()))
+    return build_dispatcher(build_context(Settings(_env_file=None), fakeredis.aioredis.FakeRedis()), Bot("42:DIAGRAM"))
 
 
 def test_F2_purchase_steps_are_derived_from_the_handlers():

@@ -1,11 +1,11 @@
-"""The bot process's garbage-collector settings (bot.gc_tuning; docs/performance.md)."""
+"""The bot process's garbage-collector settings (bot.runtime.gc_tuning; docs/performance.md)."""
 from __future__ import annotations
 
 import gc
 
 import pytest
 
-from bot import gc_tuning
+from bot.runtime import gc_tuning
 from config.settings import Settings
 
 

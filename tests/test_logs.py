@@ -2,7 +2,7 @@
 import json
 import logging
 
-from bot.logs import JsonFormatter, bind, mask_digits
+from bot.runtime.logs import JsonFormatter, bind, mask_digits
 
 
 def record(message: str, *args) -> logging.LogRecord:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.metrics import REGISTRY
+from bot.runtime.metrics import REGISTRY
 from bot.web.app import build_web_app
 from tests.flows.support_steps import END, claimed
 
@@ -33,7 +33,7 @@ async def test_a_tickets_life_is_counted_by_state_and_scraped(esign_harness):
 def test_update_kind_is_the_event_type_aiogram_finds():
     from aiogram.types import Update
 
-    from bot.updates import update_kind
+    from bot.runtime.updates import update_kind
 
     chat = {"id": 7, "type": "private"}
     user = {"id": 7, "is_bot": False, "first_name": "A"}
@@ -54,7 +54,7 @@ def test_update_kind_is_the_event_type_aiogram_finds():
 async def test_updates_are_counted_by_type_and_outcome():
     from aiogram.types import Update
 
-    from bot.metrics import REGISTRY, UpdateMetrics
+    from bot.runtime.metrics import REGISTRY, UpdateMetrics
 
     def count(kind: str, outcome: str) -> float:
         return REGISTRY.get_sample_value("esign_updates_total", {"type": kind, "outcome": outcome}) or 0.0

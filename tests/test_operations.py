@@ -2,7 +2,7 @@
 environment-variable table in docs/deploy.md is the one read off config/settings.py."""
 from pathlib import Path
 
-from bot.runner import register_webhook_once
+from bot.runtime.runner import register_webhook_once
 from esign_devkit.settings_table import markdown_table
 from config.settings import Settings
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 from tests.conftest import TEST_REDIS_URL
 from services.catalog import Cart, load_catalog, quote
 from services.clock import FixedClock

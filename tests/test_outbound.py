@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from aiogram.exceptions import TelegramRetryAfter
 
-from bot.outbound import OutboundLimits
+from bot.runtime.outbound import OutboundLimits
 from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 

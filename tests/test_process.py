@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.state.storage import TaggedKeyBuilder
+from bot.state.conversations import TaggedKeyBuilder
 from esign_devkit.testing.bot_api_server import serve_bot_api
 from esign_devkit.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
 from config.settings import Settings
@@ -396,7 +396,7 @@ async def test_whole_advanced_purchase_with_the_bot_as_a_process(world: World) -
 
     assert await world.bot.stop() == 0, world.bot.report()  # SIGTERM: a clean exit
     assert not [line for line in world.bot.stderr if "Traceback" in line], world.bot.report()
-    # The process's collector settings (bot.gc_tuning), applied once start-up was done.
+    # The process's collector settings (bot.runtime.gc_tuning), applied once start-up was done.
     assert [line for line in world.bot.stderr if "gc.tuned thresholds=50000,20,10 frozen=" in line], world.bot.report()
 
 

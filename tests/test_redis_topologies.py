@@ -1,4 +1,4 @@
-"""Issue 8: Redis Sentinel and Redis Cluster URLs (bot/redis_client.py, services/keys.py).
+"""Issue 8: Redis Sentinel and Redis Cluster URLs (bot/runtime/redis_client.py, services/keys.py).
 
 - REDIS_URL is read for each topology, and a URL it cannot read is refused with the reason.
 - Every key carries a hash tag, so each operation keeps to one Cluster slot: the ledger's
@@ -26,8 +26,8 @@ from aiogram.fsm.storage.base import StorageKey
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from bot.redis_client import SentinelRedis, redis_from_url
-from bot.state.storage import TaggedKeyBuilder
+from bot.runtime.redis_client import SentinelRedis, redis_from_url
+from bot.state.conversations import TaggedKeyBuilder
 from esign_devkit.testing.harness import BotHarness
 from esign_devkit.testing.private_redis import PrivateCluster, PrivateSentinel
 from services import keys
@@ -39,8 +39,14 @@ ROOT = Path(__file__).resolve().parent.parent
 needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
 # The tests that talk to Redis, run again on each topology (the bench and the load test count
 # round trips on a single server's connections, and the browser tests add nothing here).
-SUITE = ["tests/flows", "tests/test_storage.py", "tests/test_orders.py", "tests/test_codes.py",
-         "tests/test_enterprises.py", "tests/test_support_service.py", "tests/test_process.py"]
+# What touches Redis in every way the topology matters: conversations (their own hash slot),
+# the ledger's transactions, codes, the directory, the help desk, the purchase and binding
+# through the dispatcher, and a process killed between a payment and its confirmation.
+SUITE = ["tests/test_conversations.py", "tests/test_orders.py", "tests/test_codes.py", "tests/test_enterprises.py",
+         "tests/test_support_service.py", "tests/flows/test_buy_advanced.py", "tests/flows/test_f5_bind.py",
+         "tests/flows/test_money_safety.py", "tests/flows/test_support_quote.py",
+         "tests/flows/test_repeated_updates.py",
+         "tests/test_process.py::test_a_hard_kill_between_payment_and_its_confirmation_applies_it_once"]
 PHONE = "+8613800138000"
 
 

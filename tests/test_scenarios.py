@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from esign_devkit import flowtest
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.scenario import ScenarioError, format_result, load_file, load_text, run_scenario
 from tests.conftest import TEST_REDIS_URL
 

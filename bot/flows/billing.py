@@ -13,12 +13,13 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, BillingGo
-from bot.flow import Flow, step_screen
+from bot.filters import When
+from bot.flows.base import Flow, step_screen
 from bot.flows.payment import offer_payment
 from bot.flows.phone import request_code
 from bot.screens import billing as screens
+from bot.screens.base import Screen
 from bot.state.states import Billing, TrialApp
-from bot.ui import Screen
 from services.billing import BillingCart
 from services.catalog import Quote
 from services.enterprises import Enterprise
@@ -229,18 +230,18 @@ def router() -> Router:
         if await open_enterprise(query, flow, callback_data, callback_answer):
             await flow.go(query, Billing.enterprise)
 
-    @r.message(Billing.phone, F.contact)
+    @r.message(StateFilter(Billing.phone), When(F.contact))
     async def shared_phone(message: Message, flow: Flow) -> None:
         if message.contact.user_id != message.from_user.id:  # someone else's contact card
             await flow.again(message, flow.tr("phone.not_own"))
             return
         await take_phone(message, flow, message.contact.phone_number)
 
-    @r.message(Billing.phone, F.text)
+    @r.message(StateFilter(Billing.phone), When(F.text))
     async def typed_phone(message: Message, flow: Flow) -> None:
         await take_phone(message, flow, message.text or "")
 
-    @r.message(Billing.code, F.text)
+    @r.message(StateFilter(Billing.code), When(F.text))
     async def typed_code(message: Message, flow: Flow) -> None:
         cart, tr = flow.session.billing, flow.tr
         result = await flow.app.codes.verify(flow.user_id, cart.phone_pending or "", message.text or "")
@@ -256,11 +257,11 @@ def router() -> Router:
     async def not_text(message: Message, flow: Flow) -> None:
         await flow.again(message, flow.tr("error.text_only"))
 
-    @r.callback_query(Billing.code, BillingGo.filter(F.action == "resend"))
+    @r.callback_query(StateFilter(Billing.code), BillingGo.filter(F.action == "resend"))
     async def resend(query: CallbackQuery, flow: Flow) -> None:
         await send_code(query, flow, flow.session.billing.phone_pending or "")
 
-    @r.callback_query(Billing.code, BillingGo.filter(F.action == "change"))
+    @r.callback_query(StateFilter(Billing.code), BillingGo.filter(F.action == "change"))
     async def change(query: CallbackQuery, flow: Flow) -> None:
         flow.session.billing.phone_pending = None
         await flow.go(query, Billing.phone)

@@ -7,18 +7,18 @@ that would refuse it is named with the reason, not offered; when none can take i
 may have the payment kept for a refund, and staff are alerted. A term that has already ended
 (it runs from the purchase, R13) has nothing left to bind."""
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot import screens
 from bot.alerts import alert_refund_pending
 from bot.callbacks import BindConfirm, BindPick, OrderAction
-from bot.flow import Flow, step_screen
-from bot.metrics import ORDERS
-from bot.ui import Screen
+from bot.flows.base import Flow, show, step_screen
 from bot.flows.orders import own_order
+from bot.runtime.metrics import ORDERS
+from bot.screens.base import Screen
 from bot.state.states import Bind, Orders
-from bot.ui import show
 from services.delivery import delivery_problem
 from services.enterprises import Enterprise
 from services.orders import Order, OrderStatus
@@ -73,7 +73,7 @@ def router() -> Router:
             return
         await flow.go(query, Bind.choose)  # lists where it can go, or why nowhere
 
-    @r.callback_query(Bind.choose, BindPick.filter())
+    @r.callback_query(StateFilter(Bind.choose), BindPick.filter())
     async def pick(query: CallbackQuery, callback_data: BindPick, flow: Flow, callback_answer: CallbackAnswer) -> None:
         order = await own_order(flow, callback_data.order_id, callback_answer)
         if order is None:
@@ -93,7 +93,7 @@ def router() -> Router:
         flow.session.bind_enterprise_id = callback_data.enterprise_id
         await flow.go(query, Bind.confirm)
 
-    @r.callback_query(Bind.confirm, BindConfirm.filter())
+    @r.callback_query(StateFilter(Bind.confirm), BindConfirm.filter())
     async def confirm(query: CallbackQuery, callback_data: BindConfirm, flow: Flow, callback_answer: CallbackAnswer) -> None:
         outcome = await flow.app.orders.bind(
             callback_data.order_id, user_id=flow.user_id,

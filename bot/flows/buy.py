@@ -10,20 +10,22 @@ to the enterprise at payment, with no binding step (R19)."""
 import re
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot import screens
 from bot.callbacks import BuyAction, BuyFor, Nav, PickEdition, PickPack, PickYears
-from bot.flow import Flow, step_screen
+from bot.filters import When
+from bot.flows.base import Flow, step_screen
 from bot.flows.payment import offer_payment
-from bot.logs import bind as bind_log
-from bot.metrics import ORDERS
+from bot.runtime.logs import bind as bind_log
+from bot.runtime.metrics import ORDERS
 from bot.screens import checkout as checkout_screens
+from bot.screens.base import Screen
 from bot.screens.billing import whom_to_ask
 from bot.state.session import OTHER
 from bot.state.states import Buy, Phone
-from bot.ui import Screen
 from services.catalog import Quote, quote
 from services.enterprises import Enterprise
 from services.orders import Channel, Order, OrderStatus, UpgradeBasis
@@ -133,7 +135,7 @@ def router() -> Router:
             flow.session.new_cart()
         await flow.go(query, Buy.edition)
 
-    @r.callback_query(Buy.edition, PickEdition.filter())
+    @r.callback_query(StateFilter(Buy.edition), PickEdition.filter())
     async def pick_edition(query: CallbackQuery, callback_data: PickEdition, flow: Flow,
                            callback_answer: CallbackAnswer) -> None:
         edition = flow.app.catalog.edition(callback_data.code)
@@ -145,11 +147,11 @@ def router() -> Router:
         flow.session.cart.pack_chosen = False
         await flow.go(query, Buy.years if edition.chat_payable else Buy.web_only)
 
-    @r.callback_query(Nav.filter(F.to == "years"), Buy.pack)
+    @r.callback_query(Nav.filter(F.to == "years"), StateFilter(Buy.pack))
     async def back_to_years(query: CallbackQuery, flow: Flow) -> None:
         await flow.go(query, Buy.years)
 
-    @r.callback_query(Buy.years, PickYears.filter())
+    @r.callback_query(StateFilter(Buy.years), PickYears.filter())
     async def pick_years(query: CallbackQuery, callback_data: PickYears, flow: Flow,
                          callback_answer: CallbackAnswer) -> None:
         if callback_data.years not in flow.app.catalog.years:
@@ -158,11 +160,11 @@ def router() -> Router:
         flow.session.cart.years = callback_data.years
         await flow.go(query, Buy.pack)
 
-    @r.callback_query(Nav.filter(F.to == "pack"), Buy.enterprise_name)
+    @r.callback_query(Nav.filter(F.to == "pack"), StateFilter(Buy.enterprise_name))
     async def back_to_pack(query: CallbackQuery, flow: Flow) -> None:
         await flow.go(query, Buy.pack)
 
-    @r.callback_query(Buy.pack, PickPack.filter())
+    @r.callback_query(StateFilter(Buy.pack), PickPack.filter())
     async def pick_pack(query: CallbackQuery, callback_data: PickPack, flow: Flow,
                         callback_answer: CallbackAnswer) -> None:
         code = None if callback_data.code == "none" else callback_data.code
@@ -178,7 +180,7 @@ def router() -> Router:
         else:
             await continue_to_phone(query, flow)
 
-    @r.message(Buy.enterprise_name, F.text)
+    @r.message(StateFilter(Buy.enterprise_name), When(F.text))
     async def enterprise_name(message: Message, flow: Flow) -> None:
         name = " ".join((message.text or "").split())
         if not (2 <= len(name) <= 50) or not NAME_PATTERN.search(name) or name.startswith("/"):
@@ -187,7 +189,7 @@ def router() -> Router:
         flow.session.enterprise_name = name
         await continue_to_phone(message, flow)
 
-    @r.callback_query(Buy.target, BuyFor.filter())
+    @r.callback_query(StateFilter(Buy.target), BuyFor.filter())
     async def pick_target(query: CallbackQuery, callback_data: BuyFor, flow: Flow,
                           callback_answer: CallbackAnswer) -> None:
         if callback_data.ent != OTHER and callback_data.ent not in {e.id for e in await verified_enterprises(flow)}:
@@ -196,16 +198,16 @@ def router() -> Router:
         flow.session.buy_for = callback_data.ent
         await flow.go(query, Buy.confirm)
 
-    @r.callback_query(Buy.confirm, BuyFor.filter(F.ent == OTHER))
+    @r.callback_query(StateFilter(Buy.confirm), BuyFor.filter(F.ent == OTHER))
     async def for_another(query: CallbackQuery, flow: Flow) -> None:
         flow.session.buy_for = OTHER
         await flow.go(query, Buy.confirm)
 
-    @r.callback_query(Buy.confirm, BuyAction.filter(F.action == "target"))
+    @r.callback_query(StateFilter(Buy.confirm), BuyAction.filter(F.action == "target"))
     async def change_target(query: CallbackQuery, flow: Flow) -> None:
         await flow.go(query, Buy.target)
 
-    @r.callback_query(Buy.confirm, BuyAction.filter(F.action == "submit"))
+    @r.callback_query(StateFilter(Buy.confirm), BuyAction.filter(F.action == "submit"))
     async def submit(query: CallbackQuery, flow: Flow) -> None:
         session, app = flow.session, flow.app
         target = await chosen_enterprise(flow)

@@ -4,7 +4,7 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.flow import Flow
+from bot.flows.base import Flow
 from bot.state.states import Buy, Phone
 
 TEXT_STEPS = {Buy.enterprise_name.state, Phone.number.state, Phone.code.state}

@@ -3,12 +3,12 @@ from aiogram import F, Router
 from aiogram.filters import CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot.callbacks import Nav
 from bot import screens
-from bot.flow import Flow, step_screen
+from bot.callbacks import Nav
+from bot.flows.base import Flow, step_screen
 from bot.flows.billing import remember_chat
+from bot.screens.base import Screen
 from bot.state.states import Menu
-from bot.ui import Screen
 
 
 @step_screen(Menu.catalog)

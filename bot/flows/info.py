@@ -7,10 +7,10 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import InfoPage
-from bot.flow import Flow, step_screen
+from bot.flows.base import Flow, step_screen
 from bot.screens import info as screens
+from bot.screens.base import Screen
 from bot.state.states import Buy, Info
-from bot.ui import Screen
 
 FAQ_URL = "https://cloud.tencent.com/document/product/1323/71859"  # 定价与购买常见问题 (the guide's link)
 PAGES = {"refund": Info.refund, "invoice": Info.invoice, "faq": Info.faq, "editions": Info.editions}

@@ -3,11 +3,11 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.callbacks import Nav, OrderAction
 from bot import screens
-from bot.flow import Flow, step_screen
-from bot.ui import Screen
+from bot.callbacks import Nav, OrderAction
+from bot.flows.base import Flow, step_screen
 from bot.flows.payment import offer_payment
+from bot.screens.base import Screen
 from bot.state.states import Buy, Orders
 from services.orders import OrderStatus
 

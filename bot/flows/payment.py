@@ -12,12 +12,12 @@ from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
 from bot import screens
 from bot.alerts import alert_refund_pending
-from bot.flow import Flow
-from bot.logs import bind as bind_log
-from bot.metrics import ORDERS, PAYMENTS
+from bot.filters import When
+from bot.flows.base import Flow, show
+from bot.runtime.logs import bind as bind_log
+from bot.runtime.metrics import ORDERS, PAYMENTS
 from bot.screens.billing import line_label, order_label
 from bot.state.states import Billing, Buy
-from bot.ui import show
 from services.orders import Order
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def router() -> Router:
             log.info("pre_checkout.refused order=%s reason=%s", query.invoice_payload, refusal)
             await query.answer(ok=False, error_message=flow.tr(f"pay.refused_{refusal}"))
 
-    @r.message(F.successful_payment)
+    @r.message(When(F.successful_payment))
     async def successful_payment(message: Message, flow: Flow) -> None:
         payment = message.successful_payment
         outcome = await flow.app.orders.mark_paid(

@@ -3,17 +3,19 @@ limited tries, change of number. On success the purchase goes on to its confirma
 from collections.abc import Callable
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message
 
 from bot import screens
 from bot.callbacks import PhoneAction
 from bot.context import AppContext
-from bot.flow import Flow, step_screen
+from bot.filters import When
+from bot.flows.base import Flow, step_screen
 from bot.flows.buy import to_confirmation
-from bot.metrics import CODES
+from bot.runtime.metrics import CODES
+from bot.screens.base import Screen
 from bot.state.states import Buy, Menu, Phone
-from bot.ui import Screen
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.sms import SmsDeliveryError
 
@@ -31,7 +33,7 @@ async def code_screen(flow: Flow) -> Screen | None:
 
 def is_label(key: str):
     """A filter: the text is this button's label in any language (a reply-keyboard press)."""
-    def matches(message: Message, app: AppContext) -> bool:
+    async def matches(message: Message, app: AppContext) -> bool:
         return message.text in app.texts.all_labels(key)
     return matches
 
@@ -39,16 +41,16 @@ def is_label(key: str):
 def router() -> Router:
     r = Router(name="phone")
 
-    @r.message(Phone.number, F.text, is_label("btn.back"))
+    @r.message(StateFilter(Phone.number), When(F.text), is_label("btn.back"))
     async def back(message: Message, flow: Flow) -> None:
         await flow.close_keyboard(message, flow.tr("btn.back"))
         await flow.go(message, Buy.pack)
 
-    @r.message(Phone.number, F.text, is_label("btn.contact"))
+    @r.message(StateFilter(Phone.number), When(F.text), is_label("btn.contact"))
     async def contact(message: Message, flow: Flow) -> None:  # R17, from the reply keyboard
         await flow.go(message, Menu.contact)
 
-    @r.message(Phone.number, F.contact)
+    @r.message(StateFilter(Phone.number), When(F.contact))
     async def shared_contact(message: Message, flow: Flow) -> None:
         contact = message.contact
         if contact.user_id != message.from_user.id:  # someone else's contact card
@@ -56,11 +58,11 @@ def router() -> Router:
             return
         await take_number(message, flow, contact.phone_number)
 
-    @r.message(Phone.number, F.text)
+    @r.message(StateFilter(Phone.number), When(F.text))
     async def typed_number(message: Message, flow: Flow) -> None:
         await take_number(message, flow, message.text or "")
 
-    @r.message(Phone.code, F.text)
+    @r.message(StateFilter(Phone.code), When(F.text))
     async def typed_code(message: Message, flow: Flow) -> None:
         session, tr = flow.session, flow.tr
         # Reminders of expiry (issue 5) reach the chats where the phone was verified: a right
@@ -76,11 +78,11 @@ def router() -> Router:
         else:
             await flow.again(message, tr(f"phone.{result.status}"))
 
-    @r.callback_query(Phone.code, PhoneAction.filter(F.action == "resend"))
+    @r.callback_query(StateFilter(Phone.code), PhoneAction.filter(F.action == "resend"))
     async def resend(query: CallbackQuery, flow: Flow) -> None:
         await send_code(query, flow, flow.session.phone_pending or "")
 
-    @r.callback_query(Phone.code, PhoneAction.filter(F.action == "change"))
+    @r.callback_query(StateFilter(Phone.code), PhoneAction.filter(F.action == "change"))
     async def change(query: CallbackQuery, flow: Flow) -> None:
         flow.session.phone_pending = None
         await flow.go(query, Phone.number)

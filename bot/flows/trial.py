@@ -12,12 +12,13 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, TrialPick
-from bot.flow import Flow, step_screen
-from bot.flows.phone import request_code
+from bot.filters import When
+from bot.flows.base import Flow, step_screen
 from bot.flows.billing import remember_chat, start_sign_in
+from bot.flows.phone import request_code
 from bot.screens import trial as screens
+from bot.screens.base import Screen
 from bot.state.states import TrialApp
-from bot.ui import Screen
 from services.enterprises import Enterprise
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.trials import TrialForm, TrialService, clean_name, trial_editions, trial_refusal
@@ -170,7 +171,7 @@ def router() -> Router:
             callback_data = BillingEnt(action="trial", ent=joined[0].id)
         await choose(query, flow, callback_data.ent, callback_answer)
 
-    @r.callback_query(TrialApp.enterprise, TrialPick.filter(F.field == "enterprise"))
+    @r.callback_query(StateFilter(TrialApp.enterprise), TrialPick.filter(F.field == "enterprise"))
     async def pick_enterprise(query: CallbackQuery, callback_data: TrialPick, flow: Flow,
                               callback_answer: CallbackAnswer) -> None:
         await choose(query, flow, callback_data.value, callback_answer)
@@ -192,7 +193,7 @@ def router() -> Router:
         flow.session.trial.edition, flow.session.trial.confirmed = callback_data.value, False
         await flow.go(query, TrialApp.confirm)
 
-    @r.callback_query(TrialApp.confirm, TrialPick.filter(F.field == "confirm"))
+    @r.callback_query(StateFilter(TrialApp.confirm), TrialPick.filter(F.field == "confirm"))
     async def confirm(query: CallbackQuery, callback_data: TrialPick, flow: Flow, callback_answer: CallbackAnswer) -> None:
         form = flow.session.trial
         if callback_data.value != form.edition:
@@ -204,7 +205,7 @@ def router() -> Router:
 
     # --- the form: typed answers --------------------------------------------------------------
 
-    @r.message(TrialApp.name, F.text)
+    @r.message(StateFilter(TrialApp.name), When(F.text))
     async def typed_name(message: Message, flow: Flow) -> None:
         name = clean_name(message.text or "")
         if name is None:
@@ -213,15 +214,15 @@ def router() -> Router:
         flow.session.trial.contact_name = name
         await flow.go(message, next_step(flow.session.trial))
 
-    @r.message(TrialApp.phone, F.contact)
+    @r.message(StateFilter(TrialApp.phone), When(F.contact))
     async def shared_phone(message: Message, flow: Flow) -> None:
         await take_phone(message, flow, message.contact.phone_number)
 
-    @r.message(TrialApp.phone, F.text)
+    @r.message(StateFilter(TrialApp.phone), When(F.text))
     async def typed_phone(message: Message, flow: Flow) -> None:
         await take_phone(message, flow, message.text or "")
 
-    @r.message(TrialApp.code, F.text)
+    @r.message(StateFilter(TrialApp.code), When(F.text))
     async def typed_code(message: Message, flow: Flow) -> None:
         form, tr = flow.session.trial, flow.tr
         result = await flow.app.codes.verify(flow.user_id, form.phone_pending or "", message.text or "")
@@ -237,18 +238,18 @@ def router() -> Router:
     async def not_text(message: Message, flow: Flow) -> None:
         await flow.again(message, flow.tr("error.text_only"))
 
-    @r.callback_query(TrialApp.code, TrialPick.filter(F.field == "resend"))
+    @r.callback_query(StateFilter(TrialApp.code), TrialPick.filter(F.field == "resend"))
     async def resend(query: CallbackQuery, flow: Flow) -> None:
         await send_code(query, flow, flow.session.trial.phone_pending or "")
 
-    @r.callback_query(TrialApp.code, TrialPick.filter(F.field == "change"))
+    @r.callback_query(StateFilter(TrialApp.code), TrialPick.filter(F.field == "change"))
     async def change(query: CallbackQuery, flow: Flow) -> None:
         flow.session.trial.phone_pending = None
         await flow.go(query, TrialApp.phone)
 
     # --- the form: choices, review, corrections, 提交 ---------------------------------------------
 
-    @r.callback_query(TrialApp.industry, TrialPick.filter(F.field == "industry"))
+    @r.callback_query(StateFilter(TrialApp.industry), TrialPick.filter(F.field == "industry"))
     async def pick_industry(query: CallbackQuery, callback_data: TrialPick, flow: Flow,
                             callback_answer: CallbackAnswer) -> None:
         if callback_data.value not in flow.app.catalog.trial_industries:
@@ -258,7 +259,7 @@ def router() -> Router:
         flow.session.trial.industry = callback_data.value
         await flow.go(query, next_step(flow.session.trial))
 
-    @r.callback_query(TrialApp.volume, TrialPick.filter(F.field == "volume"))
+    @r.callback_query(StateFilter(TrialApp.volume), TrialPick.filter(F.field == "volume"))
     async def pick_volume(query: CallbackQuery, callback_data: TrialPick, flow: Flow,
                           callback_answer: CallbackAnswer) -> None:
         if callback_data.value not in flow.app.catalog.trial_volumes:
@@ -273,7 +274,7 @@ def router() -> Router:
         flow.session.trial.phone_pending = None
         await flow.go(query, next_step(flow.session.trial))
 
-    @r.callback_query(TrialApp.review, TrialPick.filter(F.field == "edit"))
+    @r.callback_query(StateFilter(TrialApp.review), TrialPick.filter(F.field == "edit"))
     async def edit(query: CallbackQuery, callback_data: TrialPick, flow: Flow, callback_answer: CallbackAnswer) -> None:
         steps = {"name": TrialApp.name, "phone": TrialApp.phone, "industry": TrialApp.industry,
                  "volume": TrialApp.volume}
@@ -285,7 +286,7 @@ def router() -> Router:
         flow.session.trial.reviewing = True
         await flow.go(query, step)
 
-    @r.callback_query(TrialApp.review, TrialPick.filter(F.field == "submit"))
+    @r.callback_query(StateFilter(TrialApp.review), TrialPick.filter(F.field == "submit"))
     async def submit(query: CallbackQuery, flow: Flow, callback_answer: CallbackAnswer) -> None:
         form = flow.session.trial
         outcome = await trials(flow).start(form, user_id=flow.user_id, applicant_phone=flow.session.phone)

@@ -12,11 +12,11 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick
-from bot.flow import Flow, step_screen
+from bot.flows.base import Flow, step_screen
 from bot.flows.billing import current_enterprise, may_buy, new_purchase, open_enterprise, submit_order
 from bot.screens import billing as screens
+from bot.screens.base import Screen
 from bot.state.states import Billing
-from bot.ui import Screen
 from services.billing import BillingRefused, new_edition_quote, upgradable_to, upgrade_quote
 from services.enterprises import FREE_EDITION, Enterprise
 from services.orders import UpgradeBasis
@@ -128,7 +128,7 @@ def router() -> Router:
         flow.session.billing.years = years
         await flow.go(query, Billing.upgrade_confirm)
 
-    @r.callback_query(Billing.upgrade_confirm, BillingGo.filter(F.action == "submit"))
+    @r.callback_query(StateFilter(Billing.upgrade_confirm), BillingGo.filter(F.action == "submit"))
     async def submit(query: CallbackQuery, flow: Flow, callback_answer: CallbackAnswer) -> None:
         ent = await current_enterprise(flow)
         if ent is None:

@@ -11,11 +11,11 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick
-from bot.flow import Flow, step_screen
+from bot.flows.base import Flow, step_screen
 from bot.flows.billing import current_enterprise, may_buy, new_purchase, open_enterprise, submit_order
 from bot.screens import billing as screens
+from bot.screens.base import Screen
 from bot.state.states import Billing
-from bot.ui import Screen
 from services.billing import BillingRefused, service_quote
 from services.catalog import Quote
 from services.enterprises import Enterprise
@@ -134,7 +134,7 @@ def router() -> Router:
         cart.years = years
         await flow.go(query, Billing.service_confirm)
 
-    @r.callback_query(Billing.service_confirm, BillingGo.filter(F.action == "submit"))
+    @r.callback_query(StateFilter(Billing.service_confirm), BillingGo.filter(F.action == "submit"))
     async def submit(query: CallbackQuery, flow: Flow, callback_answer: CallbackAnswer) -> None:
         ent = await current_enterprise(flow)
         if ent is None:

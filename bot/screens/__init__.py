@@ -20,11 +20,11 @@ from bot.callbacks import (
     PickYears,
     SupportAction,
 )
-from bot.ui import Screen, button, inline, reply_keyboard
+from bot.screens.base import Screen, button, inline, reply_keyboard
 from config.texts import Translator
 from services.catalog import Cart, Catalog, Quote, format_fen
-from services.enterprises import Enterprise
 from services.delivery import Conversion
+from services.enterprises import Enterprise
 from services.orders import Order, OrderStatus
 from services.phones import mask_phone
 from services.purchase_policy import PurchasePlan

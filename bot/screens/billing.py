@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick, InfoPage, Nav
 from bot.screens import edition_name, local_date, local_time, nav_row, pack_name, status_label
-from bot.ui import Screen, button, inline, link
+from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.billing import UpgradeQuote, days_left
 from services.catalog import Catalog, Edition, Quote, QuoteLine, format_fen

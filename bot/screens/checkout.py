@@ -6,7 +6,7 @@ from aiogram.types import InlineKeyboardButton, WebAppInfo
 
 from bot.callbacks import Nav
 from bot.screens import edition_name, nav_row
-from bot.ui import Screen, button, inline, link
+from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.catalog import Cart, Catalog, format_fen
 

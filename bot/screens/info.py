@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.callbacks import InfoPage, Nav
 from bot.screens import edition_name, nav_row
-from bot.ui import Screen, button, inline, link
+from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.catalog import Catalog, format_fen
 

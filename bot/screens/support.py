@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.callbacks import Nav, OrderAction, StaffAction, StaffQuote, SupportAction
 from bot.screens import edition_name, nav_row, pack_name
-from bot.ui import Screen, button, inline, link
+from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.catalog import Catalog, format_fen
 from services.orders import Order

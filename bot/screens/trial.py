@@ -5,8 +5,8 @@ from datetime import datetime
 
 from bot.callbacks import BillingEnt, InfoPage, TrialPick
 from bot.screens import edition_name, local_time, nav_row
+from bot.screens.base import Screen, button, inline
 from bot.screens.billing import whom_to_ask
-from bot.ui import Screen, button, inline
 from config.texts import Translator
 from services.catalog import Catalog, Edition
 from services.enterprises import Enterprise

@@ -9,7 +9,7 @@ polling and webhook mode), the playground and the tests all use it.
     /payments/notify/{gateway}               asynchronous payment notices (bot/web/payments.py)
     /healthz                                 liveness: the process answers (200)
     /readyz                                  readiness: Redis answers: 200, else 503
-    /metrics                                 Prometheus metrics (bot/metrics.py)
+    /metrics                                 Prometheus metrics (bot/runtime/metrics.py)
     /static/...                              CSS and the optional JavaScript
 """
 from __future__ import annotations
@@ -17,85 +17,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.context import AppContext
-from bot.metrics import exposition
+from bot.runtime.metrics import exposition
+from bot.web import pages, payments
 from bot.web.render import STATIC, Renderer, choose_lang
 from bot.web.security import Csrf, RateLimiter, redact_path, security_headers
+from bot.web.state import STATE, PageError, WebState, state
+from bot.web.webhook import add_webhook_route
 from config.settings import Settings
-from services.checkout import CheckoutLinks, WebCheckout
-from services.payment_gateway import PaymentGateway, SandboxGateway
 
 log = logging.getLogger("bot.web")
-
-
-class PageError(Exception):
-    """A refusal shown as a page: `key` names checkout.error.<key>_title / _body."""
-
-    def __init__(self, status: int, key: str, *, lang: str | None = None, headers: dict[str, str] | None = None,
-                 **params: object) -> None:
-        super().__init__(key)
-        self.status = status
-        self.key = key
-        self.lang = lang
-        self.headers = headers or {}
-        self.params = params
-
-
-@dataclass
-class WebState:
-    app: AppContext
-    bot: Bot
-    dispatcher: Dispatcher | None
-    gateway: PaymentGateway
-    links: CheckoutLinks
-    checkout: WebCheckout
-    renderer: Renderer
-    csrf: Csrf
-    limiter: RateLimiter
-    public_origin: str
-    https: bool
-    headers: dict[str, str] = field(default_factory=dict)
-    bot_username: str | None = None
-
-    @property
-    def settings(self) -> Settings:
-        return self.app.settings
-
-    async def chat_url(self, payload: str | None = None) -> str | None:
-        """https://t.me/<bot>?start=<payload>: back to the chat (None if getMe fails)."""
-        if self.bot_username is None:
-            try:
-                self.bot_username = (await self.bot.me()).username
-            except Exception:  # the page still works without the link
-                log.warning("web.get_me_failed")
-                return None
-        if not self.bot_username:
-            return None
-        return f"https://t.me/{self.bot_username}" + (f"?start={payload}" if payload else "")
-
-
-STATE: web.AppKey[WebState] = web.AppKey("esign_web_state", WebState)
-
-
-def state(request: web.Request) -> WebState:
-    return request.app[STATE]
-
-
-def build_gateway(settings: Settings, app: AppContext) -> PaymentGateway:
-    """The web payment gateway named by WEB_GATEWAY (a real provider's adapter is added here)."""
-    if settings.web_gateway_name == "sandbox":
-        if settings.environment == "production":
-            log.warning("web.gateway=sandbox in production: no real money is taken")
-        return SandboxGateway(app.redis, app.clock, settings.payment_notify_secret.get_secret_value().encode(),
-                              pay_base_url=settings.public_base_url,
-                              max_age_seconds=settings.payment_notify_max_age_seconds)
-    raise ValueError(f"unknown WEB_GATEWAY {settings.web_gateway_name!r}")
 
 
 def webhook_secret(settings: Settings, bot_token: str) -> str:
@@ -110,27 +46,21 @@ def build_web_app(
     bot: Bot,
     dispatcher: Dispatcher | None = None,
     *,
-    gateway: PaymentGateway | None = None,
     webhook_path: str | None = None,
     webhook_secret_token: str | None = None,
 ) -> web.Application:
-    """The web app. With `dispatcher` and `webhook_path`, it also takes Telegram's updates (the
-    secret token is checked); the dispatcher also lets a web payment update the buyer's chat."""
-    from bot.web import pages, payments  # noqa: PLC0415 (routes import this module)
-
+    """The web app, on the services the composition root built. With `dispatcher`, a web
+    payment is told to staff by its help desk, and with `webhook_path` too the app takes
+    Telegram's updates (the secret token is checked)."""
     settings = app_context.settings
-    gateway = gateway or build_gateway(settings, app_context)
     https = settings.public_base_url.startswith("https://")
     csrf_key = hmac.new(bot.token.encode(), b"esign-web-csrf", hashlib.sha256).digest()
     st = WebState(
-        app=app_context, bot=bot, dispatcher=dispatcher, gateway=gateway, links=app_context.checkout,
-        checkout=WebCheckout(app_context.checkout, redis=app_context.redis, clock=app_context.clock,
-                             catalog=app_context.catalog, orders=app_context.orders, codes=app_context.codes,
-                             enterprises=app_context.enterprises),
+        app=app_context, bot=bot, desk=dispatcher["desk"] if dispatcher is not None else None,
         renderer=Renderer(app_context.texts), csrf=Csrf(csrf_key, secure=https),
         limiter=RateLimiter(app_context.redis, app_context.clock),
         public_origin=settings.public_base_url, https=https,
-        headers=security_headers(https=https, form_action_origins=list(gateway.form_action_origins)),
+        headers=security_headers(https=https, form_action_origins=list(app_context.gateway.form_action_origins)),
     )
     web_app = web.Application(middlewares=[guard], client_max_size=256 * 1024)
     web_app[STATE] = st
@@ -141,12 +71,10 @@ def build_web_app(
     payments.add_routes(web_app.router)
     web_app.router.add_static("/static/", STATIC, append_version=False)
     if dispatcher is not None and webhook_path:
-        from bot.web.webhook import add_webhook_route
-
         add_webhook_route(web_app, webhook_path, dispatcher, bot, webhook_secret_token or webhook_secret(settings, bot.token))
 
     async def close_gateway(_: web.Application) -> None:
-        await gateway.close()
+        await app_context.gateway.close()
 
     web_app.on_cleanup.append(close_gateway)
     return web_app

@@ -18,25 +18,24 @@ initData, which must be valid, recent and the link's own user's.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from datetime import datetime
-
 from bot.screens import edition_name, local_date, local_time, pack_name
-from bot.web.app import PageError, WebState, state
 from bot.web.miniapp import InitDataRejected, validate_init_data
 from bot.web.render import choose_lang
 from bot.web.security import CSRF_FIELD, client_ip, same_origin
+from bot.web.state import PageError, WebState, state
 from config.texts import Translator
 from services.catalog import Quote, QuoteLine, format_fen
-from services.enterprises import Enterprise
-from services.purchase_policy import PurchasePlan
 from services.checkout import PERSONAL, CheckoutLink, fingerprint
+from services.enterprises import Enterprise
 from services.orders import Order, OrderStatus
 from services.payment_gateway import PaymentRequest
 from services.phones import mask_phone
+from services.purchase_policy import PurchasePlan
 
 log = logging.getLogger("bot.web")
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 
+from aiogram.fsm.storage.base import StorageKey
 from aiohttp import web
 
 from bot import screens
 from bot.alerts import alert_refund_pending
-from bot.state.session import Session
-from bot.web.app import PageError, WebState, state
+from bot.flows.base import open_flow
+from bot.flows.support import tell_staff_order_paid
 from bot.web.render import choose_lang
 from bot.web.security import CSRF_FIELD, client_ip, same_origin
+from bot.web.state import PageError, WebState, state
 from services.checkout import CheckoutLink, NoticeOutcome, charge_id
 from services.orders import Order, OrderStatus
 from services.payment_gateway import NoticeRejected, PaymentNotice, SandboxGateway
@@ -97,14 +99,12 @@ async def tell_chat(st: WebState, outcome: NoticeOutcome, notice: PaymentNotice)
             screen = screens.paid(tr, order)  # 立即绑定, as after an in-chat payment
         else:
             key = f"pay.reason_{outcome.reason}"
-            reason = tr(key if key in st.app.texts.tables["zh"] else "pay.reason_other")
+            reason = tr(key if tr.has(key) else "pay.reason_other")
             screen = screens.refund_pending(tr, order.id, notice.amount_fen, reason)
         await st.bot.send_message(order.chat_id, screen.text, reply_markup=screen.markup)
         log.info("checkout.chat_told order=%s kind=%s", order.id, kind)
-        if kind == "paid":
-            from bot.flows.support import tell_staff_order_paid  # F11: the agent's topic hears it too
-
-            await tell_staff_order_paid(st.bot, st.app, order.id)
+        if kind == "paid" and st.desk is not None:  # F11: the agent's topic hears it too
+            await tell_staff_order_paid(st.desk, order.id)
     except Exception:
         log.exception("checkout.chat_not_told order=%s", order.id)
         await st.checkout.release_telling(charge)
@@ -113,17 +113,11 @@ async def tell_chat(st: WebState, outcome: NoticeOutcome, notice: PaymentNotice)
 async def remember_in_chat(st: WebState, order: Order, link: CheckoutLink | None) -> None:
     """The chat's session learns the order (and the phone verified on the web, when it had none),
     so 立即绑定 works there as after an in-chat payment. Under the user's lock, like an update."""
-    dp = st.dispatcher
-    if dp is None:
-        return
-    context = dp.fsm.get_context(bot=st.bot, chat_id=order.chat_id, user_id=order.user_id)
-    async with dp.fsm.events_isolation.lock(key=context.key):
-        data = await context.get_data()
-        session = Session.from_data(data)
-        session.order_id = order.id
-        if not session.phone and link is not None and link.verified_phone:
-            session.phone = link.verified_phone
-        await context.set_data({**data, **session.to_data()})
+    key = StorageKey(bot_id=st.bot.id, chat_id=order.chat_id, user_id=order.user_id)
+    async with open_flow(st.app, key, st.renderer.tr(link.lang if link else "zh")) as flow:
+        flow.session.order_id = order.id
+        if not flow.session.phone and link is not None and link.verified_phone:
+            flow.session.phone = link.verified_phone
 
 
 # --- the sandbox's cashier page ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ whether to send it again.
 
 Answering only after handling means that a 2xx is never given for an update that is lost
 when the process stops: on SIGTERM the server stops listening and waits for the requests in
-flight (bot/runner.py) before the Bot session and Redis are closed.
+flight (bot/runtime/runner.py) before the Bot session and Redis are closed.
 """
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import logging
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import TelegramMethod
+from aiogram.types import Update
 from aiohttp import web
 
 from bot.errors import PaymentNotStored
-from bot.updates import parse_update, update_kind
+from bot.runtime.updates import update_kind
 
 log = logging.getLogger("bot.web")
 
@@ -36,7 +37,7 @@ def add_webhook_route(app: web.Application, path: str, dispatcher: Dispatcher, b
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), expected):
             return web.Response(status=401, text="Unauthorized")
         try:
-            update = parse_update(await request.json(loads=bot.session.json_loads), bot)
+            update = Update.model_validate(await request.json(loads=bot.session.json_loads), context={"bot": bot})
         except ValueError:  # json.JSONDecodeError, pydantic.ValidationError, bad UTF-8
             log.warning("webhook.bad_update")
             return web.Response(status=400, text="Bad Request")

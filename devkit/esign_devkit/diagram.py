@@ -14,7 +14,7 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from aiogram import Dispatcher, Router
+from aiogram import Bot, Dispatcher, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
 
@@ -154,6 +154,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--markdown", action="store_true", help="wrap it as docs/flows.md")
     args = parser.parse_args(argv)
     # The diagram needs the dispatcher's routers only: no Redis server, no token.
-    dp = build_dispatcher(build_context(Settings(_env_file=None), fakeredis.aioredis.FakeRedis()))
+    dp = build_dispatcher(build_context(Settings(_env_file=None), fakeredis.aioredis.FakeRedis()), Bot("42:DIAGRAM"))
     print(render_markdown(dp) if args.markdown else mermaid(dp), end="")
     return 0

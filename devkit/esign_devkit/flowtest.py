@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.scenario import (
     Scenario,
     ScenarioError,

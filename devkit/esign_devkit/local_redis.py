@@ -7,7 +7,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 
 
 async def open_redis(url: str, say: Callable[[str], None], *, fresh: bool = False) -> aioredis.Redis:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 
-from bot.admin import seed_demo
+from bot.cli.admin import seed_demo
 from bot.app import build_context, build_dispatcher
 from bot.errors import PaymentNotStored
-from bot.logs import setup_logging
-from bot.runner import StartupError, load_settings
+from bot.runtime.logs import setup_logging
+from bot.runtime.runner import StartupError, load_settings
 from esign_devkit.local_redis import open_redis
 from esign_devkit.testing.fake_telegram import fresh_update_id, FakeTelegram, FakeUser
 from esign_devkit.testing.harness import screen_of
@@ -199,12 +199,12 @@ async def play(args: argparse.Namespace) -> int:
     if args.record:
         recorder = Recorder(lang=args.lang, phone=phone, enterprises=await app.enterprises.all(),
                             name=Path(args.record).stem)
-    dp = build_dispatcher(app)
+    dp = build_dispatcher(app, bot)
     playground = Playground(telegram, dp, bot, user, recorder=recorder, sms=app.sms)
     web_runner = await serve_web(app, bot, dp, say)
-    from bot.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
+    from bot.runtime.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
 
-    jobs = start_background(app, bot)
+    jobs = start_background(app, bot, dp["desk"])
     say(HELP)
     await playground.handle("/start")
     interactive = sys.stdin.isatty()

@@ -1,7 +1,7 @@
 """Issue 6, guarantee 15: in production the bot warns at start-up when Redis keeps nothing on disk."""
 import logging
 
-from bot.runner import warn_if_not_durable
+from bot.runtime.runner import warn_if_not_durable
 
 
 class Settings:  # only what the check reads
@@ -11,7 +11,7 @@ class Settings:  # only what the check reads
 
 async def test_production_warns_when_persistence_is_off(redis, caplog):
     appendonly = (await redis.config_get("appendonly"))["appendonly"]
-    with caplog.at_level(logging.WARNING, logger="bot.runner"):
+    with caplog.at_level(logging.WARNING, logger="bot.runtime.runner"):
         await warn_if_not_durable(redis, Settings("production"))
         await warn_if_not_durable(redis, Settings("development"))
     warnings = [r.getMessage() for r in caplog.records if "redis.not_durable" in r.getMessage()]

@@ -1,6 +1,6 @@
 """Money is never lost on the way in: the bot as a real process (`python -m bot run`) against the
-fake Bot API over HTTP, with the faults users would meet (bot/polling.py, bot/web/webhook.py,
-bot/errors.py PaymentNotStored, the per-user lock of bot/state/storage.py).
+fake Bot API over HTTP, with the faults users would meet (bot/runtime/polling.py, bot/web/webhook.py,
+bot/errors.py PaymentNotStored, the per-user lock of bot/state/conversations.py).
 
 - a payment that arrives while Redis is down is not confirmed to Telegram (polling keeps its
   offset there, the webhook answers 503) and is applied once, when Redis is back;
@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.bot_api_server import serve_bot_api
 from esign_devkit.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
 from esign_devkit.testing.private_redis import PrivateRedis

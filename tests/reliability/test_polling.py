@@ -1,4 +1,4 @@
-"""Long polling (bot/polling.py): one user's updates are handled in order, users side by side and
+"""Long polling (bot/runtime/polling.py): one user's updates are handled in order, users side by side and
 never held up by another's slow update; an update is confirmed to Telegram only once handled,
 a payment that could not be stored not before it is; on stop the updates in flight finish first."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from aiogram import Dispatcher
 from aiogram.types import Message
 
 from bot.errors import PaymentNotStored
-from bot.polling import poll
+from bot.runtime.polling import poll
 from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 

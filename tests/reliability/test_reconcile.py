@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.reconcile import _amain
+from bot.cli.reconcile import _amain
 from services.catalog import Cart, load_catalog, quote
 from services.checkout import charge_id
 from services.orders import Channel, OrderService, OrderStatus

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.bot_api_server import serve_bot_api
 from esign_devkit.testing.private_redis import PrivateRedis
 from esign_devkit.testing.fake_telegram import FakeTelegram

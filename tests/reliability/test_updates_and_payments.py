@@ -90,7 +90,7 @@ async def test_a_pre_checkout_is_answered_while_the_buyers_session_is_locked_and
     (held here as by a stuck update or a dead process), and a repeat of it is dropped."""
     buyer = esign_harness.user()
     await to_payment(esign_harness, buyer)
-    lock = esign_harness.dp.storage.inner.key_builder.build(esign_harness._storage_key(buyer), "lock")
+    lock = esign_harness.app.conversations.keys.build(esign_harness._storage_key(buyer), "lock")
     await esign_harness.redis.set(lock, "another-update", px=30_000)
     update = esign_harness.telegram.pre_checkout_update(buyer.fake, buyer.last_invoice()["message_id"])
 

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.harness import BotHarness
 from bot.web import build_web_app
 from services.clock import FixedClock
@@ -74,14 +74,14 @@ class World:
         self.redis = redis_from_url(TEST_REDIS_URL)
         await self.redis.flushdb()  # the tests' own index only
         self.clock = FixedClock()
-        self.harness = BotHarness(self.redis, clock=self.clock, settings=web_settings(BASE))
 
         async def nowhere(url: str, body: bytes, headers: dict[str, str]) -> int:
             return 200  # the sandbox's own notices are not part of this test
 
         self.gateway = SandboxGateway(self.redis, self.clock, NOTIFY_SECRET.encode(), pay_base_url=BASE,
                                       post=nowhere, retry_delays=())
-        app = build_web_app(self.harness.app, self.harness.bot, self.harness.dp, gateway=self.gateway,
+        self.harness = BotHarness(self.redis, clock=self.clock, settings=web_settings(BASE), gateway=self.gateway)
+        app = build_web_app(self.harness.app, self.harness.bot, self.harness.dp,
                             webhook_path=WEBHOOK, webhook_secret_token=WEBHOOK_SECRET)
         self.client = TestClient(TestServer(app))
         await self.client.start_server()

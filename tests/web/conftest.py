@@ -115,11 +115,11 @@ def web_buy_url(buyer: ChatUser) -> str:
 async def start_world(redis, clock, **settings_overrides: Any) -> tuple[WebWorld, TestClient]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    harness = BotHarness(redis, clock=clock, settings=web_settings(base, **settings_overrides))
     gateway = SandboxGateway(redis, clock, NOTIFY_SECRET.encode(), pay_base_url=base, retry_delays=(0.05, 0.1))
-    app = build_web_app(harness.app, harness.bot, harness.dp, gateway=gateway)
+    harness = BotHarness(redis, clock=clock, settings=web_settings(base, **settings_overrides), gateway=gateway)
+    app = build_web_app(harness.app, harness.bot, harness.dp)
     server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server(access_log_class=RedactingAccessLogger)  # as bot.runner serves it
+    await server.start_server(access_log_class=RedactingAccessLogger)  # as bot.runtime.runner serves it
     client = TestClient(server)
     await client.start_server()
     return WebWorld(harness, client, base, gateway), client

@@ -39,32 +39,6 @@ async def test_F12_the_webhook_checks_telegrams_secret_token_and_feeds_the_dispa
     await harness.close()
 
 
-async def test_a_webhook_update_is_parsed_once(redis, clock, monkeypatch):
-    import bot.updates
-    import bot.web.webhook
-
-    parsed: list[int] = []
-    real = bot.updates.parse_update
-
-    def counting(raw, bot_):
-        parsed.append(raw["update_id"])
-        return real(raw, bot_)
-
-    monkeypatch.setattr(bot.updates, "parse_update", counting)
-    monkeypatch.setattr(bot.web.webhook, "parse_update", counting)
-    harness = BotHarness(redis, clock=clock, settings=web_settings("http://127.0.0.1:8080"))
-    app = build_web_app(harness.app, harness.bot, harness.dp, webhook_path=WEBHOOK, webhook_secret_token="s3cret")
-    buyer = harness.user()
-    update = harness.telegram.message_update(buyer.fake, "/start").model_dump(mode="json", exclude_none=True)
-    async with TestClient(TestServer(app)) as client:
-        async with client.post(WEBHOOK, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}) as resp:
-            assert resp.status == 200
-    reply = harness.telegram.last_message(buyer.id)  # handled inside the request: there already
-    assert "欢迎使用腾讯电子签" in reply["text"]
-    assert parsed == [update["update_id"]]  # checked and handled: one parse
-    await harness.close()
-
-
 async def test_F12_without_webhook_path_there_is_no_webhook_route(web_world):
     async with web_world.client.post(WEBHOOK, json={"update_id": 1}) as resp:
         assert resp.status == 404

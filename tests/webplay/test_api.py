@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin import DEMO_ENTERPRISE, DEMO_PHONE
+from bot.cli.admin import DEMO_ENTERPRISE, DEMO_PHONE
 from bot.app import build_context
 from bot.context import AppContext
 from esign_devkit.webplay.server import FIRST_BUYER_ID, WebPlayground

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.admin import DEMO_ENTERPRISE
+from bot.cli.admin import DEMO_ENTERPRISE
 from bot.context import AppContext
 from esign_devkit.webplay.server import (
     FIRST_BUYER_ID,

@@ -13,8 +13,6 @@ fallback, and `TellStaffOfPayments()` on dp.message.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -22,7 +20,7 @@ from aiogram import Router
 
 from bot.flows.support import customer, staff
 from bot.flows.support.desk import staff_chat_problem
-from bot.flows.support.quotes import TellStaffOfPayments, check_quotes, tell_staff_order_paid, watch_quotes
+from bot.flows.support.quotes import TellStaffOfPayments, check_quotes, tell_staff_order_paid
 
 __all__ = ["router", "relay_router", "TellStaffOfPayments", "tell_staff_order_paid", "check_quotes",
            "staff_chat_problem"]
@@ -34,26 +32,16 @@ def router() -> Router:
     customer's entries (they win over the static 联系客服 of other flows)."""
     r = Router(name="support-hand-off")
     r.include_routers(staff.router(), customer.router())
-    tasks: list[asyncio.Task] = []
 
-    async def start_watching(**data: Any) -> None:
+    async def check_staff_chat(**data: Any) -> None:
         app, bot = data.get("app"), data.get("bot")
         if app is None or bot is None or app.settings.staff_chat_id is None:
             return
         problem = await staff_chat_problem(bot, app.settings.staff_chat_id)
         if problem:  # customers' requests would fail: say so loudly at start-up
             log.error("support.staff_chat_unusable problem=%s", problem)
-        tasks.append(asyncio.create_task(watch_quotes(bot, app), name="support-quote-watch"))
 
-    async def stop_watching(**data: Any) -> None:
-        while tasks:
-            task = tasks.pop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    r.startup.register(start_watching)
-    r.shutdown.register(stop_watching)
+    r.startup.register(check_staff_chat)
     return r
 
 

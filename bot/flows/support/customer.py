@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -20,14 +21,15 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from bot import screens
 from bot.callbacks import Nav, SupportAction
 from bot.context import AppContext
-from bot.flow import Flow, step_screen
+from bot.filters import When
+from bot.flows.base import Flow, step_screen
 from bot.flows.phone import is_label
 from bot.flows.support.desk import Desk, content_kind
 from bot.flows.support.lifecycle import after_reopen, after_resolve
-from bot.metrics import TICKETS
+from bot.runtime.metrics import TICKETS
 from bot.screens import support as support_screens
+from bot.screens.base import Screen
 from bot.state.states import Menu, Phone
-from bot.ui import Screen
 from services.catalog import quote
 from services.orders import Order, OrderStatus
 from services.phones import mask_phone
@@ -115,7 +117,7 @@ async def go_below(event: Message | CallbackQuery, flow: Flow, step: State | Non
     await event.bot.send_message(chat_id, text, reply_markup=screen.markup)
 
 
-async def enter(event: Message | CallbackQuery, flow: Flow, dispatcher: Dispatcher, kind: TicketKind,
+async def enter(event: Message | CallbackQuery, flow: Flow, desk: Desk, kind: TicketKind,
                 order: Order | None = None) -> None:
     """One of the three entries: a ticket is opened (or the live one is returned to)."""
     app = flow.app
@@ -129,7 +131,6 @@ async def enter(event: Message | CallbackQuery, flow: Flow, dispatcher: Dispatch
         return
     ticket = outcome.ticket
     assert ticket is not None
-    desk = Desk(event.bot, app, dispatcher)
     staff = desk.staff_tr
     if outcome.status == "created":
         log.info("support.ticket_opened ticket=%s kind=%s", ticket.id, kind.value)
@@ -156,19 +157,19 @@ def router() -> Router:
     r = Router(name="support")
 
     @r.callback_query(Nav.filter(F.to == "contact"))
-    async def contact(query: CallbackQuery, flow: Flow, dispatcher: Dispatcher) -> None:
-        await enter(query, flow, dispatcher, TicketKind.CONTACT)
+    async def contact(query: CallbackQuery, flow: Flow, desk: Desk) -> None:
+        await enter(query, flow, desk, TicketKind.CONTACT)
 
-    @r.message(Phone.number, F.text, is_label("btn.contact"))
-    async def contact_from_keyboard(message: Message, flow: Flow, dispatcher: Dispatcher) -> None:
-        await enter(message, flow, dispatcher, TicketKind.CONTACT)  # R17, from the reply keyboard
+    @r.message(StateFilter(Phone.number), When(F.text), is_label("btn.contact"))
+    async def contact_from_keyboard(message: Message, flow: Flow, desk: Desk) -> None:
+        await enter(message, flow, desk, TicketKind.CONTACT)  # R17, from the reply keyboard
 
     @r.callback_query(Nav.filter(F.to == "consult"))
-    async def consult(query: CallbackQuery, flow: Flow, dispatcher: Dispatcher) -> None:
-        await enter(query, flow, dispatcher, TicketKind.CONSULT)  # R2: 购买咨询
+    async def consult(query: CallbackQuery, flow: Flow, desk: Desk) -> None:
+        await enter(query, flow, desk, TicketKind.CONSULT)  # R2: 购买咨询
 
     @r.callback_query(SupportAction.filter(F.action == "invoice"))
-    async def invoice(query: CallbackQuery, callback_data: SupportAction, flow: Flow, dispatcher: Dispatcher,
+    async def invoice(query: CallbackQuery, callback_data: SupportAction, flow: Flow, desk: Desk,
                       callback_answer: CallbackAnswer) -> None:
         order = await flow.app.orders.get(callback_data.ref)
         if order is None or order.user_id != flow.user_id:
@@ -180,10 +181,10 @@ def router() -> Router:
             callback_answer.show_alert = True
             return
         flow.session.order_id = order.id
-        await enter(query, flow, dispatcher, TicketKind.INVOICE, order)  # R16: 开具发票
+        await enter(query, flow, desk, TicketKind.INVOICE, order)  # R16: 开具发票
 
     @r.callback_query(SupportAction.filter(F.action == "end"))
-    async def end(query: CallbackQuery, flow: Flow, dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+    async def end(query: CallbackQuery, flow: Flow, callback_answer: CallbackAnswer, desk: Desk) -> None:
         app = flow.app
         ticket = await app.support.live_ticket(flow.user_id) if enabled(app) else None
         if ticket is None:
@@ -192,7 +193,6 @@ def router() -> Router:
                 await flow.go(query, None)
             return
         change = await app.support.resolve(ticket.id, by="customer")
-        desk = Desk(query.bot, app, dispatcher)
         if change.status == "resolved_now" and change.ticket is not None:
             await after_resolve(desk, change.ticket, change.customer, by="customer", move_customer=False)
         notice = flow.tr("support.ended_by_customer")
@@ -223,7 +223,7 @@ def relay_router() -> Router:
     r = Router(name="support-relay")
 
     @r.message(relay_ticket)
-    async def relay(message: Message, flow: Flow, dispatcher: Dispatcher, ticket) -> None:
+    async def relay(message: Message, flow: Flow, ticket, desk: Desk) -> None:
         app = flow.app
         support = app.support
         verdict = await support.flood(flow.user_id)
@@ -232,7 +232,6 @@ def relay_router() -> Router:
                 await message.answer(flow.tr("support.flood"))
             log.info("support.flood user=%s", flow.user_id)
             return
-        desk = Desk(message.bot, app, dispatcher)
         if not ticket.live:
             change = await support.reopen_recent(flow.user_id)
             if change.status not in ("reopened", "live") or change.ticket is None:
@@ -247,9 +246,9 @@ def relay_router() -> Router:
                 return
         await desk.relay_from_customer(message, ticket)
 
-    @r.edited_message(F.chat.type == "private")
-    async def edited(message: Message, app: AppContext, bot: Bot) -> None:
-        desk = Desk(bot, app) if enabled(app) else None
+    @r.edited_message(When(F.chat.type == "private"))
+    async def edited(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
+        desk = desk if enabled(app) else None
         if desk is not None and await desk.mirror_edit(message):
             ticket = await app.support.live_ticket(message.chat.id)
             if ticket is not None:

@@ -9,19 +9,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Message, MessageEntity, ReplyParameters
 
 from bot import screens
 from bot.context import AppContext
-from bot.flow import Flow
+from bot.flows.base import Flow, open_flow
 from bot.screens import support as support_screens
-from bot.state.session import Session
+from bot.screens.base import Screen
 from bot.state.states import Phone
-from bot.ui import Screen
 from config.texts import Translator
 from services.support import Agent, SupportCustomer, Ticket, TicketStatus, TranscriptEntry
 
@@ -75,12 +73,18 @@ async def staff_chat_problem(bot: Bot, chat_id: int) -> str | None:
     return None
 
 
+def staff_texts(app: AppContext) -> Translator:
+    """The texts in the staff group's language."""
+    return app.texts.for_lang(app.support.config.staff_language)
+
+
 class Desk:
-    def __init__(self, bot: Bot, app: AppContext, dispatcher: Dispatcher | None = None) -> None:
+    """Built once per bot by the composition root (bot.app) and given to handlers as `desk`."""
+
+    def __init__(self, bot: Bot, app: AppContext) -> None:
         self.bot = bot
         self.app = app
         self.support = app.support
-        self.dispatcher = dispatcher
 
     # --- who and where ---------------------------------------------------------------------
 
@@ -92,7 +96,7 @@ class Desk:
 
     @property
     def staff_tr(self) -> Translator:
-        return self.app.texts.for_lang(self.support.config.staff_language)
+        return staff_texts(self.app)
 
     def customer_tr(self, customer: SupportCustomer | None) -> Translator:
         return self.app.texts.for_lang(customer.lang if customer else "zh")
@@ -322,22 +326,11 @@ class Desk:
 
     @asynccontextmanager
     async def customer_flow(self, customer: SupportCustomer) -> AsyncIterator[Flow]:
-        """The customer's conversation, from a staff update: under the customer's own lock, in
-        a unit of work of its own (stored when the block succeeds, dropped when it raises)."""
-        assert self.dispatcher is not None, "moving a customer's conversation needs the dispatcher"
-        storage = self.dispatcher.fsm.storage
+        """The customer's conversation, from a staff update: opened under the customer's own
+        lock (stored when the block succeeds, left as it was when it raises)."""
         key = StorageKey(bot_id=self.bot.id, chat_id=customer.user_id, user_id=customer.user_id)
-        async with self.dispatcher.fsm.events_isolation.lock(key):
-            async with storage.unit_of_work():
-                state = FSMContext(storage, key)
-                stored = await state.get_data()
-                session = Session.from_data(stored)
-                flow = Flow(app=self.app, session=session, tr=self.customer_tr(customer), state=state,
-                            user_id=customer.user_id)
-                yield flow
-                fresh = session.to_data()
-                if fresh != {"session": stored.get("session") or {}}:
-                    await state.set_data(fresh)
+        async with open_flow(self.app, key, self.customer_tr(customer)) as flow:
+            yield flow
 
     async def send_home(self, customer: SupportCustomer, notice: str) -> None:
         """Resolved by staff: the bot takes the conversation back; the customer lands on 首页,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from bot.flows.support.desk import Desk
-from bot.metrics import TICKETS
+from bot.runtime.metrics import TICKETS
 from bot.screens import support as support_screens
 from services.support import Agent, SupportCustomer, Ticket
 

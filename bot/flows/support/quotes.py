@@ -8,22 +8,21 @@ consultation ends in a sale.
   screen add up to it; the list total is kept in the quote record (services.support.QuoteRecord).
 - Within the chat limit (and for an edition the chat may sell, R2) the customer gets an in-chat
   invoice; otherwise the web checkout link (F12, `app.checkout.link_for_order`).
-- When it is paid, the topic is told: at once for an in-chat payment (TellStaffOfPayments, a
-  message middleware), and by a watcher for a web payment (`watch_quotes`, started with the
-  dispatcher; `tell_staff_order_paid` may also be called by whoever learns of a payment).
+- When it is paid, the topic is told at once: by TellStaffOfPayments (a message middleware)
+  for an in-chat payment, by the payment notice for a web one; a scheduler job
+  (`check_quotes`) is the safety net, and tells of quotes that lapsed.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import datetime
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot
+from aiogram import BaseMiddleware
 from aiogram.types import Message, TelegramObject
 
 from bot.context import AppContext
@@ -39,7 +38,6 @@ from services.support import QuoteRecord, SupportCustomer, Ticket
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 15.0
 NO_PACK = {"-", "none", "no", "0", "无", "不加购"}
 YEARS = re.compile(r"^(\d+)\s*(年|y|yr|yrs|year|years)?$", re.IGNORECASE)
 
@@ -174,8 +172,9 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
     return told
 
 
-async def tell_staff_order_paid(bot: Bot, app: AppContext, order_id: str) -> bool:
+async def tell_staff_order_paid(desk: Desk, order_id: str) -> bool:
     """When an order an agent issued has been paid, the customer's topic is told, once."""
+    app = desk.app
     if app.settings.staff_chat_id is None or await app.support.quote(order_id) is None:
         return False
     order = await app.orders.get(order_id)
@@ -184,7 +183,6 @@ async def tell_staff_order_paid(bot: Bot, app: AppContext, order_id: str) -> boo
     record = await app.support.quote_paid(order_id)
     if record is None:
         return False  # told already
-    desk = Desk(bot, app)
     staff = desk.staff_tr
     way = staff("support.staff.paid_in_chat" if record.delivery == "invoice" else "support.staff.paid_on_web")
     text = staff("support.staff.quote_paid", order_id=order.id, total=format_fen(order.total_fen), way=way)
@@ -196,37 +194,26 @@ async def tell_staff_order_paid(bot: Bot, app: AppContext, order_id: str) -> boo
     return True
 
 
-async def check_quotes(bot: Bot, app: AppContext) -> int:
+async def check_quotes(desk: Desk) -> int:
     """One pass over the quotes staff has not heard were paid: tell the paid ones, drop (and
-    mention) those that can no longer be paid. Returns how many payments were told."""
+    mention) those that can no longer be paid. Returns how many payments were told. A tick of
+    the scheduler runs it (bot.runtime.jobs), on one instance at a time."""
+    app = desk.app
     told = 0
     for order_id in await app.support.quotes_waiting():
         order: Order | None = await app.orders.get(order_id)
         if order is None:
             await app.support.drop_quote_watch(order_id)
         elif order.status in (OrderStatus.PAID, OrderStatus.BOUND):
-            told += await tell_staff_order_paid(bot, app, order_id)
+            told += await tell_staff_order_paid(desk, order_id)
         elif order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
             await app.support.drop_quote_watch(order_id)
             record = await app.support.quote(order_id)
             if record is not None:
-                desk = Desk(bot, app)
                 status = desk.staff_tr(f"status.{order.status.value}")
                 await desk.post(record.user_id, desk.staff_tr("support.staff.quote_lapsed", order_id=order_id,
                                                               status=status))
     return told
-
-
-async def watch_quotes(bot: Bot, app: AppContext, every: float = WATCH_SECONDS) -> None:
-    """Runs with the dispatcher (polling or webhook): web payments reach the topic too."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await check_quotes(bot, app)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the next pass tries again; nothing is lost
-            log.exception("support.watch_failed")
 
 
 class TellStaffOfPayments(BaseMiddleware):
@@ -237,9 +224,8 @@ class TellStaffOfPayments(BaseMiddleware):
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         result = await handler(event, data)
         if isinstance(event, Message) and event.successful_payment is not None:
-            app: AppContext = data["app"]
             try:
-                await tell_staff_order_paid(data["bot"], app, event.successful_payment.invoice_payload)
+                await tell_staff_order_paid(data["desk"], event.successful_payment.invoice_payload)
             except Exception:  # the watcher tells staff later; the buyer's payment stands
                 log.exception("support.tell_paid_failed")
         return result

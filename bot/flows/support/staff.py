@@ -21,26 +21,28 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import StaffAction, StaffQuote
 from bot.context import AppContext
+from bot.filters import When
+from bot.flows.base import show
 from bot.flows.support import lifecycle
-from bot.flows.support.desk import Desk, content_kind
+from bot.flows.support.desk import Desk, content_kind, staff_texts
 from bot.flows.support.quotes import catalog_quote, issue_quote, parse_quote_args, problem_text, quote_lines
-from services.quotes import QuoteProblem
 from bot.screens import support as support_screens
-from bot.ui import Screen, show
+from bot.screens.base import Screen
+from services.quotes import QuoteProblem
 from services.support import Agent, SupportCustomer, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
 ALIAS_MAX = 20
 
 
-def in_staff_chat(event: Message | CallbackQuery, app: AppContext) -> bool:
+async def in_staff_chat(event: Message | CallbackQuery, app: AppContext) -> bool:
     chat_id = app.settings.staff_chat_id
     if chat_id is None:
         return False
@@ -84,23 +86,22 @@ def router() -> Router:
     async def in_topic(message: Message, app: AppContext) -> Topic | None:
         topic = await topic_of(message, app)
         if topic is None:
-            await message.answer(Desk(message.bot, app).staff_tr("support.staff.outside_topic"))
+            await message.answer(staff_texts(app)("support.staff.outside_topic"))
         return topic
 
     async def in_live_topic(message: Message, app: AppContext) -> Topic | None:
         """The topic the command was given in, when its ticket is live; else the agent is told why not."""
         topic = await in_topic(message, app)
         if topic is not None and (topic.ticket is None or not topic.ticket.live):
-            await message.answer(Desk(message.bot, app).staff_tr("support.staff.not_live"))
+            await message.answer(staff_texts(app)("support.staff.not_live"))
             return None
         return topic
 
     # --- anywhere in the group -----------------------------------------------------------
 
     @r.message(Command("queue"))
-    async def queue(message: Message, app: AppContext, bot: Bot) -> None:
+    async def queue(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         await agent_of(message, app)
-        desk = Desk(bot, app)
         tickets = await app.support.queue()
         links = {}
         for ticket in tickets:
@@ -110,14 +111,14 @@ def router() -> Router:
         await message.answer(screen.text, reply_markup=screen.markup)
 
     @r.message(Command("help", "start"))
-    async def help_(message: Message, app: AppContext, bot: Bot) -> None:
+    async def help_(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         await agent_of(message, app)
-        await message.answer(Desk(bot, app).staff_tr("support.staff.help"))
+        await message.answer(desk.staff_tr("support.staff.help"))
 
     @r.message(Command("alias"))
-    async def alias(message: Message, command: CommandObject, app: AppContext, bot: Bot) -> None:
+    async def alias(message: Message, command: CommandObject, app: AppContext, bot: Bot, desk: Desk) -> None:
         agent = await agent_of(message, app)
-        staff = Desk(bot, app).staff_tr
+        staff = desk.staff_tr
         wanted = (command.args or "").strip()
         if not wanted:
             current = agent.alias or staff("support.agent_default")
@@ -136,32 +137,31 @@ def router() -> Router:
     # --- in a customer's topic -----------------------------------------------------------
 
     @r.message(Command("claim"))
-    async def claim(message: Message, app: AppContext, bot: Bot, dispatcher: Dispatcher) -> None:
+    async def claim(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         agent = await agent_of(message, app)
         topic = await in_live_topic(message, app)
         if topic is None:
             return
-        word = await lifecycle.claim(Desk(bot, app, dispatcher), topic.ticket.id, agent)
+        word = await lifecycle.claim(desk, topic.ticket.id, agent)
         if word:
             await message.answer(word)
 
     @r.message(Command("close"))
-    async def close(message: Message, app: AppContext, bot: Bot, dispatcher: Dispatcher) -> None:
+    async def close(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         agent = await agent_of(message, app)
         topic = await in_topic(message, app)
         if topic is None:
             return
-        word = await resolve(Desk(bot, app, dispatcher), topic.ticket, agent)
+        word = await resolve(desk, topic.ticket, agent)
         if word:
             await message.answer(word)
 
     @r.message(Command("note"))
-    async def note(message: Message, command: CommandObject, app: AppContext, bot: Bot) -> None:
+    async def note(message: Message, command: CommandObject, app: AppContext, bot: Bot, desk: Desk) -> None:
         agent = await agent_of(message, app)
         topic = await in_topic(message, app)
         if topic is None:
             return
-        desk = Desk(bot, app)
         text = (command.args or "").strip()
         if not text or topic.ticket is None:
             await message.answer(desk.staff_tr("support.staff.note_usage"))
@@ -171,13 +171,12 @@ def router() -> Router:
 
     @r.message(Command("transfer"))
     async def transfer(message: Message, command: CommandObject, app: AppContext, bot: Bot,
-                       dispatcher: Dispatcher) -> None:
+                       desk: Desk) -> None:
         agent = await agent_of(message, app)
         topic = await in_live_topic(message, app)
         if topic is None:
             return
         ticket = topic.ticket
-        desk = Desk(bot, app, dispatcher)
         staff = desk.staff_tr
         wanted = (command.args or "").strip()
         if not wanted:
@@ -195,12 +194,11 @@ def router() -> Router:
 
     @r.message(Command("ban"))
     async def ban(message: Message, command: CommandObject, app: AppContext, bot: Bot,
-                  dispatcher: Dispatcher) -> None:
+                  desk: Desk) -> None:
         agent = await agent_of(message, app)
         topic = await in_topic(message, app)
         if topic is None:
             return
-        desk = Desk(bot, app, dispatcher)
         change = await app.support.ban(topic.customer.user_id, agent_id=agent.id,
                                        reason=(command.args or "").strip() or None)
         if change.status == "already":
@@ -212,34 +210,32 @@ def router() -> Router:
             await lifecycle.after_resolve(desk, change.ticket, change.customer, by="ban", agent=agent)
 
     @r.message(Command("unban"))
-    async def unban(message: Message, app: AppContext, bot: Bot) -> None:
+    async def unban(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         await agent_of(message, app)
         topic = await in_topic(message, app)
         if topic is None:
             return
         change = await app.support.unban(topic.customer.user_id)
         key = "support.staff.unbanned" if change.status == "unbanned" else "support.staff.not_banned"
-        await message.answer(Desk(bot, app).staff_tr(key))
+        await message.answer(desk.staff_tr(key))
 
     @r.message(Command("history"))
-    async def history(message: Message, app: AppContext, bot: Bot) -> None:
+    async def history(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         await agent_of(message, app)
         topic = await in_topic(message, app)
         if topic is None:
             return
-        desk = Desk(bot, app)
         tickets = await app.support.history(topic.customer.user_id)
         text = support_screens.history(desk.staff_tr, topic.customer.name, tickets, await desk.agents_by_id(),
                                        app.support.hours)
         await message.answer(text)
 
     @r.message(Command("invoiced"))
-    async def invoiced(message: Message, command: CommandObject, app: AppContext, bot: Bot) -> None:
+    async def invoiced(message: Message, command: CommandObject, app: AppContext, bot: Bot, desk: Desk) -> None:
         agent = await agent_of(message, app)
         topic = await in_topic(message, app)
         if topic is None:
             return
-        desk = Desk(bot, app)
         ticket = topic.ticket
         wanted = (command.args or "").strip()
         if ticket is None:
@@ -255,13 +251,12 @@ def router() -> Router:
 
     @r.message(Command("quote"))
     async def quote_command(message: Message, command: CommandObject, app: AppContext, bot: Bot,
-                            dispatcher: Dispatcher) -> None:
+                            desk: Desk) -> None:
         agent = await agent_of(message, app)
         topic = await in_live_topic(message, app)
         if topic is None:
             return
         ticket = topic.ticket
-        desk = Desk(bot, app, dispatcher)
         staff = desk.staff_tr
         args = (command.args or "").split()
         if not args:
@@ -277,22 +272,21 @@ def router() -> Router:
             return
         await message.answer(told)
 
-    @r.message(F.text.startswith("/"))
-    async def unknown_command(message: Message, app: AppContext, bot: Bot) -> None:
+    @r.message(When(F.text.startswith("/")))
+    async def unknown_command(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         await agent_of(message, app)
-        await message.answer(Desk(bot, app).staff_tr("support.staff.unknown_command"))
+        await message.answer(desk.staff_tr("support.staff.unknown_command"))
 
     # --- an agent's message in a customer's topic goes to the customer --------------------
 
     @r.message()
-    async def relay(message: Message, app: AppContext, bot: Bot, dispatcher: Dispatcher) -> None:
+    async def relay(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         if message.from_user is None or message.from_user.is_bot or content_kind(message) is None:
             return  # service messages, other bots
         agent = await agent_of(message, app)
         topic = await topic_of(message, app)
         if topic is None:
             return  # the General topic or an unrelated one: staff talk among themselves
-        desk = Desk(bot, app, dispatcher)
         staff = desk.staff_tr
         ticket = topic.ticket
         if topic.customer.banned:
@@ -314,13 +308,12 @@ def router() -> Router:
         await desk.relay_from_agent(message, topic.customer, ticket, agent)
 
     @r.edited_message()
-    async def edited(message: Message, app: AppContext, bot: Bot) -> None:
+    async def edited(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
         if message.from_user is None or message.from_user.is_bot:
             return
         topic = await topic_of(message, app)
         if topic is None:
             return
-        desk = Desk(bot, app)
         agent = await app.support.agent(message.from_user.id)
         tr = desk.customer_tr(topic.customer)
         await desk.mirror_edit(message, prefix=support_screens.agent_prefix(tr, agent))
@@ -329,24 +322,23 @@ def router() -> Router:
 
     @r.callback_query(StaffAction.filter(F.action == "claim"))
     async def claim_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
-                           dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+                           callback_answer: CallbackAnswer, desk: Desk) -> None:
         agent = await agent_of(query, app)
-        word = await lifecycle.claim(Desk(bot, app, dispatcher), callback_data.ticket, agent)
-        callback_answer.text = word or Desk(bot, app).staff_tr("support.staff.claimed_short")
+        word = await lifecycle.claim(desk, callback_data.ticket, agent)
+        callback_answer.text = word or desk.staff_tr("support.staff.claimed_short")
 
     @r.callback_query(StaffAction.filter(F.action == "close"))
     async def close_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
-                           dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+                           callback_answer: CallbackAnswer, desk: Desk) -> None:
         agent = await agent_of(query, app)
         ticket = await app.support.ticket(callback_data.ticket)
-        word = await resolve(Desk(bot, app, dispatcher), ticket, agent)
+        word = await resolve(desk, ticket, agent)
         callback_answer.text = word
 
     @r.callback_query(StaffAction.filter(F.action == "invoiced"))
     async def invoiced_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
-                              callback_answer: CallbackAnswer) -> None:
+                              callback_answer: CallbackAnswer, desk: Desk) -> None:
         agent = await agent_of(query, app)
-        desk = Desk(bot, app)
         ticket = await app.support.ticket(callback_data.ticket)
         if ticket is None:
             callback_answer.text = desk.staff_tr("support.staff.not_live")
@@ -356,9 +348,8 @@ def router() -> Router:
 
     @r.callback_query(StaffAction.filter(F.action == "transfer"))
     async def transfer_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
-                              callback_answer: CallbackAnswer) -> None:
+                              callback_answer: CallbackAnswer, desk: Desk) -> None:
         await agent_of(query, app)
-        desk = Desk(bot, app)
         ticket = await app.support.ticket(callback_data.ticket)
         if ticket is None or not ticket.live:
             callback_answer.text = desk.staff_tr("support.staff.not_live")
@@ -369,9 +360,8 @@ def router() -> Router:
 
     @r.callback_query(StaffAction.filter(F.action == "transfer_to"))
     async def transfer_to(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
-                          dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+                          callback_answer: CallbackAnswer, desk: Desk) -> None:
         agent = await agent_of(query, app)
-        desk = Desk(bot, app, dispatcher)
         target = await app.support.agent(int(callback_data.ref)) if callback_data.ref.isdigit() else None
         if target is None:
             callback_answer.text = desk.staff_tr("support.staff.transfer_unknown", who=callback_data.ref)
@@ -380,9 +370,8 @@ def router() -> Router:
 
     @r.callback_query(StaffAction.filter(F.action == "quote"))
     async def quote_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
-                           callback_answer: CallbackAnswer) -> None:
+                           callback_answer: CallbackAnswer, desk: Desk) -> None:
         await agent_of(query, app)
-        desk = Desk(bot, app)
         ticket = await app.support.ticket(callback_data.ticket)
         if ticket is None or not ticket.live:
             callback_answer.text = desk.staff_tr("support.staff.not_live")
@@ -392,9 +381,8 @@ def router() -> Router:
 
     @r.callback_query(StaffQuote.filter())
     async def quote_step(query: CallbackQuery, callback_data: StaffQuote, app: AppContext, bot: Bot,
-                         dispatcher: Dispatcher, callback_answer: CallbackAnswer) -> None:
+                         callback_answer: CallbackAnswer, desk: Desk) -> None:
         agent = await agent_of(query, app)
-        desk = Desk(bot, app, dispatcher)
         staff, catalog, data = desk.staff_tr, app.catalog, callback_data
         ticket = await app.support.ticket(data.ticket)
         if data.step == "x":

@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
-from bot.redis_client import DEFAULT_MAX_CONNECTIONS, FairConnectionPool, client_options
+from bot.runtime.redis_client import DEFAULT_MAX_CONNECTIONS, FairConnectionPool, client_options
 
 
 @dataclass
@@ -60,7 +60,7 @@ DEFAULT_POOL = DEFAULT_MAX_CONNECTIONS  # as production
 
 
 def counted_redis(url: str, counter: RedisCounter, max_connections: int = DEFAULT_POOL, **kwargs: Any) -> Redis:
-    """A client with production's options (bot.redis_client.redis_from_url: timeouts, health
+    """A client with production's options (bot.runtime.redis_client.redis_from_url: timeouts, health
     checks, retries, decode_responses) on a FairConnectionPool, whose connections count round
     trips into `counter`."""
     pool = FairConnectionPool.from_url(url, connection_class=CountingConnection, counter=counter,

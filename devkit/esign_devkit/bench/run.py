@@ -44,8 +44,8 @@ from typing import Any
 
 from aiogram.fsm.storage.base import StorageKey
 
-from bot import gc_tuning
-from bot.state.storage import TaggedKeyBuilder
+from bot.runtime import gc_tuning
+from bot.state.conversations import TaggedKeyBuilder
 from services import keys as redis_keys
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -272,7 +272,7 @@ class Bench:
         self.telegram = BenchTelegram(bot_id=run.bot_id)
         self.bot: Bot = self.telegram.make_bot()
         self.app = build_context(self.settings, run.redis, sms=self.sms)
-        self.dp = build_dispatcher(self.app)
+        self.dp = build_dispatcher(self.app, self.bot)
         self.base_telegram = BenchTelegram(bot_id=run.baseline_bot_id)
         self.base_bot: Bot = self.base_telegram.make_bot()
         self.base_dp = baseline_dispatcher(run.baseline_redis, len(PURCHASE_STEPS))
@@ -563,7 +563,7 @@ async def _session(redis_url: str, pool: int, users: int) -> Any:
 async def _warm_up(run: Run, bench: Bench, baseline: bool) -> None:
     """Scripts loaded, connections open, lazy imports and models built, on both sides; then
     what the process holds is frozen out of the collector's scans, as the bot process does
-    once started (bot.gc_tuning), so that neither side's collections scan the other's
+    once started (bot.runtime.gc_tuning), so that neither side's collections scan the other's
     modules and schemas, nor the bench's."""
     if baseline:
         await bench.baseline_round(WARMUP_USERS)
@@ -823,7 +823,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
                         help=f"alternating rounds of baseline and bot; the median is reported (default {DEFAULT_ROUNDS})")
     parser.add_argument("--pool", type=int, default=64,
-                        help="Redis connections per side (default 64, as production's bot.redis_client)")
+                        help="Redis connections per side (default 64, as production's bot.runtime.redis_client)")
     parser.add_argument("--no-baseline", action="store_true", help="skip bare aiogram")
     parser.add_argument("--same-traffic", action="store_true",
                         help="also bare aiogram answering the purchase's kinds of update as the bot does "
@@ -850,7 +850,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     from redis.exceptions import RedisError
 
-    from bot.admin import redact_url
+    from bot.cli.admin import redact_url
 
     progress = (lambda _: None) if args.json else (lambda text: print(f"... {text}", file=sys.stderr, flush=True))
     try:

@@ -25,6 +25,7 @@ from aiogram.types import Update
 from redis.asyncio import Redis
 
 from bot.app import build_context, build_dispatcher
+from services.payment_gateway import PaymentGateway
 from bot.context import AppContext
 from bot.state.session import Session
 from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
@@ -304,9 +305,11 @@ class BotHarness:
         settings: Settings | None = None,
         catalog: Catalog | None = None,
         staff_group: bool = True,
+        gateway: PaymentGateway | None = None,
     ) -> None:
         self.redis = redis
         self.catalog = catalog  # None: the catalog file named by the settings
+        self.gateway = gateway  # None: the one WEB_GATEWAY names
         self.clock = clock or FixedClock()
         self.settings = settings or Settings(_env_file=None, bot_token=None, code_secret="test-secret")
         self.telegram = FakeTelegram()
@@ -320,22 +323,23 @@ class BotHarness:
         self.sms = SmsOutbox(ConsoleSms(self.clock))
         self.fed: list[Update] = []  # every update fed to the dispatcher, in order
         self.app: AppContext = self._build_context()
-        self.dp: Dispatcher = build_dispatcher(self.app)
+        self.dp: Dispatcher = build_dispatcher(self.app, self.bot)
 
     def _build_context(self) -> AppContext:
-        return build_context(self.settings, self.redis, clock=self.clock, sms=self.sms.gateway, catalog=self.catalog)
+        return build_context(self.settings, self.redis, clock=self.clock, sms=self.sms.gateway, catalog=self.catalog,
+                             gateway=self.gateway)
 
     def restart(self) -> None:
         """A new process: a fresh dispatcher and services on the same Redis and Telegram."""
         self.app = self._build_context()
-        self.dp = build_dispatcher(self.app)
+        self.dp = build_dispatcher(self.app, self.bot)
 
     def _storage_key(self, user: ChatUser) -> StorageKey:
         return StorageKey(bot_id=self.bot.id, chat_id=user.id, user_id=user.id)
 
     async def state_of(self, user: ChatUser) -> str | None:
         """The user's stored step ("Buy:years", ...; None is 首页), as the next update will see it."""
-        return await self.dp.storage.get_state(self._storage_key(user))
+        return await self.app.conversations.get_state(self._storage_key(user))
 
     async def session_of(self, user: ChatUser) -> Session:
         """The user's stored conversation data (cart, phone, order on screen)."""
@@ -388,13 +392,13 @@ class BotHarness:
     # --- time-driven work (issue 5): one scheduler tick at the harness clock -------------------
 
     async def run_jobs(self):
-        """Run one tick of the background task (bot/jobs.py) at the harness clock: editions and
+        """Run one tick of the background task (bot/runtime/jobs.py) at the harness clock: editions and
         trials past their end, unpaid orders, reminders (sent through the fake Telegram).
         Returns the scheduler's TickReport. Like the production task, it runs once per tick
         (SCHEDULER_INTERVAL_SECONDS of the clock): call it again after `advance(...)`."""
-        from bot.jobs import build_scheduler
+        from bot.runtime.jobs import build_scheduler
 
-        return await build_scheduler(self.app, self.bot).tick()
+        return await build_scheduler(self.app, self.bot, self.dp["desk"]).tick()
 
     async def enterprise_on(self, name: str, edition: str, *, expires_in_days: float | None = 365,
                             contracts_left: int | None = None, verified: bool = True,

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from bot.redis_client import redis_from_url
+from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.databases import URL_VARIABLE, for_this_worker, given_redis_url
 from esign_devkit.testing.harness import BotHarness
 from esign_devkit.testing.scenario import format_result, load_file, run_scenario

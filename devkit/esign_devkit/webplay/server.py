@@ -41,7 +41,7 @@ from aiogram.types import Update
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot.admin import seed_demo
+from bot.cli.admin import seed_demo
 from bot.app import build_context, build_dispatcher
 from bot.context import AppContext
 from esign_devkit.testing.fake_telegram import fresh_update_id, FakeApiError, FakeTelegram, FakeUser
@@ -121,7 +121,7 @@ class WebPlayground:
         self.app = app
         self.telegram = telegram or FakeTelegram(first_update_id=fresh_update_id())
         self.bot = self.telegram.make_bot()
-        self.dp = build_dispatcher(app)
+        self.dp = build_dispatcher(app, self.bot)
         self.info: JSON = dict(info or {})
         self.boot = secrets.token_hex(4)
         self.buyers: dict[int, Person] = {}
@@ -647,13 +647,13 @@ def checkout_web_app(playground: WebPlayground) -> web.Application | None:
 
 
 def _start_jobs(playground: WebPlayground) -> asyncio.Task | None:
-    """The background jobs (expiry, reminders: bot/jobs.py), as the terminal playground runs them;
+    """The background jobs (expiry, reminders: bot/runtime/jobs.py), as the terminal playground runs them;
     their messages show in the page like any other. None in a build without them."""
     try:
-        from bot.jobs import start_background
+        from bot.runtime.jobs import start_background
     except ImportError:
         return None
-    return start_background(playground.app, playground.bot)
+    return start_background(playground.app, playground.bot, playground.dp["desk"])
 
 
 def with_checkout_origin(settings: Settings, origin: str) -> Settings:
@@ -674,9 +674,9 @@ def _free_port(host: str) -> int:
 # --- the command -----------------------------------------------------------------------------------
 
 async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_BUYER_ID) -> int:
-    from bot.logs import setup_logging
+    from bot.runtime.logs import setup_logging
     from esign_devkit.local_redis import open_redis
-    from bot.runner import StartupError, load_settings
+    from bot.runtime.runner import StartupError, load_settings
 
     settings = load_settings()
     setup_logging("WARNING")
@@ -734,7 +734,7 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
         return 0
     finally:
         if jobs is not None:
-            from bot.jobs import stop_background
+            from bot.runtime.jobs import stop_background
 
             await stop_background(jobs)
         for runner in reversed(runners):
@@ -746,7 +746,7 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
 
 def main(args: argparse.Namespace) -> int:
     """`python -m bot playground --web`: args carry port, lang, user_id (and host, record)."""
-    from bot.runner import StartupError
+    from bot.runtime.runner import StartupError
 
     if getattr(args, "record", None):
         print("error: --record works in the terminal playground (without --web)", file=sys.stderr)

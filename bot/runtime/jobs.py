@@ -1,7 +1,8 @@
 """The background task: one per process, running services.scheduler ticks (expiry of editions,
-trials and unpaid orders; reminders) and sending the reminders through the Bot.
+trials and unpaid orders; reminders; staff told of their quotes) and sending the reminders
+through the Bot.
 
-    task = start_background(app, bot)      # bot/runner.py, devkit/esign_devkit/playground.py
+    task = start_background(app, bot)      # bot/runtime/runner.py, devkit/esign_devkit/playground.py
     ...
     await stop_background(task)
 
@@ -20,6 +21,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
 from bot.context import AppContext
+from bot.flows.support.desk import Desk
+from bot.flows.support.quotes import check_quotes
 from bot.screens import billing as screens
 from services.scheduler import Reminder, Scheduler
 
@@ -44,12 +47,16 @@ class BotNotifier:
         return True
 
 
-def build_scheduler(app: AppContext, bot: Bot | None) -> Scheduler:
+def build_scheduler(app: AppContext, bot: Bot | None, desk: Desk | None = None) -> Scheduler:
+    """The scheduler; with the help desk, each tick also tells staff of their quotes' payments
+    (a web payment is told at once too, this is the safety net) and of those that lapsed."""
+    jobs = [lambda: check_quotes(desk)] if desk is not None and app.settings.staff_chat_id is not None else []
     return Scheduler(
         app.redis, app.clock, app.catalog, app.enterprises, app.orders, app.trials,
         BotNotifier(bot, app) if bot is not None else None,
         interval_seconds=app.settings.scheduler_interval_seconds or 60,
         lease_seconds=max(60, app.settings.scheduler_interval_seconds * 5),
+        jobs=jobs,
     )
 
 
@@ -67,12 +74,12 @@ async def run_forever(scheduler: Scheduler, interval: float) -> None:
         await asyncio.sleep(interval * random.uniform(0.9, 1.1))
 
 
-def start_background(app: AppContext, bot: Bot) -> asyncio.Task | None:
+def start_background(app: AppContext, bot: Bot, desk: Desk | None = None) -> asyncio.Task | None:
     """Start this process's background task (None when SCHEDULER_INTERVAL_SECONDS is 0)."""
     interval = app.settings.scheduler_interval_seconds
     if interval <= 0:
         return None
-    return asyncio.create_task(run_forever(build_scheduler(app, bot), interval), name="esign-scheduler")
+    return asyncio.create_task(run_forever(build_scheduler(app, bot, desk), interval), name="esign-scheduler")
 
 
 async def stop_background(task: asyncio.Task | None) -> None:

@@ -14,7 +14,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from bot.updates import update_kind
+from bot.runtime.updates import update_kind
 
 REGISTRY = CollectorRegistry()
 

@@ -3,18 +3,22 @@ step and the session alone. Handlers change the session and `go` to a step; a ba
 a stale button shows the current step again (`screen_for`)."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import CallbackQuery, Message
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import screens
 from bot.context import AppContext
+from bot.screens.base import Screen
+from bot.state.conversations import ConversationStorage
 from bot.state.session import Session
 from bot.state.states import Phone
-from bot.ui import Screen, show
 from config.texts import Translator
 from services.enterprises import Enterprise
 from services.orders import Order
@@ -97,3 +101,37 @@ class Flow:
     async def home(self) -> Screen:
         enterprises = await self.app.enterprises.for_phone(self.session.phone) if self.session.phone else []
         return screens.home(self.tr, enterprises, self.app.clock.now())
+
+
+async def show(event: Message | CallbackQuery, screen: Screen, *, notice: str | None = None) -> None:
+    """Answer a tap by editing its message; answer text with a new message.
+
+    A reply keyboard cannot be attached to an edited message, so such screens always go new.
+    """
+    text = f"{notice}\n\n{screen.text}" if notice else screen.text
+    if isinstance(event, CallbackQuery):
+        message = event.message
+        if isinstance(message, Message) and isinstance(screen.markup, InlineKeyboardMarkup | None):
+            try:
+                await message.edit_text(text, reply_markup=screen.markup)
+                return
+            except TelegramBadRequest as exc:
+                if "message is not modified" in exc.message:
+                    return
+                # Too old, deleted or not text: fall through and send the screen anew.
+        chat_id = message.chat.id if message else event.from_user.id
+        await event.bot.send_message(chat_id, text, reply_markup=screen.markup)
+        return
+    await event.answer(text, reply_markup=screen.markup)
+
+
+@asynccontextmanager
+async def open_flow(app: AppContext, key: StorageKey, tr: Translator) -> AsyncIterator[Flow]:
+    """A user's conversation changed from outside an update of theirs (the help desk, a web
+    payment): opened under the user's lock like an update, stored when the block succeeds."""
+    async with app.conversations.open(key) as conversation:
+        assert conversation is not None  # no update id: never a repeat
+        session = Session.from_text(conversation.data)
+        state = FSMContext(ConversationStorage(app.conversations), key)
+        yield Flow(app=app, session=session, tr=tr, state=state, user_id=key.user_id)
+        conversation.set_data(session.to_text())

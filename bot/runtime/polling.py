@@ -21,9 +21,6 @@ process stops; it is never confirmed before (and the user's later updates wait b
 `stop` set (SIGTERM): fetching stops, the updates in flight finish (what still runs after
 `grace` seconds is cancelled, and not confirmed), what was handled is confirmed, and `poll`
 returns.
-
-Updates come as plain JSON (`RawGetUpdates`); only those not taken yet are parsed, by
-`bot.updates.parse_update`, which leaves out the tapped message's keyboard the bot never reads.
 """
 from __future__ import annotations
 
@@ -37,7 +34,6 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.errors import PaymentNotStored
-from bot.updates import RawGetUpdates, parse_update
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +93,8 @@ class Poller:
             self.progress.clear()
             offset = self.offset()
             timeout = 0 if self.unfinished else self.timeout  # an unfinished update comes back at once anyway
-            fetch = asyncio.ensure_future(self.bot(
-                RawGetUpdates(offset=offset, timeout=timeout, allowed_updates=allowed),
-                request_timeout=timeout + 10))
+            fetch = asyncio.ensure_future(self.bot.get_updates(
+                offset=offset, timeout=timeout, allowed_updates=allowed, request_timeout=timeout + 10))
             await self._first_of(fetch)
             if not fetch.done():  # stopped while waiting for updates: nothing was read
                 fetch.cancel()
@@ -109,7 +104,7 @@ class Poller:
             try:  # an update that does not parse fails the fetch, as aiogram's getUpdates would
                 if offset is not None:  # Telegram returns nothing below it again
                     self.taken = {update_id for update_id in self.taken if update_id >= offset}
-                new = [parse_update(raw, self.bot) for raw in fetch.result() if raw["update_id"] not in self.taken]
+                new = [update for update in fetch.result() if update.update_id not in self.taken]
             except Exception as exc:  # the Bot API is unreachable for a moment: try again, gently
                 log.warning("polling.failed error=%s retry_in=%.0fs", type(exc).__name__, backoff)
                 await self._first_of(asyncio.sleep(backoff))
@@ -196,7 +191,7 @@ class Poller:
         if offset is None:
             return
         try:  # the offset confirms what lies below it; what this returns stays with Telegram
-            await self.bot(RawGetUpdates(offset=offset, timeout=0, limit=1), request_timeout=CONFIRM_TIMEOUT)
+            await self.bot.get_updates(offset=offset, timeout=0, limit=1, request_timeout=CONFIRM_TIMEOUT)
         except Exception as exc:  # not confirmed: Telegram delivers those again, the dedup marks drop them
             log.warning("polling.confirm_failed error=%s", type(exc).__name__)
 

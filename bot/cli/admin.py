@@ -1,4 +1,4 @@
-"""The operator's command line: `python -m bot admin ...` (or `python -m bot.admin ...`).
+"""The operator's command line: `python -m bot admin ...` (or `python -m bot.cli.admin ...`).
 
 Manages the enterprise directory in the Redis at $REDIS_URL. Exit codes: 0 done, 1 refused
 (unknown id, bad phone or name), 2 bad usage or Redis not answering.
@@ -11,8 +11,7 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-
-from bot.redis_client import UNREACHABLE, redis_from_url
+from bot.runtime.redis_client import UNREACHABLE, redis_from_url
 from services.clock import SystemClock
 from services.enterprises import (
     Enterprise,

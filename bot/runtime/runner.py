@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bot.admin import redact_url
-from bot.redis_client import redis_from_url
+from bot.cli.admin import redact_url
+from bot.runtime.redis_client import redis_from_url
 from config.settings import Settings
 from services import keys
 from services.catalog import Catalog, CatalogError, load_catalog
@@ -97,7 +97,7 @@ def make_bot(settings: Settings) -> Bot:
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
-    from bot.outbound import OutboundLimits
+    from bot.runtime.outbound import OutboundLimits
 
     token = bot_token(settings)
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
@@ -129,7 +129,7 @@ async def serve(settings: Settings) -> None:
     bot: Bot | None = None
     try:
         catalog = load_catalog_or_fail(settings)
-        from bot.logs import setup_logging  # imports aiogram, like bot.app: only now
+        from bot.runtime.logs import setup_logging  # imports aiogram, like bot.app: only now
 
         setup_logging(settings.log_level, settings.log_format)
         await warn_if_not_durable(redis, settings)
@@ -137,21 +137,20 @@ async def serve(settings: Settings) -> None:
 
         bot = make_bot(settings)
         await check_bot_api(bot, settings)
-        dp = build_dispatcher(build_context(settings, redis, catalog=catalog))
+        dp = build_dispatcher(build_context(settings, redis, catalog=catalog), bot)
     except BaseException:
         await redis.aclose()
         if bot is not None:
             await bot.session.close()
         raise
-    from bot.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
-
-    from bot.gc_tuning import tune
+    from bot.runtime.gc_tuning import tune
+    from bot.runtime.jobs import start_background, stop_background  # expiry, trials, reminders, quotes
 
     tune(settings.gc_thresholds)  # start-up is done: keep it out of collections (docs/performance.md)
     log.info("gc.tuned thresholds=%s frozen=%d", ",".join(map(str, settings.gc_thresholds)), gc.get_freeze_count())
     stop = stop_on_signals()
     workflow = {"dispatcher": dp, "bots": [bot], **dp.workflow_data}
-    jobs = start_background(dp["app"], bot)
+    jobs = start_background(dp["app"], bot, dp["desk"])
     try:
         await dp.emit_startup(bot=bot, **workflow)
         if settings.webhook_url:
@@ -183,7 +182,7 @@ def stop_on_signals() -> asyncio.Event:
 
 
 async def serve_polling(dp: Dispatcher, bot: Bot, settings: Settings, stop: asyncio.Event) -> None:
-    from bot.polling import poll
+    from bot.runtime.polling import poll
 
     log.info("bot.start mode=polling api=%s", settings.telegram_api_base)
     await drop_webhook(bot)

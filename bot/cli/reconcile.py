@@ -10,13 +10,12 @@ import argparse
 import asyncio
 import os
 import sys
-from types import SimpleNamespace
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
-from bot.admin import DEFAULT_REDIS_URL, redact_url
-from bot.redis_client import UNREACHABLE, redis_from_url
+from bot.cli.admin import DEFAULT_REDIS_URL, redact_url
+from bot.runtime.redis_client import UNREACHABLE, redis_from_url
 from services.clock import SystemClock
 from services.payment_gateway import PaymentGateway
 from services.reconcile import Reconciler, Report
@@ -32,11 +31,10 @@ def parser() -> argparse.ArgumentParser:
 
 def gateway_for(client: aioredis.Redis) -> PaymentGateway:
     """The gateway the web app uses, from the same settings (a provider's adapter works alike)."""
-    from bot.web.app import build_gateway  # noqa: PLC0415 (aiohttp only when needed)
+    from bot.app import build_gateway  # noqa: PLC0415 (aiogram only when needed)
     from config.settings import Settings  # noqa: PLC0415
 
-    settings = Settings()
-    return build_gateway(settings, SimpleNamespace(redis=client, clock=SystemClock()))  # type: ignore[arg-type]
+    return build_gateway(Settings(), client, SystemClock())
 
 
 def render(report: Report) -> list[str]:

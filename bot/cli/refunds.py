@@ -9,8 +9,8 @@ import asyncio
 import os
 import sys
 
-from bot.admin import DEFAULT_REDIS_URL, redact_url
-from bot.redis_client import UNREACHABLE, redis_from_url
+from bot.cli.admin import DEFAULT_REDIS_URL, redact_url
+from bot.runtime.redis_client import UNREACHABLE, redis_from_url
 from services.catalog import format_fen
 from services.orders import refund_cases
 
