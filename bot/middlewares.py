@@ -17,6 +17,7 @@ them, with the step machinery).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -94,10 +95,8 @@ class Conversations(BaseMiddleware):
                                           Session.from_text(conversation.data), user)
         except Exception:
             # Not handled after all: a redelivery must be able to try again.
-            try:
+            with contextlib.suppress(Exception):  # Redis may be what failed; the mark then expires on its own
                 await redis.delete(mark)
-            except Exception:  # Redis may be what failed; the mark then expires on its own.
-                pass
             raise
 
 

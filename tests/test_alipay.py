@@ -5,17 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 import pytest
-
 from esign_devkit.testing.fake_alipay import FakeAlipay, FakeTrade
 from esign_devkit.testing.fake_provider import MerchantEndpoint
 from esign_devkit.testing.fake_wechat_pay import new_rsa_key
+
 from services.alipay import (
-    NOTICE_UNSIGNED, REQUEST_UNSIGNED, AlipayGateway, AlipayRequest, alipay_gateway, sign_content, to_fen, yuan,
+    NOTICE_UNSIGNED,
+    REQUEST_UNSIGNED,
+    AlipayGateway,
+    AlipayRequest,
+    alipay_gateway,
+    sign_content,
+    to_fen,
+    yuan,
 )
 from services.clock import FixedClock
 from services.payment_gateway import NoticeRejected, PaymentGateway
@@ -49,7 +56,7 @@ class World:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    clock = FixedClock(datetime.now(timezone.utc).replace(microsecond=0))
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     fake = FakeAlipay(clock=clock, retry_schedule=FAST)
     await fake.start()
     fake.add_app(app_id=APP_ID, public_key=World.app_key.public_key(), seller_id=SELLER)
@@ -65,9 +72,8 @@ async def world() -> AsyncIterator[World]:
 
 async def open_cashier(w: World, pay_url: str) -> str:
     """The buyer's browser follows the pay URL to Alipay's cashier page."""
-    async with aiohttp.ClientSession() as browser:
-        async with browser.get(pay_url) as page:
-            return await page.text()
+    async with aiohttp.ClientSession() as browser, browser.get(pay_url) as page:
+        return await page.text()
 
 
 async def paid(w: World, order_id: str = ORDER, amount_fen: int = 1_280_000) -> FakeTrade:
@@ -185,10 +191,9 @@ async def test_an_api_request_signed_with_another_key_is_refused_by_alipay(world
 
 async def refused_over_http(w: World, body: bytes) -> str:
     before = len(w.endpoint.refused)
-    async with aiohttp.ClientSession() as client:
-        async with client.post(w.endpoint.url, data=body,
-                               headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}) as resp:
-            assert await resp.text() == "failure"
+    async with aiohttp.ClientSession() as client, client.post(w.endpoint.url, data=body,
+                           headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}) as resp:
+        assert await resp.text() == "failure"
     assert len(w.endpoint.refused) == before + 1
     return w.endpoint.refused[-1]
 

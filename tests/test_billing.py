@@ -6,7 +6,7 @@ price = ceil((new − current annual price) × days ÷ 365) fen; contracts = cei
 yearly quota) × days ÷ 365)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,7 +25,7 @@ from services.clock import FixedClock
 from services.enterprises import RedisEnterpriseDirectory, Role
 from services.orders import Channel, OrderService, OrderStatus, UpgradeBasis
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 CATALOG = load_catalog()
 ADMIN = "+8613800138000"

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import logging
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import fakeredis.aioredis
 import pytest
@@ -75,7 +75,7 @@ async def test_stored_hash_holds_no_clear_code(
             assert all(code not in v for v in (await redis.hgetall(key)).values())
         else:
             assert code not in (await redis.get(key))
-    assert 0 < await redis.ttl(keys.code(PHONE))  # Redis cleans up too
+    assert await redis.ttl(keys.code(PHONE)) > 0  # Redis cleans up too
 
 
 async def test_resend_replaces_the_old_code(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
@@ -144,7 +144,7 @@ async def test_cooldown(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedCloc
 
 
 async def test_hourly_phone_limit(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
-    clock.set(datetime(2026, 1, 5, 2, 50, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 1, 5, 2, 50, tzinfo=UTC))
     for _ in range(5):
         await sent_code(svc, sms)
         clock.advance(seconds=60)
@@ -152,12 +152,12 @@ async def test_hourly_phone_limit(svc: PhoneCodeService, sms: ConsoleSms, clock:
     result = await svc.send(USER, PHONE)
     assert (result.status, result.retry_after) == ("phone_limit", 300)
     assert (await svc.send(USER, "+16502530000")).status == "sent"  # other phones are unaffected
-    clock.set(datetime(2026, 1, 5, 3, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 1, 5, 3, 0, tzinfo=UTC))
     await sent_code(svc, sms)
 
 
 async def test_daily_phone_limit(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
-    clock.set(datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     for _ in range(5):
         await sent_code(svc, sms)
         clock.advance(seconds=60)
@@ -166,12 +166,12 @@ async def test_daily_phone_limit(svc: PhoneCodeService, sms: ConsoleSms, clock: 
     # 15:05: ten today, the hourly window is fresh but the day is used up until midnight UTC.
     result = await svc.send(USER, PHONE)
     assert (result.status, result.retry_after) == ("phone_limit", 9 * 3600 - 300)
-    clock.set(datetime(2026, 1, 6, 0, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 1, 6, 0, 0, tzinfo=UTC))
     await sent_code(svc, sms)
 
 
 async def test_user_daily_cap(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
-    clock.set(datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
     phones = [f"+86139001390{i:02d}" for i in range(21)]
     for phone in phones[:20]:
         await sent_code(svc, sms, phone=phone)

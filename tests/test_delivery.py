@@ -1,7 +1,7 @@
 """Delivering a paid order to an enterprise (services.delivery): pure, no Redis."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -10,7 +10,7 @@ from services.delivery import Conversion, DeliveryRefused, add_years, deliver
 from services.enterprises import Enterprise
 from services.orders import Channel, Order, OrderStatus
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 CATALOG = load_catalog()
 

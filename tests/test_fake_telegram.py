@@ -24,7 +24,6 @@ from aiogram.types import (
     ReplyParameters,
     Update,
 )
-
 from esign_devkit.testing.bot_api_server import serve_bot_api, wait_for_message
 from esign_devkit.testing.fake_telegram import FakeApiError, FakeTelegram, FakeUser
 

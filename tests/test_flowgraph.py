@@ -5,9 +5,9 @@ from pathlib import Path
 
 import fakeredis
 from aiogram import Bot
+from esign_devkit.diagram import Transition, render_markdown, transitions
 
 from bot.app import build_context, build_dispatcher
-from esign_devkit.diagram import Transition, render_markdown, transitions
 from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,13 +11,13 @@ import asyncio
 import logging
 import os
 
+from esign_devkit.testing.harness import BotHarness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.runtime.redis_client import redis_from_url
-from esign_devkit.testing.harness import BotHarness
-from tests.conftest import TEST_REDIS_URL
 from services.orders import OrderStatus
+from tests.conftest import TEST_REDIS_URL
 
 RUNS = int(os.environ.get("FUZZ_UPDATE_RUNS", "100"))
 DEMO_PHONE = "+8613800138000"

@@ -6,8 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from esign_devkit.testing.harness import StepFailed
+
 from services.orders import OrderStatus
 
 DEMO_PHONE = "+8613800138000"

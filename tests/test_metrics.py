@@ -24,9 +24,8 @@ async def test_a_tickets_life_is_counted_by_state_and_scraped(esign_harness):
 
     assert {state: tickets(state) - before[state] for state in before} == {"pending": 1, "open": 2, "resolved": 2}
     app = build_web_app(esign_harness.app, esign_harness.bot, esign_harness.dp)
-    async with TestClient(TestServer(app)) as client:
-        async with client.get("/metrics") as resp:
-            body = await resp.text()
+    async with TestClient(TestServer(app)) as client, client.get("/metrics") as resp:
+        body = await resp.text()
     assert f'esign_tickets_total{{state="resolved"}} {tickets("resolved")}' in body
 
 

@@ -2,8 +2,9 @@
 environment-variable table in docs/deploy.md is the one read off config/settings.py."""
 from pathlib import Path
 
-from bot.runtime.runner import register_webhook_once
 from esign_devkit.settings_table import markdown_table
+
+from bot.runtime.runner import register_webhook_once
 from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from bot.runtime.redis_client import redis_from_url
-from tests.conftest import TEST_REDIS_URL
 from services.catalog import Cart, load_catalog, quote
 from services.clock import FixedClock
 from services.enterprises import RedisEnterpriseDirectory, Role
 from services.orders import OrderService, OrderStatus
+from tests.conftest import TEST_REDIS_URL
 
 LEGAL = {
     None: {OrderStatus.PENDING},

@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 from aiogram.exceptions import TelegramRetryAfter
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 from bot.runtime.outbound import OutboundLimits
-from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 
 class VirtualTime:

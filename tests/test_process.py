@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
-
-from bot.state.conversations import TaggedKeyBuilder
 from esign_devkit.testing.bot_api_server import serve_bot_api
 from esign_devkit.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
+
+from bot.state.conversations import TaggedKeyBuilder
 from config.settings import Settings
 from services import keys
 from services.phones import mask_phone

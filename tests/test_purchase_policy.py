@@ -2,7 +2,7 @@
 R2's one rule for what the chat may take (Catalog.payable_in_chat)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from services.enterprises import Enterprise, Trial
 from services.purchase_policy import plan_purchase
 
 CATALOG = load_catalog()
-NOW = datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 
 
 def ent(edition: str = "experience", days: float | None = None, **fields) -> Enterprise:

@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiogram.fsm.storage.base import StorageKey
+from esign_devkit.testing.harness import BotHarness
+from esign_devkit.testing.private_redis import PrivateCluster, PrivateSentinel
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from bot.runtime.redis_client import SentinelRedis, redis_from_url
 from bot.state.conversations import TaggedKeyBuilder
-from esign_devkit.testing.harness import BotHarness
-from esign_devkit.testing.private_redis import PrivateCluster, PrivateSentinel
 from services import keys
 from services.clock import FixedClock
 from services.orders import OrderStatus

@@ -13,10 +13,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from esign_devkit import flowtest
-from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.scenario import ScenarioError, format_result, load_file, load_text, run_scenario
+
+from bot.runtime.redis_client import redis_from_url
 from tests.conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ ends — each once — and the lease that lets one instance work per tick."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ from services.orders import Channel, OrderService, OrderStatus
 from services.scheduler import Reminder, Scheduler, TickReport
 from services.trials import TrialForm, TrialService
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 CATALOG = load_catalog()
 ADMIN, BILLING, MEMBER = "+8613800138000", "+8613800138001", "+8613800138002"

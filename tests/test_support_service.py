@@ -1,7 +1,7 @@
 """services.support on a real Redis: tickets (F11, R16, R17), the queue, transcripts, bans,
 the flood limit, topics created once, and working hours (services.support_config)."""
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ STAFF = -100_555
 
 
 def beijing(year, month, day, hour, minute=0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=timezone(timedelta(hours=8))).astimezone(timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=timezone(timedelta(hours=8))).astimezone(UTC)
 
 
 @pytest.fixture

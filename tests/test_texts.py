@@ -45,7 +45,7 @@ def test_every_shipped_template_formats_with_its_placeholders():
     texts = Texts.load()
     for lang, table in texts.tables.items():
         for key, template in table.items():
-            values = {name: "X" for name in placeholders(template)}
+            values = dict.fromkeys(placeholders(template), "X")
             texts.for_lang(lang)(key, **values)  # no KeyError, no IndexError
 
 

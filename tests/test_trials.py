@@ -3,7 +3,7 @@ enterprise ever (even two at once), the lead record, and the end of a trial."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from services.clock import FixedClock
 from services.enterprises import RedisEnterpriseDirectory, Role
 from services.trials import TrialForm, TrialService, clean_name, trial_editions, trial_refusal
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 CATALOG = load_catalog()
 ADMIN, MEMBER = "+8613800138000", "+8613800138001"

@@ -3,6 +3,7 @@ buyers (round-robin, a share delivered to both at once as a Telegram retry would
 purchase completes once, with no order lost or doubled. Real sockets and processes
 (devkit/esign_devkit/loadtest.py); no speed is asserted."""
 from esign_devkit.loadtest import loadtest
+
 from tests.conftest import TEST_REDIS_URL
 
 

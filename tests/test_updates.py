@@ -9,12 +9,12 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.methods import EditMessageText, SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 from bot.flows.base import show
 from bot.runtime.polling import poll
 from bot.runtime.updates import update_kind
 from bot.screens.base import Screen
-from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 CHAT = {"id": 42, "type": "private", "first_name": "Buyer"}
 BUYER = {"id": 42, "is_bot": False, "first_name": "Buyer", "language_code": "zh-hans"}

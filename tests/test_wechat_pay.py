@@ -6,15 +6,15 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-
 from esign_devkit.testing.fake_provider import MerchantEndpoint
 from esign_devkit.testing.fake_wechat_pay import FakeWechatPay, new_rsa_key
+
 from services.clock import FixedClock
 from services.payment_gateway import NoticeRejected, PaymentGateway, PaymentRequest
 from services.payment_refunds import ProviderError, RefundingGateway, RefundRefused, ResponseNotTrusted
@@ -50,7 +50,7 @@ class World:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    clock = FixedClock(datetime.now(timezone.utc).replace(microsecond=0))
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     fake = FakeWechatPay(clock=clock, retry_schedule=FAST)
     await fake.start()
     fake.add_merchant(mchid=MCHID, appid=APPID, serial=SERIAL, public_key=World.merchant_key.public_key())
@@ -167,9 +167,8 @@ async def test_a_request_signed_with_another_key_is_refused_by_the_provider(worl
 async def refused_over_http(w: World, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     """Post a notice to the endpoint as WeChat Pay would; its answer and the refusal."""
     before = len(w.endpoint.refused)
-    async with aiohttp.ClientSession() as client:
-        async with client.post(w.endpoint.url, data=body, headers=headers) as resp:
-            status, answer = resp.status, await resp.json()
+    async with aiohttp.ClientSession() as client, client.post(w.endpoint.url, data=body, headers=headers) as resp:
+        status, answer = resp.status, await resp.json()
     assert answer["code"] == "FAIL" and len(w.endpoint.refused) == before + 1
     return status, w.endpoint.refused[-1]
 

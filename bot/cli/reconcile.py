@@ -31,8 +31,8 @@ def parser() -> argparse.ArgumentParser:
 
 def gateway_for(client: aioredis.Redis) -> PaymentGateway:
     """The gateway the web app uses, from the same settings (a provider's adapter works alike)."""
-    from bot.app import build_gateway  # noqa: PLC0415 (aiogram only when needed)
-    from config.settings import Settings  # noqa: PLC0415
+    from bot.app import build_gateway
+    from config.settings import Settings
 
     return build_gateway(Settings(), client, SystemClock())
 

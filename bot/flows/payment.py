@@ -52,7 +52,7 @@ async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
         payload=order.id,
         provider_token=flow.app.settings.payment_provider_token.get_secret_value(),
         currency=order.currency,
-        prices=[LabeledPrice(label=label, amount=line.amount_fen) for label, line in zip(labels, order.lines)],
+        prices=[LabeledPrice(label=label, amount=line.amount_fen) for label, line in zip(labels, order.lines, strict=True)],
     )
 
 

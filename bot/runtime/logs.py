@@ -9,15 +9,16 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})
+_context: ContextVar[Mapping[str, Any]] = ContextVar("log_context", default=MappingProxyType({}))
 # E.164 numbers, and mainland mobiles written without the country code.
 PHONE_LIKE = re.compile(r"\+\d{3,11}(\d{4})\b|\b1[3-9]\d{5}(\d{4})\b")
 
@@ -34,7 +35,7 @@ def mask_digits(text: str) -> str:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": mask_digits(record.getMessage()),

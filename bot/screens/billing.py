@@ -439,8 +439,8 @@ def order_detail_lines(tr: Translator, order: Order) -> list[str]:
 
 
 def reminder(tr: Translator, r: Reminder) -> Screen:
-    values = dict(name=r.enterprise_name, edition=edition_name(tr, r.edition), until=local_time(r.until),
-                  days=r.days_left, back=edition_name(tr, r.back_to))
+    values = {"name": r.enterprise_name, "edition": edition_name(tr, r.edition), "until": local_time(r.until),
+              "days": r.days_left, "back": edition_name(tr, r.back_to)}
     text = tr(f"billing.reminder_{r.kind}", **values)
     rows = [[button(tr("billing.btn_renew"), BillingEnt(action="renew", ent=r.enterprise_id))]]
     if r.kind.startswith("trial") or r.kind == "edition_expired":

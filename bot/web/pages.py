@@ -135,7 +135,7 @@ def line_label(tr: Translator, line: QuoteLine) -> str:
     if line.kind == "pack":
         return pack_name(tr, line.code)
     try:  # upgrades and value-added services (F7–F9) name their own lines
-        from bot.screens.billing import line_label as billing_line_label  # noqa: PLC0415
+        from bot.screens.billing import line_label as billing_line_label
 
         return billing_line_label(tr, line)
     except Exception:
@@ -146,7 +146,7 @@ def order_label(tr: Translator, order: Order) -> str:
     """What the order buys, in a few words (the cashier's item, the result page)."""
     if getattr(order, "kind", "edition") != "edition":
         try:
-            from bot.screens.billing import order_label as billing_order_label  # noqa: PLC0415
+            from bot.screens.billing import order_label as billing_order_label
 
             return billing_order_label(tr, order)
         except Exception:
@@ -273,7 +273,7 @@ async def render_checkout(request: web.Request, link: CheckoutLink, lang: str, *
 
 def plan_lines(tr: Translator, plan: PurchasePlan, ent: Enterprise, now: datetime) -> list[str]:
     """What the purchase is for the enterprise (R18), as the chat's confirmation says it."""
-    from bot.screens.billing import renewal_end, upgrade_calculation  # noqa: PLC0415
+    from bot.screens.billing import renewal_end, upgrade_calculation
 
     q = plan.quote
     if q is None:

@@ -50,7 +50,8 @@ class Csrf:
 
     def valid(self, request: web.Request, submitted: str, scope: str) -> bool:
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        return bool(_BROWSER_ID.match(cookie)) and hmac.compare_digest(self._sign(cookie, scope).encode(), (submitted or "").encode())
+        expected = self._sign(cookie, scope).encode()
+        return bool(_BROWSER_ID.match(cookie)) and hmac.compare_digest(expected, (submitted or "").encode())
 
     def _sign(self, browser_id: str, scope: str) -> str:
         return hmac.new(self._key, f"{browser_id}|{scope}".encode(), hashlib.sha256).hexdigest()

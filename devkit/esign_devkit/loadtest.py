@@ -391,10 +391,10 @@ class LoadTest:
 
     async def go(self, progress: Any) -> dict[str, Any]:
         from bot.app import build_context
+        from config.settings import Settings
         from esign_devkit.bench.run import Buyer, machine
         from esign_devkit.bench.telegram import BenchUser
         from esign_devkit.testing.fake_telegram import FakeUser
-        from config.settings import Settings
         from services.enterprises import Role
 
         await self.run.redis.ping()

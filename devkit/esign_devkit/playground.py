@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from bot.cli.admin import seed_demo
 from bot.app import build_context, build_dispatcher
+from bot.cli.admin import seed_demo
 from bot.errors import PaymentNotStored
 from bot.runtime.logs import setup_logging
 from bot.runtime.runner import StartupError, load_settings
 from esign_devkit.local_redis import open_redis
-from esign_devkit.testing.fake_telegram import fresh_update_id, FakeTelegram, FakeUser
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser, fresh_update_id
 from esign_devkit.testing.harness import screen_of
 from esign_devkit.testing.scenario import Recorder
 from services.catalog import CatalogError, format_fen

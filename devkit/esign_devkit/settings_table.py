@@ -6,8 +6,8 @@ drift from the code; docs/deploy.md holds it and a test checks it is current.
 from __future__ import annotations
 
 import ast
-import json
 import inspect
+import json
 from pathlib import Path
 
 from pydantic import SecretStr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from esign_devkit.testing.harness import BotHarness, ChatUser
+
 from services.enterprises import Enterprise
 
 ENTERPRISE = "深圳示例科技有限公司"

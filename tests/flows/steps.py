@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from esign_devkit.testing.harness import BotHarness, ChatUser
+
 from services.orders import Order
 
 ENTERPRISE_NAME = "深圳示例科技有限公司"

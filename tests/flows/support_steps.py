@@ -3,6 +3,7 @@ agents in the staff forum group, on the fake Telegram."""
 from __future__ import annotations
 
 from esign_devkit.testing.harness import BotHarness, ChatUser, StaffAgent
+
 from tests.flows import steps
 
 CLAIM = "🙋 接单"

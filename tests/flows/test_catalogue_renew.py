@@ -1,12 +1,12 @@
 """版本续费 renewal (R4, F7): 1–3 more years of the edition in effect for the enterprise; paid in
 chat and delivered at once (the expiry moves), or on the web for 专业版/旗舰版 and over the limit."""
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from services.orders import Channel, OrderKind, OrderStatus
 from tests.flows.catalogue_steps import ENTERPRISE, member_of, open_billing, tap_answer
 
-UTC = timezone.utc
+UTC = UTC
 
 
 async def test_R4_F7_renewing_advanced_in_chat_moves_the_expiry_and_adds_the_quota(esign_harness):

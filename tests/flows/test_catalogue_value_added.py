@@ -1,7 +1,7 @@
 """增值服务 value-added services (R6–R8, F9): all four listed from every edition, the unavailable
 ones with the rule, the reason and how to unlock them; each bought and delivered to the account."""
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,7 +9,7 @@ from bot.callbacks import BillingPick
 from services.enterprises import Trial
 from tests.flows.catalogue_steps import member_of, open_billing, tap_answer
 
-UTC = timezone.utc
+UTC = UTC
 SERVICES = ["合同加量包", "签署报告", "腾讯会议·在线签约", "第三方应用集成"]
 
 

@@ -3,8 +3,8 @@ the buyer is offered 购买咨询 and a 网页端购买 link, and no invoice is 
 import re
 
 import pytest
-
 from esign_devkit.testing.harness import BotHarness
+
 from services.catalog import load_catalog
 from tests.flows.steps import ADVANCED, FLAGSHIP, NO_PACK, PROFESSIONAL, to_editions, years_button
 

@@ -3,7 +3,16 @@
 import re
 
 from services.orders import OrderStatus
-from tests.flows.steps import ENTERPRISE_NAME, NO_PACK, paid_order, to_code, to_confirmation, to_payment, to_years, years_button
+from tests.flows.steps import (
+    ENTERPRISE_NAME,
+    NO_PACK,
+    paid_order,
+    to_code,
+    to_confirmation,
+    to_payment,
+    to_years,
+    years_button,
+)
 
 
 async def test_restart_at_the_years_step_continues_with_the_cart(esign_harness):

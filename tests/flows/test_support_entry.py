@@ -5,6 +5,7 @@ request was received and roughly when an agent answers."""
 import re
 
 from esign_devkit.testing.harness import BotHarness
+
 from services.catalog import load_catalog
 from services.support import TicketKind, TicketStatus
 from tests.flows import steps

@@ -4,11 +4,12 @@ cart kept) → reopened by a message within the window. Transfer, /queue, /histo
 topic created once (two first messages at once) and again after staff deleted it, and working
 hours at a fixed clock."""
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.flows.support.desk import Desk
 from esign_devkit.testing.harness import BotHarness
+
+from bot.flows.support.desk import Desk
 from config.settings import Settings
 from services.support import TicketStatus
 from tests.flows import steps
@@ -16,7 +17,7 @@ from tests.flows.support_steps import CLAIM, END, banner_pinned, card, claimed, 
 
 
 def beijing(year, month, day, hour, minute=0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=timezone(timedelta(hours=8))).astimezone(timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=timezone(timedelta(hours=8))).astimezone(UTC)
 
 
 # --- claim, close, reopen ----------------------------------------------------------------------

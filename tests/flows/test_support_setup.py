@@ -2,8 +2,9 @@
 with topic rights; the start-up says so when it is not."""
 import logging
 
-from bot.flows.support import staff_chat_problem
 from esign_devkit.testing.harness import BotHarness
+
+from bot.flows.support import staff_chat_problem
 from config.settings import Settings
 
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from bot.runtime.redis_client import redis_from_url
 from esign_devkit.testing.bot_api_server import serve_bot_api
 from esign_devkit.testing.fake_telegram import JSON, FakeApiError, FakeTelegram, FakeUser
 from esign_devkit.testing.private_redis import PrivateRedis
+
+from bot.runtime.redis_client import redis_from_url
 from services import keys
 from tests.reliability.test_redis_outage import OutageWorld
 from tests.test_process import (

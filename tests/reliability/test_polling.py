@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from aiogram import Dispatcher
 from aiogram.types import Message
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 from bot.errors import PaymentNotStored
 from bot.runtime.polling import poll
-from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 
 
 def recording_dispatcher(handled: list[tuple[int, str]], gate: asyncio.Event | None = None) -> Dispatcher:

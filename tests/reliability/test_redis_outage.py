@@ -13,11 +13,11 @@ import shutil
 import time
 
 import pytest
+from esign_devkit.testing.bot_api_server import serve_bot_api
+from esign_devkit.testing.fake_telegram import FakeTelegram
+from esign_devkit.testing.private_redis import PrivateRedis
 
 from bot.runtime.redis_client import redis_from_url
-from esign_devkit.testing.bot_api_server import serve_bot_api
-from esign_devkit.testing.private_redis import PrivateRedis
-from esign_devkit.testing.fake_telegram import FakeTelegram
 from tests.test_process import (
     PAID,
     World,

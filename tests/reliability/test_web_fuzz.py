@@ -22,11 +22,11 @@ import time
 from urllib.parse import quote, urlencode
 
 from aiohttp.test_utils import TestClient, TestServer
+from esign_devkit.testing.harness import BotHarness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.runtime.redis_client import redis_from_url
-from esign_devkit.testing.harness import BotHarness
 from bot.web import build_web_app
 from services.clock import FixedClock
 from services.payment_gateway import (

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-
 from esign_devkit.testing.harness import BotHarness, ChatUser
+
 from bot.web import build_web_app
 from bot.web.security import RedactingAccessLogger
 from config.settings import Settings

@@ -75,7 +75,6 @@ async def test_F12_the_same_cart_offered_again_gives_the_same_link(web_world):
 async def test_F12_R2_a_complete_cart_over_the_limit_is_not_asked_again(redis, clock):
     """A cart the chat completed (高级版 3 years over a lowered limit) opens at the phone step."""
     from services.catalog import Cart
-
     from tests.web.conftest import start_world
 
     w, client = await start_world(redis, clock)

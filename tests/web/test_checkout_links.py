@@ -2,7 +2,7 @@
 Mini App initData check (bot.web.miniapp), on real Redis."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -41,10 +41,10 @@ async def test_F12_a_cart_link_is_random_opaque_and_tied_to_its_user_and_cart(li
     url = await links.link_for_cart(user_id=1, chat_id=1, cart=CART, phone="+8613800138000", enterprise_name="甲公司")
     token = token_of(url)
 
-    assert len(token) == 32 and "1" != token and "professional" not in token
+    assert len(token) == 32 and token != "1" and "professional" not in token
     link = await links.get(token)
     assert link.user_id == 1 and link.chat_id == 1 and link.cart == CART and link.phone == "+8613800138000"
-    assert 0 < await redis.ttl(keys.checkout_link(token))  # kept in Redis with a TTL
+    assert await redis.ttl(keys.checkout_link(token)) > 0  # kept in Redis with a TTL
 
 
 async def test_F12_the_same_cart_gives_the_same_live_link_and_another_user_or_cart_another(links, clock):
@@ -92,7 +92,7 @@ async def test_F12_link_for_order_of_an_enterprise_order_verifies_its_security_p
 # --- the Mini App's initData ------------------------------------------------------------------------------
 
 BOT_TOKEN = "777000111:TEST"
-NOW = datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 
 
 def init_data(*, user_id: int = 42, auth_date: datetime = NOW, token: str = BOT_TOKEN, **extra: str) -> str:

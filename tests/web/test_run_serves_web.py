@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from esign_devkit.testing.bot_api_server import serve_bot_api
 from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
+
 from config.settings import Settings
 from tests.conftest import TEST_REDIS_URL
 from tests.web.conftest import free_port

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
+from esign_devkit.testing.harness import BotHarness
 from pydantic import ValidationError
 
 from bot.app import build_context
-from esign_devkit.testing.harness import BotHarness
 from bot.web import build_web_app
 from config.settings import Settings
 from services.payment_gateway import SandboxGateway

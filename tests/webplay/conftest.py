@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-
 from esign_devkit.webplay.server import WebPlayground, build_web_app
+
 from config.settings import Settings
 
 

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bot.cli.admin import DEMO_ENTERPRISE, DEMO_PHONE
-from bot.app import build_context
-from bot.context import AppContext
 from esign_devkit.webplay.server import FIRST_BUYER_ID, WebPlayground
+
+from bot.app import build_context
+from bot.cli.admin import DEMO_ENTERPRISE, DEMO_PHONE
+from bot.context import AppContext
 from config.settings import Settings
 from services.orders import OrderStatus
 from services.sms import ConsoleSms
@@ -300,7 +300,6 @@ async def test_F11_the_staff_pane_shows_any_forum_group_and_an_agent_writes_in_a
     """Generic on the fake's chats: whatever the bot posts in its staff group (topics, a pinned
     card) shows in the pane, and an agent's message goes to the dispatcher in the topic."""
     from aiohttp.test_utils import TestClient, TestServer
-
     from esign_devkit.webplay.server import build_web_app
 
     staff = -1009990001
@@ -381,9 +380,8 @@ async def test_the_command_serves_the_page(redis):
         assert f"Redis: {TEST_REDIS_URL}" in lines[0]
         assert f"Browser playground: http://127.0.0.1:{port}/" in lines[-1]
         from aiohttp import ClientSession
-        async with ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/api/state") as response:
-                state = await response.json()
+        async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}/api/state") as response:
+            state = await response.json()
         assert state["buyers"][0]["phone"] == DEMO_PHONE
     finally:
         process.terminate()

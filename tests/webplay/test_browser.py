@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-
-from bot.cli.admin import DEMO_ENTERPRISE
-from bot.context import AppContext
 from esign_devkit.webplay.server import (
     FIRST_BUYER_ID,
     WebPlayground,
@@ -23,6 +20,9 @@ from esign_devkit.webplay.server import (
     checkout_web_app,
     with_checkout_origin,
 )
+
+from bot.cli.admin import DEMO_ENTERPRISE
+from bot.context import AppContext
 from config.settings import Settings
 from services.orders import OrderStatus
 from tests.webplay.conftest import playground_settings

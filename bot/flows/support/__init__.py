@@ -22,8 +22,14 @@ from bot.flows.support import customer, staff
 from bot.flows.support.desk import staff_chat_problem
 from bot.flows.support.quotes import TellStaffOfPayments, check_quotes, tell_staff_order_paid
 
-__all__ = ["router", "relay_router", "TellStaffOfPayments", "tell_staff_order_paid", "check_quotes",
-           "staff_chat_problem"]
+__all__ = [
+    "TellStaffOfPayments",
+    "check_quotes",
+    "relay_router",
+    "router",
+    "staff_chat_problem",
+    "tell_staff_order_paid",
+]
 log = logging.getLogger(__name__)
 
 

@@ -29,7 +29,7 @@ T = TypeVar("T")
 # Telegram's words for a topic that is no longer there.
 TOPIC_GONE = ("message thread not found", "topic_deleted", "topic not found", "thread not found")
 CAPTIONED = ("photo", "document", "voice", "video", "audio", "animation")
-RELAYED = CAPTIONED + ("text", "sticker", "video_note")
+RELAYED = (*CAPTIONED, "text", "sticker", "video_note")
 
 
 def content_kind(message: Message) -> str | None:

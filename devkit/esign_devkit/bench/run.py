@@ -260,9 +260,9 @@ class Bench:
         from aiogram import Bot
 
         from bot.app import build_context, build_dispatcher
+        from config.settings import Settings
         from esign_devkit.bench.baseline import baseline_dispatcher, mirror_dispatcher
         from esign_devkit.bench.telegram import BenchTelegram
-        from config.settings import Settings
 
         self.run = run
         self.users = users
@@ -759,7 +759,7 @@ def table(result: dict[str, Any]) -> str:
          result.get("baseline_redis_roundtrips_per_update")),
     ]
     width = max(len(str(r[0])) for r in rows)
-    lines = [f"{str(a):<{width}}  {str(b):<26}  {'' if c is None else c}" for a, b, c in rows]
+    lines = [f"{a!s:<{width}}  {b!s:<26}  {'' if c is None else c}" for a, b, c in rows]
     families = ", ".join(f"{k} {v}" for k, v in result["redis_bytes_per_completed_purchase_by_family"].items())
     lines += [
         "",

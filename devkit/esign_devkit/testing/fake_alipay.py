@@ -33,7 +33,14 @@ from multidict import MultiDictProxy
 from esign_devkit.testing.fake_provider import LocalServer, NoticeSender
 from esign_devkit.testing.fake_wechat_pay import new_rsa_key
 from services.alipay import (
-    NOTICE_UNSIGNED, REQUEST_UNSIGNED, YUAN, beijing_time, parse_beijing, sign_content, to_fen, yuan,
+    NOTICE_UNSIGNED,
+    REQUEST_UNSIGNED,
+    YUAN,
+    beijing_time,
+    parse_beijing,
+    sign_content,
+    to_fen,
+    yuan,
 )
 from services.clock import Clock, SystemClock
 from services.wechat_pay import rsa_sign, rsa_verify

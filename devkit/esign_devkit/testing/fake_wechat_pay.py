@@ -36,7 +36,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from esign_devkit.testing.fake_provider import LocalServer, NoticeSender
 from services.clock import Clock, SystemClock
 from services.wechat_pay import (
-    MAX_SKEW_SECONDS, parse_authorization, request_message, response_message, rfc3339, rsa_sign, rsa_verify,
+    MAX_SKEW_SECONDS,
+    parse_authorization,
+    request_message,
+    response_message,
+    rfc3339,
+    rsa_sign,
+    rsa_verify,
 )
 
 WECHAT_RETRY_SCHEDULE: tuple[float, ...] = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600,

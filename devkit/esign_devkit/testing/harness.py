@@ -25,15 +25,15 @@ from aiogram.types import Update
 from redis.asyncio import Redis
 
 from bot.app import build_context, build_dispatcher
-from services.payment_gateway import PaymentGateway
 from bot.context import AppContext
 from bot.state.session import Session
-from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 from config.settings import Settings
+from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser
 from services.catalog import Catalog
 from services.clock import FixedClock
 from services.enterprises import Enterprise, Role
 from services.orders import Order, OrderStatus
+from services.payment_gateway import PaymentGateway
 from services.phones import normalize_phone
 from services.sms import ConsoleSms
 
@@ -90,7 +90,7 @@ class SmsOutbox:
 class ChatUser:
     """One buyer in a private chat with the bot."""
 
-    def __init__(self, harness: "BotHarness", fake: FakeUser) -> None:
+    def __init__(self, harness: BotHarness, fake: FakeUser) -> None:
         self.harness = harness
         self.fake = fake
 
@@ -455,7 +455,7 @@ class BotHarness:
         return chat
 
     def agent(self, name: str = "Agent", *, alias: str | None = None, lang: str = "zh",
-              username: str | None = None) -> "StaffAgent":
+              username: str | None = None) -> StaffAgent:
         """An agent: a member of the staff forum group. `alias` is how customers see them."""
         uid = next(self._agent_ids)
         fake = FakeUser(id=uid, first_name=name, language_code="en" if lang == "en" else "zh-hans",
@@ -504,7 +504,7 @@ class StaffAgent:
             await self.harness.app.support.set_alias(self.id, self._alias, name=self.fake.first_name)
             self._alias_set = True
 
-    def topic_id(self, topic: "ChatUser | int | None") -> int | None:
+    def topic_id(self, topic: ChatUser | int | None) -> int | None:
         """A thread id: given, or the live topic of a customer (None is the General topic)."""
         if topic is None or isinstance(topic, int):
             return topic
@@ -518,26 +518,26 @@ class StaffAgent:
     def topics(self) -> dict[int, dict[str, Any]]:
         return self.telegram.topics(self.chat_id)
 
-    def messages(self, topic: "ChatUser | int | None" = None, *, from_bot: bool | None = None) -> list[dict[str, Any]]:
+    def messages(self, topic: ChatUser | int | None = None, *, from_bot: bool | None = None) -> list[dict[str, Any]]:
         """The messages of a topic (or of the General topic), oldest first."""
         thread = self.topic_id(topic)
         return [m for m in self.telegram.messages(self.chat_id, from_bot=from_bot)
                 if m.get("message_thread_id") == thread and "forum_topic_created" not in m]
 
-    def texts(self, topic: "ChatUser | int | None" = None, *, from_bot: bool | None = True) -> list[str]:
+    def texts(self, topic: ChatUser | int | None = None, *, from_bot: bool | None = True) -> list[str]:
         return [m.get("text") or m.get("caption") or "" for m in self.messages(topic, from_bot=from_bot)]
 
-    def last(self, topic: "ChatUser | int | None" = None) -> Screen:
+    def last(self, topic: ChatUser | int | None = None) -> Screen:
         """The bot's latest message in the topic, as a screen."""
         found = self.messages(topic, from_bot=True)
         return screen_of(self.telegram, self.chat_id, found[-1]["message_id"]) if found else Screen()
 
-    def pinned(self, topic: "ChatUser | int | None" = None) -> list[dict[str, Any]]:
+    def pinned(self, topic: ChatUser | int | None = None) -> list[dict[str, Any]]:
         thread = self.topic_id(topic)
         found = [self.telegram.message(self.chat_id, mid) for mid in self.telegram.pinned(self.chat_id)]
         return [m for m in found if m and m.get("message_thread_id") == thread]
 
-    def expect(self, pattern: str | re.Pattern[str], *, topic: "ChatUser | int | None" = None) -> dict[str, Any]:
+    def expect(self, pattern: str | re.Pattern[str], *, topic: ChatUser | int | None = None) -> dict[str, Any]:
         """A bot message in the topic matches the regex (newest first); it is returned."""
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, re.MULTILINE)
         for message in reversed(self.messages(topic, from_bot=True)):
@@ -546,7 +546,7 @@ class StaffAgent:
         shown = "\n".join(f"    {t}" for t in self.texts(topic)[-8:]) or "    (nothing)"
         raise StepFailed(f"expected a message matching /{regex.pattern}/ in the topic; the bot's last messages:\n{shown}")
 
-    async def send(self, text: str, *, topic: "ChatUser | int | None" = None,
+    async def send(self, text: str, *, topic: ChatUser | int | None = None,
                    reply_to: int | None = None) -> dict[str, Any]:
         """Write in a topic (a customer's, by default the General one); returns the message sent."""
         await self._ready()
@@ -555,12 +555,12 @@ class StaffAgent:
         await self.harness.feed(update)
         return update.message.model_dump(mode="json", exclude_none=True)
 
-    async def command(self, text: str, *, topic: "ChatUser | int | None" = None) -> Screen:
+    async def command(self, text: str, *, topic: ChatUser | int | None = None) -> Screen:
         """A command (/queue, /close ...); returns the bot's latest message in that topic."""
         await self.send(text, topic=topic)
         return self.last(topic)
 
-    async def send_media(self, kind: str, caption: str | None = None, *, topic: "ChatUser | int | None" = None,
+    async def send_media(self, kind: str, caption: str | None = None, *, topic: ChatUser | int | None = None,
                          reply_to: int | None = None) -> dict[str, Any]:
         await self._ready()
         update = self.telegram.media_update(self.fake, kind, caption, chat_id=self.chat_id,
@@ -571,7 +571,7 @@ class StaffAgent:
     async def edit(self, message_id: int, text: str) -> None:
         await self.harness.feed(self.telegram.edited_message_update(self.fake, message_id, text, chat_id=self.chat_id))
 
-    async def tap(self, label: Label, *, topic: "ChatUser | int | None" = None) -> dict[str, Any] | None:
+    async def tap(self, label: Label, *, topic: ChatUser | int | None = None) -> dict[str, Any] | None:
         """Press the newest inline button with this label in the topic; returns the bot's answer."""
         await self._ready()
         for message in reversed(self.messages(topic, from_bot=True)):

@@ -35,6 +35,7 @@ from esign_devkit.testing.harness import BotHarness
 from esign_devkit.testing.scenario import format_result, load_file, run_scenario
 from services.clock import FixedClock
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--esign-redis", default=None, metavar="URL",
                      help=f"Redis database the esign_* fixtures own and empty (or ${URL_VARIABLE})")

@@ -41,11 +41,11 @@ from aiogram.types import Update
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot.cli.admin import seed_demo
 from bot.app import build_context, build_dispatcher
+from bot.cli.admin import seed_demo
 from bot.context import AppContext
-from esign_devkit.testing.fake_telegram import fresh_update_id, FakeApiError, FakeTelegram, FakeUser
 from config.settings import Settings
+from esign_devkit.testing.fake_telegram import FakeApiError, FakeTelegram, FakeUser, fresh_update_id
 from services.catalog import CatalogError, format_fen
 from services.clock import Clock, SystemClock
 from services.phones import mask_phone
@@ -675,8 +675,8 @@ def _free_port(host: str) -> int:
 
 async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_BUYER_ID) -> int:
     from bot.runtime.logs import setup_logging
-    from esign_devkit.local_redis import open_redis
     from bot.runtime.runner import StartupError, load_settings
+    from esign_devkit.local_redis import open_redis
 
     settings = load_settings()
     setup_logging("WARNING")
