@@ -91,7 +91,7 @@ def router(texts: Texts) -> Router:
         tr = texts.for_lang(language_of(event_from_user.language_code if event_from_user else None))
         if busy and is_payment(update):
             # The money is taken: "busy" would invite a second payment; say it is being confirmed.
-            if told_payment_pending.first(update.update_id):
+            if told_payment_pending.first(update.update_id) and update.message is not None:
                 try:
                     await bot.send_message(update.message.chat.id, tr("error.payment_pending"))
                 except Exception as reply_error:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -41,7 +42,7 @@ def render(report: Report) -> list[str]:
     return [m.line() for m in report.mismatches] + [report.summary()]
 
 
-async def _amain(url: str, make_gateway=gateway_for) -> int:
+async def _amain(url: str, make_gateway: Callable[[aioredis.Redis], PaymentGateway] = gateway_for) -> int:
     try:
         client = redis_from_url(url)
     except ValueError as exc:

@@ -22,8 +22,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def line(record: dict) -> str:
-    amount = format_fen(int(record.get("amount_fen") or 0))
+def line(record: dict[str, object]) -> str:
+    amount = format_fen(int(str(record.get("amount_fen") or 0)))
     return (f"{record.get('id', '-')}  {record.get('at', '-')}  order {record.get('order_id')}  {amount} "
             f"{record.get('currency', '')}  via {record.get('provider') or '-'}  charge {record.get('charge_id')}  "
             f"reason {record.get('reason')}")

@@ -33,6 +33,7 @@ def step_screen(*steps: State) -> Callable[[StepScreen], StepScreen]:
     """Register the screen shown at these steps; it returns None when the step's data is gone."""
     def register(render: StepScreen) -> StepScreen:
         for step in steps:
+            assert step.state is not None, "a step of a StatesGroup"
             STEP_SCREENS[step.state] = render
         return render
     return register
@@ -120,6 +121,7 @@ async def show(event: Message | CallbackQuery, screen: Screen, *, notice: str | 
                     return
                 # Too old, deleted or not text: fall through and send the screen anew.
         chat_id = message.chat.id if message else event.from_user.id
+        assert event.bot is not None  # an update fed to the dispatcher carries its bot
         await event.bot.send_message(chat_id, text, reply_markup=screen.markup)
         return
     await event.answer(text, reply_markup=screen.markup)

@@ -124,11 +124,8 @@ async def submit_order(query: CallbackQuery, flow: Flow, ent: Enterprise, q: Quo
 
 
 async def checkout_url(flow: Flow, order: Order) -> str:
-    """The web checkout link for the order (issue 3's CheckoutLinks), or the web purchase page."""
-    checkout = getattr(flow.app, "checkout", None)
-    if checkout is not None:
-        return await checkout.link_for_order(order, lang=flow.tr.lang)
-    return flow.app.settings.web_purchase_url
+    """The web checkout link for the order."""
+    return await flow.app.checkout.link_for_order(order, lang=flow.tr.lang)
 
 
 # --- steps -----------------------------------------------------------------------------------------
@@ -232,7 +229,8 @@ def router() -> Router:
 
     @r.message(StateFilter(Billing.phone), When(F.contact))
     async def shared_phone(message: Message, flow: Flow) -> None:
-        if message.contact.user_id != message.from_user.id:  # someone else's contact card
+        assert message.contact is not None  # the filter above
+        if message.from_user is None or message.contact.user_id != message.from_user.id:  # someone else's card
             await flow.again(message, flow.tr("phone.not_own"))
             return
         await take_phone(message, flow, message.contact.phone_number)

@@ -100,6 +100,7 @@ def router() -> Router:
             enterprise_id=callback_data.enterprise_id, phone=flow.session.phone or "",
         )
         if outcome.status == "bound":
+            assert outcome.order is not None and outcome.enterprise is not None
             ORDERS.labels("bound", outcome.order.channel.value).inc()
             flow.session.bind_enterprise_id = None
             await flow.state.set_state(None)
@@ -134,6 +135,7 @@ def router() -> Router:
         if kept is None or not kept.refund_pending:
             await flow.go(query, Orders.detail)
             return
+        assert query.bot is not None
         await alert_refund_pending(query.bot, flow.app, order_id=kept.id, amount_fen=kept.total_fen,
                                    reason="downgrade_at_binding", provider=kept.paid_provider)
         await flow.state.set_state(Orders.detail)

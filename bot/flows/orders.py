@@ -9,7 +9,7 @@ from bot.flows.base import Flow, step_screen
 from bot.flows.payment import offer_payment
 from bot.screens.base import Screen
 from bot.state.states import Buy, Orders
-from services.orders import OrderStatus
+from services.orders import Order, OrderStatus
 
 
 @step_screen(Orders.list)
@@ -65,7 +65,7 @@ def router() -> Router:
     return r
 
 
-async def own_order(flow: Flow, order_id: str, callback_answer: CallbackAnswer):
+async def own_order(flow: Flow, order_id: str, callback_answer: CallbackAnswer) -> Order | None:
     """The order, when it exists and is the user's; otherwise a notice and None."""
     order = await flow.app.orders.get(order_id)
     if order is None or order.user_id != flow.user_id:

@@ -35,6 +35,7 @@ async def offer_payment(event: Message | CallbackQuery, flow: Flow, order: Order
     if not flow.app.orders.payable_in_chat(order):
         await flow.go(event, Billing.web_pay)
         return
+    assert event.bot is not None
     await send_invoice(event.bot, order, flow)  # first: if it fails, the step stays as it was
     await flow.go(event, Buy.payment)
 
@@ -76,6 +77,7 @@ def router() -> Router:
     @r.message(When(F.successful_payment))
     async def successful_payment(message: Message, flow: Flow) -> None:
         payment = message.successful_payment
+        assert payment is not None and message.bot is not None  # the filter above
         outcome = await flow.app.orders.mark_paid(
             payment.invoice_payload,
             charge_id=payment.telegram_payment_charge_id,

@@ -1,6 +1,6 @@
 """验证手机号 (F3): a typed or shared number, a 6-digit SMS code, resend after a cool-down,
 limited tries, change of number. On success the purchase goes on to its confirmation."""
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
@@ -31,7 +31,7 @@ async def code_screen(flow: Flow) -> Screen | None:
     return screens.ask_code(flow.tr, pending) if pending else None
 
 
-def is_label(key: str):
+def is_label(key: str) -> Callable[[Message, AppContext], Awaitable[bool]]:
     """A filter: the text is this button's label in any language (a reply-keyboard press)."""
     async def matches(message: Message, app: AppContext) -> bool:
         return message.text in app.texts.all_labels(key)
@@ -53,7 +53,8 @@ def router() -> Router:
     @r.message(StateFilter(Phone.number), When(F.contact))
     async def shared_contact(message: Message, flow: Flow) -> None:
         contact = message.contact
-        if contact.user_id != message.from_user.id:  # someone else's contact card
+        assert contact is not None  # the filter above
+        if message.from_user is None or contact.user_id != message.from_user.id:  # someone else's contact card
             await flow.again(message, flow.tr("phone.not_own"))
             return
         await take_number(message, flow, contact.phone_number)

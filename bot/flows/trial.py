@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
@@ -45,7 +46,7 @@ def refusal_of(flow: Flow, ent: Enterprise, edition: str | None) -> str | None:
     return reason
 
 
-def next_step(form: TrialForm):
+def next_step(form: TrialForm) -> State:
     """The first answer still missing, or the review (where a correction also returns)."""
     if form.reviewing and form.complete():
         return TrialApp.review
@@ -216,6 +217,7 @@ def router() -> Router:
 
     @r.message(StateFilter(TrialApp.phone), When(F.contact))
     async def shared_phone(message: Message, flow: Flow) -> None:
+        assert message.contact is not None  # the filter above
         await take_phone(message, flow, message.contact.phone_number)
 
     @r.message(StateFilter(TrialApp.phone), When(F.text))

@@ -17,7 +17,8 @@ from bot.flows.billing import current_enterprise, may_buy, new_purchase, open_en
 from bot.screens import billing as screens
 from bot.screens.base import Screen
 from bot.state.states import Billing
-from services.billing import BillingRefused, new_edition_quote, upgradable_to, upgrade_quote
+from services.billing import BillingRefused, UpgradeQuote, new_edition_quote, upgradable_to, upgrade_quote
+from services.catalog import Quote
 from services.enterprises import FREE_EDITION, Enterprise
 from services.orders import UpgradeBasis
 
@@ -54,12 +55,12 @@ async def confirm_screen(flow: Flow) -> Screen | None:
     if priced is None:
         return None
     now, phone = flow.app.clock.now(), flow.session.phone
-    if flow.session.billing.kind == "edition":
+    if isinstance(priced, Quote):  # from 体验版: a first edition
         return screens.new_edition_confirm(flow.tr, ent, priced, now, phone)
     return screens.upgrade_confirm(flow.tr, ent, priced, phone)
 
 
-def price(flow: Flow, ent: Enterprise):
+def price(flow: Flow, ent: Enterprise) -> UpgradeQuote | Quote | None:
     """The cart priced now: an UpgradeQuote, a Quote for a first edition, or None when incomplete.
     Raises BillingRefused when the enterprise is no longer on the edition the cart started from."""
     cart, now, cat = flow.session.billing, flow.app.clock.now(), flow.app.catalog
@@ -145,7 +146,7 @@ def router() -> Router:
         if priced is None:
             await flow.go(query, Billing.upgrade_edition)
             return
-        if flow.session.billing.kind == "edition":
+        if isinstance(priced, Quote):
             await submit_order(query, flow, ent, priced)
             return
         basis = UpgradeBasis(from_edition=priced.from_edition, expires_at=priced.expires_at,

@@ -19,10 +19,10 @@ from bot.state.states import Billing
 from services.billing import BillingRefused, service_quote
 from services.catalog import Quote
 from services.enterprises import Enterprise
-from services.value_added import CONTRACT_PACK, SERVICES, SIGNING_REPORT, all_availability, availability
+from services.value_added import CONTRACT_PACK, SERVICES, SIGNING_REPORT, Availability, all_availability, availability
 
 
-def offers(flow: Flow, ent: Enterprise):
+def offers(flow: Flow, ent: Enterprise) -> list[Availability]:
     return all_availability(ent.paid_edition(flow.app.clock.now()), verified=ent.verified)
 
 

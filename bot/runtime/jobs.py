@@ -74,7 +74,7 @@ async def run_forever(scheduler: Scheduler, interval: float) -> None:
         await asyncio.sleep(interval * random.uniform(0.9, 1.1))
 
 
-def start_background(app: AppContext, bot: Bot, desk: Desk | None = None) -> asyncio.Task | None:
+def start_background(app: AppContext, bot: Bot, desk: Desk | None = None) -> asyncio.Task[None] | None:
     """Start this process's background task (None when SCHEDULER_INTERVAL_SECONDS is 0)."""
     interval = app.settings.scheduler_interval_seconds
     if interval <= 0:
@@ -82,7 +82,7 @@ def start_background(app: AppContext, bot: Bot, desk: Desk | None = None) -> asy
     return asyncio.create_task(run_forever(build_scheduler(app, bot, desk), interval), name="esign-scheduler")
 
 
-async def stop_background(task: asyncio.Task | None) -> None:
+async def stop_background(task: asyncio.Task[None] | None) -> None:
     if task is None:
         return
     task.cancel()

@@ -28,10 +28,10 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Awaitable, Hashable
 
 from aiogram import Bot, Dispatcher
-from aiogram.types import Update
+from aiogram.types import Chat, Update, User
 
 from bot.errors import PaymentNotStored
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25  # seconds between fetches while an update is unfinished (no long poll then)
 MAX_IN_FLIGHT = 64  # below getUpdates' 100, so a fetch can still bring new updates
 PAYMENT_RETRY_FIRST, PAYMENT_RETRY_MAX = 0.5, 5.0  # seconds between tries of a payment not stored
-CONFIRM_TIMEOUT = 10.0  # the last getUpdates, which confirms what was handled before exiting
+CONFIRM_TIMEOUT = 10  # the last getUpdates, which confirms what was handled before exiting
 
 
 def queue_of(update: Update) -> Hashable:
@@ -50,10 +50,10 @@ def queue_of(update: Update) -> Hashable:
     if update.pre_checkout_query is not None:
         return ("pre_checkout_query", update.update_id)
     event = update.event
-    user = getattr(event, "from_user", None)
+    user: User | None = getattr(event, "from_user", None)
     if user is not None:
         return user.id
-    chat = getattr(event, "chat", None)
+    chat: Chat | None = getattr(event, "chat", None)
     return chat.id if chat is not None else None
 
 
@@ -116,7 +116,7 @@ class Poller:
                     break  # this one and the later ones come again in the next fetch
                 self.take(update)
 
-    async def _first_of(self, awaitable, *, timeout: float | None = None) -> None:
+    async def _first_of(self, awaitable: Awaitable[object], *, timeout: float | None = None) -> None:
         """Wait for `awaitable`, for `stop` or for `timeout`, whichever comes first."""
         task = asyncio.ensure_future(awaitable)
         stopping = asyncio.ensure_future(self.stop.wait())

@@ -16,7 +16,7 @@ bound and serves waiters first come, first served.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -46,7 +46,7 @@ class FairConnectionPool(ConnectionPool):
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         await self._slots.acquire()
         try:
-            return await super().get_connection(*args, **kwargs)
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
         except BaseException:
             self._slots.release()
             raise
@@ -80,11 +80,11 @@ class FairSentinelConnectionPool(FairConnectionPool, SentinelConnectionPool):
 class SentinelRedis(aioredis.Redis):
     """A client of a Sentinel-managed master that also closes its connections to the Sentinels."""
 
-    sentinel: Sentinel | None = None
+    sentinel_manager: Sentinel | None = None  # not `sentinel`: that is the SENTINEL command's method
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
-        for client in self.sentinel.sentinels if self.sentinel else ():
+        for client in self.sentinel_manager.sentinels if self.sentinel_manager else ():
             await client.aclose()
 
 
@@ -138,8 +138,8 @@ def _sentinel_client(url: str, tls: bool, max_connections: int, options: dict[st
                         db=int(path[1]) if len(path) == 2 else 0, **options)
     client = sentinel.master_for(path[0], redis_class=SentinelRedis,
                                  connection_pool_class=FairSentinelConnectionPool, max_connections=max_connections)
-    client.sentinel = sentinel
-    return client
+    client.sentinel_manager = sentinel
+    return cast(SentinelRedis, client)
 
 
 def _cluster_client(url: str, tls: bool, max_connections: int, options: dict[str, Any]) -> RedisCluster:

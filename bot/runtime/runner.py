@@ -24,6 +24,7 @@ from services.catalog import Catalog, CatalogError, load_catalog
 # Redis and the catalog have passed, so those start-up errors are reported at once.
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def load_settings() -> Settings:
 async def connect_redis(url: str) -> aioredis.Redis:
     # The URL may carry a password: only its redacted form is ever printed.
     try:
-        redis = redis_from_url(url)
+        redis: aioredis.Redis = redis_from_url(url)
     except ValueError as exc:
         raise StartupError(f"setting REDIS_URL is not a Redis URL: {redact_url(url)} ({exc})") from None
     try:
@@ -68,7 +69,7 @@ def bot_token(settings: Settings) -> str:
     return token
 
 
-async def warn_if_not_durable(redis, settings: Settings) -> None:
+async def warn_if_not_durable(redis: aioredis.Redis, settings: Settings) -> None:
     """Orders and payments live in Redis: in production, say so when it keeps nothing on disk."""
     if settings.environment != "production":
         return
@@ -209,6 +210,7 @@ async def serve_webhook(dp: Dispatcher, bot: Bot, settings: Settings, stop: asyn
     # from the bot token, so that every replica checks the same one.
     secret = webhook_secret(settings, bot.token)
     runner = await start_web(dp, bot, settings, required=True, webhook_secret_token=secret)
+    assert runner is not None  # required: it raised otherwise
     try:
         await register_webhook_once(dp, bot, settings, secret)
         log.info("bot.start mode=webhook host=%s port=%s", settings.web_host, settings.web_port)
@@ -233,6 +235,7 @@ async def register_webhook_once(dp: Dispatcher, bot: Bot, settings: Settings, se
     """setWebhook only when what is registered differs: with several instances behind a load
     balancer, the first one registers and the others (and every restart) leave it alone.
     The secret cannot be read back from Telegram, so its fingerprint is kept in Redis."""
+    assert settings.webhook_url  # webhook mode
     url = settings.webhook_url.rstrip("/") + settings.webhook_path
     allowed = sorted(dp.resolve_used_update_types())
     fingerprint = hashlib.sha256(json.dumps([url, secret, allowed]).encode()).hexdigest()
@@ -249,7 +252,7 @@ async def register_webhook_once(dp: Dispatcher, bot: Bot, settings: Settings, se
 
 
 async def start_web(dp: Dispatcher, bot: Bot, settings: Settings, *, required: bool,
-                    webhook_secret_token: str | None = None):
+                    webhook_secret_token: str | None = None) -> web.AppRunner | None:
     """The one aiohttp app (bot.web: webhook when given a secret, checkout pages, payment notices,
     /healthz) on WEB_HOST:WEB_PORT. When the port is taken, webhook mode cannot start; polling
     goes on without the web pages, saying so."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-from aiogram.types import KeyboardButton, ReplyKeyboardRemove
+from aiogram.types import InlineKeyboardButton, KeyboardButton, ReplyKeyboardRemove
 
 from bot.callbacks import (
     BillingEnt,
@@ -55,12 +55,12 @@ def pack_name(tr: Translator, code: str | None) -> str:
     return tr(f"pack.{code}") if code else tr("pack.none")
 
 
-def nav_row(tr: Translator, *, back: str | None = None) -> list:
+def nav_row(tr: Translator, *, back: str | None = None) -> list[InlineKeyboardButton]:
     return list(_nav_row(tr("btn.home"), tr("btn.contact"), tr("btn.back") if back else "", back))
 
 
 @lru_cache(maxsize=256)
-def _nav_row(home: str, contact: str, back_label: str, back: str | None) -> tuple:
+def _nav_row(home: str, contact: str, back_label: str, back: str | None) -> tuple[InlineKeyboardButton, ...]:
     row = [button(home, Nav(to="home")), button(contact, Nav(to="contact"))]
     if back:
         row.insert(0, button(back_label, Nav(to=back)))

@@ -25,7 +25,7 @@ class Screen:
 def button(label: str, data: CallbackData) -> InlineKeyboardButton:
     # Buttons are immutable: one object per label and callback data serves every screen,
     # instead of a pydantic model and a packing of the data at every render.
-    key = (label, type(data), *data.__dict__.values())
+    key: tuple[object, ...] = (label, type(data), *data.__dict__.values())
     found = _BUTTONS.get(key)
     if found is None:
         if len(_BUTTONS) >= BUTTONS_KEPT:
@@ -35,7 +35,7 @@ def button(label: str, data: CallbackData) -> InlineKeyboardButton:
 
 
 BUTTONS_KEPT = 4096
-_BUTTONS: dict[tuple, InlineKeyboardButton] = {}
+_BUTTONS: dict[tuple[object, ...], InlineKeyboardButton] = {}
 
 
 def link(label: str, url: str) -> InlineKeyboardButton:
@@ -54,7 +54,7 @@ def inline(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
     return found
 
 
-_MARKUPS: dict[tuple, InlineKeyboardMarkup] = {}
+_MARKUPS: dict[tuple[tuple[int, ...], ...], InlineKeyboardMarkup] = {}
 
 
 def reply_keyboard(*rows: list[KeyboardButton]) -> ReplyKeyboardMarkup:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from aiogram.types import InlineKeyboardButton
+
 from bot.callbacks import BillingEnt, BillingGo, BillingPick, InfoPage, Nav
 from bot.screens import edition_name, local_date, local_time, nav_row, pack_name, status_label
 from bot.screens.base import Screen, button, inline, link
@@ -148,14 +150,14 @@ def no_enterprise(tr: Translator, phone: str) -> Screen:
     return Screen(tr("billing.no_enterprise", phone=mask_phone(phone)), markup)
 
 
-def refused(tr: Translator, ent: Enterprise, text: str, *, extra: list | None = None) -> Screen:
+def refused(tr: Translator, ent: Enterprise, text: str, *, extra: list[list[InlineKeyboardButton]] | None = None) -> Screen:
     """A purchase the enterprise cannot make now: why, and the way back to its billing screen."""
     rows = list(extra or [])
     rows.append([button(tr("billing.back_to_enterprise"), BillingEnt(action="view", ent=ent.id))])
     return Screen(text, inline(*rows, nav_row(tr)))
 
 
-def back_row(tr: Translator, ent: Enterprise) -> list:
+def back_row(tr: Translator, ent: Enterprise) -> list[InlineKeyboardButton]:
     return [button(tr("billing.back_to_enterprise"), BillingEnt(action="view", ent=ent.id))]
 
 
@@ -306,7 +308,7 @@ def new_edition_confirm(tr: Translator, ent: Enterprise, q: Quote, now: datetime
 # --- 增值服务 value-added services (F9) --------------------------------------------------------
 
 
-def unlock_button(tr: Translator, ent: Enterprise, a: Availability) -> list:
+def unlock_button(tr: Translator, ent: Enterprise, a: Availability) -> list[InlineKeyboardButton]:
     if a.unlock == "upgrade":
         return [button(tr("value_added.unlock_upgrade", name=service_name(tr, a.service)),
                        BillingEnt(action="upgrade", ent=ent.id))]

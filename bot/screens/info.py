@@ -2,6 +2,8 @@
 entrance 了解企业版服务 (R9). Texts: config/locales/info.*.toml."""
 from __future__ import annotations
 
+from aiogram.types import InlineKeyboardButton
+
 from bot.callbacks import InfoPage, Nav
 from bot.screens import edition_name, nav_row
 from bot.screens.base import Screen, button, inline, link
@@ -9,7 +11,7 @@ from config.texts import Translator
 from services.catalog import Catalog, format_fen
 
 
-def pages_row(tr: Translator, *, but: str) -> list:
+def pages_row(tr: Translator, *, but: str) -> list[InlineKeyboardButton]:
     """The other information screens."""
     return [button(tr(f"info.btn_{page}"), InfoPage(page=page)) for page in ("refund", "invoice", "faq") if page != but]
 

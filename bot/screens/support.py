@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from aiogram.types import InlineKeyboardMarkup
+
 from bot.callbacks import Nav, OrderAction, StaffAction, StaffQuote, SupportAction
 from bot.screens import edition_name, nav_row, pack_name
 from bot.screens.base import Screen, button, inline, link
@@ -216,7 +218,7 @@ def status_line(tr: Translator, ticket: Ticket, agent: Agent | None, hours: Work
     return tr("support.staff.status_resolved", by=tr(f"support.staff.by_{ticket.resolved_by or 'agent'}"))
 
 
-def card_buttons(tr: Translator, ticket: Ticket):
+def card_buttons(tr: Translator, ticket: Ticket) -> InlineKeyboardMarkup | None:
     if not ticket.live:
         return None
     rows = []

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from aiogram.types import InlineKeyboardButton
+
 from bot.callbacks import BillingEnt, InfoPage, TrialPick
 from bot.screens import edition_name, local_time, nav_row
 from bot.screens.base import Screen, button, inline
@@ -22,7 +24,7 @@ def volume_name(tr: Translator, code: str) -> str:
     return tr(f"trial.volume_{code}")
 
 
-def cancel_row(tr: Translator) -> list:
+def cancel_row(tr: Translator) -> list[InlineKeyboardButton]:
     return nav_row(tr)
 
 
@@ -112,7 +114,7 @@ def choose_volume(tr: Translator, cat: Catalog, form: TrialForm) -> Screen:
     return Screen(_progress(tr, 4) + "\n" + tr("trial.volume_prompt"), inline(*rows, *_back_to_review(tr, form), nav_row(tr)))
 
 
-def _back_to_review(tr: Translator, form: TrialForm) -> list:
+def _back_to_review(tr: Translator, form: TrialForm) -> list[list[InlineKeyboardButton]]:
     return [[button(tr("trial.back_to_review"), TrialPick(field="review"))]] if form.reviewing and form.complete() else []
 
 

@@ -83,7 +83,7 @@ class TaggedKeyBuilder(DefaultKeyBuilder):
     def __init__(self, prefix: str = "fsm") -> None:
         super().__init__(prefix=prefix, with_bot_id=True)
 
-    def build(self, key: StorageKey, part: str | None = None) -> str:  # type: ignore[override]
+    def build(self, key: StorageKey, part: str | None = None) -> str:
         identity = [str(key.bot_id)]
         if key.business_connection_id:
             identity.append(str(key.business_connection_id))
@@ -180,7 +180,7 @@ class ConversationStore:
 
     async def _take(self, key: StorageKey, lock_key: str, token: str, seen: str | None) -> Any:
         keys = [lock_key, self.keys.build(key, "state"), self.keys.build(key, "data"), seen or lock_key]
-        args = [token, self.lock_ttl_ms, "1" if seen else "0"]
+        args: list[str | int] = [token, self.lock_ttl_ms, "1" if seen else "0"]
         delay = LOCK_RETRY_FIRST
         while True:
             reply = await self._open_script(keys=keys, args=args)

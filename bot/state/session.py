@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import secrets
 from functools import cache
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -43,7 +44,7 @@ class Session(BaseModel):
         self.cart_id = secrets.token_hex(8)
 
     @classmethod
-    def from_data(cls, data: dict) -> Session:
+    def from_data(cls, data: dict[str, Any]) -> Session:
         return cls.model_validate(data.get("session") or {})
 
     @classmethod
@@ -55,7 +56,7 @@ class Session(BaseModel):
         fields = (json.loads(stored).get("session") or {}) if stored else {}
         return cls.model_validate({**_defaults(), **fields})
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return {"session": self.model_dump(mode="json", exclude_defaults=True)}
 
     def to_text(self) -> str | None:
@@ -66,5 +67,5 @@ class Session(BaseModel):
 
 
 @cache
-def _defaults() -> dict:
+def _defaults() -> dict[str, Any]:
     return Session().model_dump(mode="json")

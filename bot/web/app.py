@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Dispatcher
 from aiohttp import web
@@ -32,6 +33,7 @@ from bot.web.webhook import add_webhook_route
 from config.settings import Settings
 
 log = logging.getLogger("bot.web")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def webhook_secret(settings: Settings, bot_token: str) -> str:
@@ -112,12 +114,12 @@ def error_page(request: web.Request, status: int, key: str, *, lang: str | None 
 
 
 @web.middleware
-async def guard(request: web.Request, handler) -> web.StreamResponse:
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refusals as clear pages with a 4xx status, never a stack trace; security headers and the
     CSRF cookie on every answer."""
     st = state(request)
     try:
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
     except PageError as refusal:
         response = error_page(request, refusal.status, refusal.key, lang=refusal.lang,
                               chat_url=await st.chat_url(), **refusal.params)

@@ -161,24 +161,23 @@ def summary_view(st: WebState, tr: Translator, link: CheckoutLink, order: Order 
     (`priced`: the cart as priced for the enterprise it is bought for, R18)."""
     cat = st.app.catalog
     cart = link.cart
-    q = None if order is not None else priced or st.checkout.quote(link)
+    shown: Order | Quote | None = order if order is not None else priced or st.checkout.quote(link)
     facts: list[tuple[str, str, str]] = []
-    kind = getattr(order, "kind", "edition") if order is not None else (q.kind if q is not None else "edition")
-    code = order.edition if order is not None else cart.edition or ""
+    kind = str(shown.kind.value if isinstance(shown, Order) else shown.kind) if shown is not None else "edition"
+    code = shown.edition if shown is not None else cart.edition or ""
     edition = cat.edition(code)
     if edition is not None and kind == "edition":
         facts.append((tr("checkout.summary.edition"), edition_name(tr, code),
                       tr("checkout.summary.price_per_year", price=format_fen(edition.price_per_year_fen),
                          contracts=f"{edition.contracts_per_year:,}")))
-        years = order.years if order is not None else (q.years if q else cart.years)
+        years = shown.years if shown is not None else cart.years
         facts.append((tr("checkout.summary.years"), tr("checkout.summary.years_value", years=years) if years
                       else tr("checkout.summary.years_unset"), ""))
-        if order is not None or q is not None:
-            facts.append((tr("checkout.summary.pack"), pack_name(tr, order.pack if order is not None else q.pack), ""))
-    if order is None and q is None:
+        if shown is not None:
+            facts.append((tr("checkout.summary.pack"), pack_name(tr, shown.pack), ""))
+    if shown is None:
         return {"facts": facts, "lines": [], "total": None}
-    lines, total, contracts = (order.lines, order.total_fen, order.contracts) if order is not None \
-        else (q.lines, q.total_fen, q.contracts)
+    lines, total, contracts = shown.lines, shown.total_fen, shown.contracts
     if contracts:
         facts.append((tr("checkout.summary.contracts"), tr("checkout.summary.contracts_value",
                                                           contracts=f"{contracts:,}"), ""))
@@ -201,7 +200,7 @@ async def render_checkout(request: web.Request, link: CheckoutLink, lang: str, *
         return see_other(f"{base_path(link)}/result")
     if link.for_order and (order is None or order.status in CLOSED):
         status_text = tr(f"status.{order.status.value}") if order else tr("status.expired")
-        raise PageError(410, "order_closed", lang=lang, status=status_text)
+        raise PageError(410, "order_closed", lang=lang, order_status=status_text)
     complete = link.for_order or st.checkout.quote(link) is not None
     priced: Quote | None = None
     context: dict[str, Any] = {"choose": None, "verify": None, "submit": None, "pay": None}

@@ -167,10 +167,10 @@ async def sandbox_action(request: web.Request) -> web.StreamResponse:
             raise PageError(429, "rate", lang=lang, headers={"Retry-After": str(wait)}, seconds=wait)
     action = form.get("action")
     if action == "pay":
-        payment = await gateway.pay(payment_id)
-        return web.Response(status=303, headers={"Location": payment.return_url})
+        paid = await gateway.pay(payment_id) or payment
+        return web.Response(status=303, headers={"Location": paid.return_url})
     if action == "cancel":
-        payment = await gateway.cancel(payment_id)
-        back = payment.return_url + ("?payment=cancelled" if payment.status == "cancelled" else "")
+        cancelled = await gateway.cancel(payment_id) or payment
+        back = cancelled.return_url + ("?payment=cancelled" if cancelled.status == "cancelled" else "")
         return web.Response(status=303, headers={"Location": back})
     raise PageError(400, "bad_request", lang=lang)

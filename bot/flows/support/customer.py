@@ -33,7 +33,7 @@ from bot.state.states import Menu, Phone
 from services.catalog import quote
 from services.orders import Order, OrderStatus
 from services.phones import mask_phone
-from services.support import Intake, IntakeCart, IntakeEnterprise, IntakeOrder, TicketKind
+from services.support import Intake, IntakeCart, IntakeEnterprise, IntakeOrder, Ticket, TicketKind
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ async def go_below(event: Message | CallbackQuery, flow: Flow, step: State | Non
     screen = await flow.screen_for(step.state if step else None)
     text = f"{notice}\n\n{screen.text}" if notice else screen.text
     chat_id = event.chat.id if isinstance(event, Message) else flow.user_id
+    assert event.bot is not None
     await event.bot.send_message(chat_id, text, reply_markup=screen.markup)
 
 
@@ -124,6 +125,7 @@ async def enter(event: Message | CallbackQuery, flow: Flow, desk: Desk, kind: Ti
     if not enabled(app):
         await flow.go(event, Menu.contact)
         return
+    assert event.from_user is not None
     intake = await build_intake(flow, event.from_user, kind, order)
     outcome = await app.support.open_ticket(flow.user_id, intake, order_id=order.id if order else None)
     if outcome.status == "banned":
@@ -203,7 +205,7 @@ def router() -> Router:
     return r
 
 
-async def relay_ticket(message: Message, app: AppContext) -> dict | bool:
+async def relay_ticket(message: Message, app: AppContext) -> dict[str, Ticket] | bool:
     """A filter: the customer's message goes to customer service — a live ticket, or one
     resolved within the reopen window. Commands (/start) and non-content messages never do."""
     if not enabled(app) or message.chat.type != "private" or message.from_user is None:
@@ -223,7 +225,7 @@ def relay_router() -> Router:
     r = Router(name="support-relay")
 
     @r.message(relay_ticket)
-    async def relay(message: Message, flow: Flow, ticket, desk: Desk) -> None:
+    async def relay(message: Message, flow: Flow, ticket: Ticket, desk: Desk) -> None:
         app = flow.app
         support = app.support
         verdict = await support.flood(flow.user_id)
@@ -248,8 +250,7 @@ def relay_router() -> Router:
 
     @r.edited_message(When(F.chat.type == "private"))
     async def edited(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
-        desk = desk if enabled(app) else None
-        if desk is not None and await desk.mirror_edit(message):
+        if enabled(app) and await desk.mirror_edit(message):
             ticket = await app.support.live_ticket(message.chat.id)
             if ticket is not None:
                 await desk.note(ticket, "✏️ " + (message.text or message.caption or ""), who="customer")

@@ -7,23 +7,24 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.fsm.storage.base import StorageKey
-from aiogram.types import Message, MessageEntity, ReplyParameters
+from aiogram.types import InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters
 
 from bot import screens
 from bot.context import AppContext
 from bot.flows.base import Flow, open_flow
 from bot.screens import support as support_screens
-from bot.screens.base import Screen
+from bot.screens.base import Markup, Screen
 from bot.state.states import Phone
 from config.texts import Translator
 from services.support import Agent, SupportCustomer, Ticket, TicketStatus, TranscriptEntry
 
 log = logging.getLogger(__name__)
+Speaker = Literal["customer", "agent", "note", "system"]  # who a transcript entry is from
 T = TypeVar("T")
 
 # Telegram's words for a topic that is no longer there.
@@ -143,7 +144,7 @@ class Desk:
             thread, _ = await self.topic(customer_id)
             return await send(thread)
 
-    async def post(self, customer_id: int, text: str, markup=None, *, reply_to: int | None = None) -> Message:
+    async def post(self, customer_id: int, text: str, markup: Markup = None, *, reply_to: int | None = None) -> Message:
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         return await self.to_topic(customer_id, lambda thread: self.bot.send_message(
             self.staff_chat, text, message_thread_id=thread, reply_markup=markup, reply_parameters=reply))
@@ -185,8 +186,9 @@ class Desk:
         if fresh.card_message_id is None:
             return
         screen = await self.card(fresh)
+        markup = screen.markup if isinstance(screen.markup, InlineKeyboardMarkup) else None
         await self._quietly(self.bot.edit_message_text(screen.text, chat_id=self.staff_chat,
-                                                       message_id=fresh.card_message_id, reply_markup=screen.markup))
+                                                       message_id=fresh.card_message_id, reply_markup=markup))
 
     async def sync_topic(self, customer_id: int, ticket: Ticket) -> None:
         """The topic's name shows the ticket's state; a resolved ticket's topic is closed."""
@@ -285,20 +287,20 @@ class Desk:
             return False
         return True
 
-    async def record(self, ticket: Ticket, message: Message, who: str, *, agent_id: int | None = None) -> None:
+    async def record(self, ticket: Ticket, message: Message, who: Speaker, *, agent_id: int | None = None) -> None:
         kind = content_kind(message) or "text"
         text = message.text or message.caption or ""
         await self.support.record(ticket.id, TranscriptEntry(at=self.support.now(), who=who, kind=kind, text=text,
                                                              agent_id=agent_id))
         await self.support.count_message(ticket.id)
 
-    async def note(self, ticket: Ticket, text: str, who: str = "system", agent_id: int | None = None) -> None:
+    async def note(self, ticket: Ticket, text: str, who: Speaker = "system", agent_id: int | None = None) -> None:
         await self.support.record(ticket.id, TranscriptEntry(at=self.support.now(), who=who, text=text,
                                                              agent_id=agent_id))
 
     # --- the customer's chat ---------------------------------------------------------------
 
-    async def tell_customer(self, customer: SupportCustomer, text: str, markup=None) -> bool:
+    async def tell_customer(self, customer: SupportCustomer, text: str, markup: Markup = None) -> bool:
         try:
             await self.bot.send_message(customer.user_id, text, reply_markup=markup)
             return True

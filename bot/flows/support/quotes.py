@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from aiogram import BaseMiddleware
 from aiogram.types import Message, TelegramObject
@@ -95,7 +95,7 @@ def parse_quote_args(app: AppContext, args: list[str]) -> tuple[str, int, str | 
     return edition, years, pack, price
 
 
-def quote_lines(tr, q: Quote) -> list[tuple[str, int]]:
+def quote_lines(tr: Translator, q: Quote) -> list[tuple[str, int]]:
     return [((tr("buy.line_edition", name=edition_name(tr, line.code), years=line.quantity)
               if line.kind == "edition" else pack_name(tr, line.code)), line.amount_fen) for line in q.lines]
 
@@ -127,6 +127,7 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
         priced = price_quote(app.catalog, cart, enterprise=enterprise, phone=flow.session.phone,
                              price_fen=price_fen, now=app.clock.now())
         q, listed = priced.quote, priced.listed_fen
+        delivery: Literal["invoice", "link", "none"]
         delivered_to = enterprise if priced.delivered_at_once else None
         order, _ = await app.orders.create(
             user_id=customer.user_id,

@@ -60,6 +60,15 @@ class Topic:
     ticket: Ticket | None  # the customer's current ticket, live or resolved
 
 
+@dataclass(frozen=True)
+class LiveTopic:
+    """A customer's topic whose ticket is live: what most staff commands act on."""
+
+    thread: int
+    customer: SupportCustomer
+    ticket: Ticket
+
+
 async def topic_of(message: Message, app: AppContext) -> Topic | None:
     thread = message.message_thread_id if message.is_topic_message else None
     if thread is None:
@@ -73,6 +82,7 @@ async def topic_of(message: Message, app: AppContext) -> Topic | None:
 
 async def agent_of(event: Message | CallbackQuery, app: AppContext) -> Agent:
     user = event.from_user
+    assert user is not None  # staff updates come from a person
     return await app.support.register_agent(user.id, support_screens.display_name(user.first_name, user.last_name),
                                             user.username)
 
@@ -89,13 +99,15 @@ def router() -> Router:
             await message.answer(staff_texts(app)("support.staff.outside_topic"))
         return topic
 
-    async def in_live_topic(message: Message, app: AppContext) -> Topic | None:
+    async def in_live_topic(message: Message, app: AppContext) -> LiveTopic | None:
         """The topic the command was given in, when its ticket is live; else the agent is told why not."""
         topic = await in_topic(message, app)
-        if topic is not None and (topic.ticket is None or not topic.ticket.live):
+        if topic is None:
+            return None
+        if topic.ticket is None or not topic.ticket.live:
             await message.answer(staff_texts(app)("support.staff.not_live"))
             return None
-        return topic
+        return LiveTopic(topic.thread, topic.customer, topic.ticket)
 
     # --- anywhere in the group -----------------------------------------------------------
 
