@@ -1,5 +1,6 @@
 # Sourced by the other scripts: a project virtualenv with the bot, its test extras and the
-# developer tools (devkit/: playgrounds, the flow-testing kit, benchmarks).
+# developer tools (devkit/: playgrounds, the flow-testing kit, benchmarks), at the exact
+# versions of requirements-dev.lock (scripts/lock.sh writes it).
 # Idempotent: re-runs only install what changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,8 +22,11 @@ if [ ! -x .venv/bin/python ]; then
   "$(find_python)" -m venv .venv
 fi
 stamp=.venv/.installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ devkit/pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ requirements-dev.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ] ||
+   [ devkit/pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]' -e ./devkit
+  .venv/bin/python -m pip install --quiet -r requirements-dev.lock
+  .venv/bin/python -m pip install --quiet --no-deps -e . -e ./devkit
+  .venv/bin/python -m pip check  # the lock satisfies what pyproject.toml asks for
   touch "$stamp"
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: virtualenv, packages, Redis, then pytest.
+# The whole test suite, from a fresh clone: virtualenv, packages, Redis, then pytest, one worker
+# per core (pytest-xdist; TEST_WORKERS=1 for one process), each on a Redis database of its own.
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/flows -x).
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source "$ROOT/scripts/redis.sh"
@@ -20,4 +21,4 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "warning: could not install chromium; the browser test will be skipped" >&2
   fi
 fi
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
