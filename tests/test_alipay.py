@@ -47,9 +47,9 @@ class World:
                              notify_url=self.endpoint.url, return_url="https://shop.example/checkout/t/result", **extra)
 
     def gateway_with(self, **change: object) -> AlipayGateway:
-        args: dict[str, object] = dict(app_id=APP_ID, app_private_key=self.app_key,
-                                       alipay_public_key=self.fake.alipay_public_key, clock=self.clock,
-                                       gateway_url=self.fake.gateway_url, seller_id=SELLER)
+        args: dict[str, object] = {"app_id": APP_ID, "app_private_key": self.app_key,
+                                   "alipay_public_key": self.fake.alipay_public_key, "clock": self.clock,
+                                   "gateway_url": self.fake.gateway_url, "seller_id": SELLER}
         args.update(change)
         return AlipayGateway(**args)  # type: ignore[arg-type]
 
@@ -132,9 +132,11 @@ async def test_page_pay_gives_a_signed_url_and_the_paid_notice_is_verified(world
     assert "确认付款" in await open_cashier(w, session.pay_url)
     created = await w.gateway.query(ORDER)
     assert created is not None and (created.status, created.trade_status) == ("created", "WAIT_BUYER_PAY")
-    async with aiohttp.ClientSession() as browser:  # 确认付款, and back to our result page
-        async with browser.post(f"{w.fake.base_url}/fake/pay/{APP_ID}/{ORDER}", allow_redirects=False) as done:
-            back = done.headers["Location"]
+    async with (  # 确认付款, and back to our result page
+        aiohttp.ClientSession() as browser,
+        browser.post(f"{w.fake.base_url}/fake/pay/{APP_ID}/{ORDER}", allow_redirects=False) as done,
+    ):
+        back = done.headers["Location"]
     assert back.startswith("https://shop.example/checkout/t/result?")
     returned = dict(parse_qsl(urlsplit(back).query))
     assert rsa_verify(w.fake.alipay_public_key, returned["sign"], sign_content(returned, leave_out=NOTICE_UNSIGNED))
@@ -227,8 +229,11 @@ async def test_forged_and_tampered_notices_are_refused_and_nothing_is_accepted(w
         ("another seller's payment", w.fake.sign_notice({**params, "seller_id": "2088000000000000"}), "malformed"),
         ("three decimals", w.fake.sign_notice({**params, "total_amount": "12800.001"}), "malformed"),
         ("a float's amount", w.fake.sign_notice({**params, "total_amount": "1.28e6"}), "malformed"),
-        ("stale notify_time", w.fake.sign_notice({**params, "notify_time": three_days_ago.strftime("%Y-%m-%d %H:%M:%S")}), "stale"),
-        ("from the future", w.fake.sign_notice({**params, "notify_time": (three_days_ago + timedelta(days=4)).strftime("%Y-%m-%d %H:%M:%S")}), "stale"),
+        ("stale notify_time",
+         w.fake.sign_notice({**params, "notify_time": three_days_ago.strftime("%Y-%m-%d %H:%M:%S")}), "stale"),
+        ("from the future",
+         w.fake.sign_notice({**params, "notify_time": (three_days_ago + timedelta(days=4)).strftime("%Y-%m-%d %H:%M:%S")}),
+         "stale"),
         ("not paid", w.fake.sign_notice({**params, "trade_status": "WAIT_BUYER_PAY"}), "malformed"),
         ("not a form", b"\xff\xfe{}", "malformed"),
     ]
@@ -307,7 +312,8 @@ async def test_query_follows_the_payment(world: World) -> None:
     trade = await paid(w)
     status = await w.gateway.query(ORDER)
     assert status is not None
-    assert (status.status, status.payment_id, status.amount_fen, status.paid_at) == ("paid", trade.trade_no, 1_280_000, w.clock.now())
+    assert (status.status, status.payment_id, status.amount_fen, status.paid_at) == \
+        ("paid", trade.trade_no, 1_280_000, w.clock.now())
 
 
 async def test_close_an_unpaid_trade_and_it_cannot_be_paid(world: World) -> None:
@@ -342,7 +348,8 @@ async def test_refunds_full_and_partial_once_per_refund_id(world: World) -> None
     trade = await paid(w, amount_fen=10_000)
     first = await w.gateway.refund(order_id=ORDER, refund_id="rf_0a1b2c3d4e5f", amount_fen=3_000, total_fen=10_000,
                                    reason="订单已过期")
-    assert (first.refund_id, first.amount_fen, first.status, first.payment_id) == ("rf_0a1b2c3d4e5f", 3_000, "succeeded", trade.trade_no)
+    assert (first.refund_id, first.amount_fen, first.status, first.payment_id) == \
+        ("rf_0a1b2c3d4e5f", 3_000, "succeeded", trade.trade_no)
     again = await w.gateway.refund(order_id=ORDER, refund_id="rf_0a1b2c3d4e5f", amount_fen=3_000, total_fen=10_000,
                                    reason="订单已过期")
     assert (again.amount_fen, again.status) == (3_000, "succeeded")

@@ -3,6 +3,7 @@ costs what docs/performance.md says in Redis round trips (counted, never timed: 
 are slow and shared, so no speed is ever asserted)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -92,7 +93,7 @@ async def test_each_step_of_the_purchase_costs_the_round_trips_documented(bench_
             last = run.counter.round_trips
 
         await bench.purchase(buyer, record)
-        assert dict(zip(PURCHASE_STEPS, costs)) == {
+        assert dict(zip(PURCHASE_STEPS, costs, strict=True)) == {
             "start": 2, "catalog": 2, "buy_now": 2, "edition": 2, "years": 2, "pack": 2, "enterprise_name": 2,
             "phone": 3, "code": 4, "submit": 4, "pre_checkout": 4, "payment": 4, "bind_now": 4, "bind_pick": 4,
             "bind_confirm": 4,
@@ -191,8 +192,9 @@ def test_a_session_is_stored_as_the_same_text_its_data_would_be():
 
 async def test_bare_aiogram_alone_in_its_own_process(bench_db):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "esign_devkit.bench.bare", "-n", "4", "--rounds", "1", "--redis", bench_db],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "esign_devkit.bench.bare", "-n", "4", "--rounds", "1", "--redis", bench_db],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
     assert result["updates"] == 4 * 15 and result["baseline_updates_per_s"] > 0

@@ -230,7 +230,7 @@ def test_quote_table(catalog, edition, years, pack):
         contracts += pack_contracts
     total = sum(line[3] for line in expected_lines)
 
-    assert [(l.kind, l.code, l.quantity, l.amount_fen) for l in q.lines] == expected_lines
+    assert [(line.kind, line.code, line.quantity, line.amount_fen) for line in q.lines] == expected_lines
     assert q.total_fen == total
     assert q.contracts == contracts
     assert (q.edition, q.years, q.pack) == (edition, years, pack)

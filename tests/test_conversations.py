@@ -120,10 +120,12 @@ async def test_conversations_open_at_once_in_one_task_keep_their_own_changes(sto
 
 async def test_read_only_reads_without_the_lock_and_drops_its_writes(store, redis, caplog):
     await context(store).set_state(Demo.first)
-    async with store.open(KEY, update_id=20):  # another update of the user holds the lock
-        async with store.open(KEY, read_only=True) as conversation:
-            assert conversation.state == Demo.first.state
-            await context(store).set_state(Demo.second)
+    async with (
+        store.open(KEY, update_id=20),  # another update of the user holds the lock
+        store.open(KEY, read_only=True) as conversation,
+    ):
+        assert conversation.state == Demo.first.state
+        await context(store).set_state(Demo.second)
     assert await redis.get(STATE_KEY) == Demo.first.state
     assert "conversation.write_dropped" in caplog.text
 

@@ -114,7 +114,7 @@ async def test_pay_then_read_the_order_book(esign_harness):
     paid = await esign_harness.last_order(buyer)
     assert (paid.id, paid.status, paid.total_fen) == (order.id, OrderStatus.PAID, 960_000)
     assert [o.id for o in await esign_harness.orders_of(buyer)] == [order.id]
-    with pytest.raises(StepFailed, match="expected the newest order to be bound, found .* paid"):
+    with pytest.raises(StepFailed, match=r"expected the newest order to be bound, found .* paid"):
         await esign_harness.expect_order(buyer, OrderStatus.BOUND)
 
 

@@ -145,7 +145,7 @@ async def test_create_stores_a_pending_order(orders, catalog, redis, clock):
     assert (order.edition, order.years, order.pack) == ("advanced", 2, "pack_1k")
     assert order.total_fen == 960_000 + 400_000 and order.currency == "CNY"
     assert order.contracts == 1_200 + 1_000
-    assert [(l.code, l.amount_fen) for l in order.lines] == [("advanced", 960_000), ("pack_1k", 400_000)]
+    assert [(line.code, line.amount_fen) for line in order.lines] == [("advanced", 960_000), ("pack_1k", 400_000)]
     assert order.created_at == clock.now()
     assert order.expires_at == clock.now() + timedelta(minutes=30)
     assert [(e.kind, e.at) for e in order.events] == [("created", clock.now())]
@@ -448,7 +448,7 @@ async def test_every_event_has_the_clock_time(orders, catalog, directory, redis,
 
     final = await stored(redis, order.id)
     assert [(e.kind, e.at) for e in final.events] == list(zip(
-        ["created", "refund_pending", "paid", "bound"], times))
+        ["created", "refund_pending", "paid", "bound"], times, strict=True))
     assert final.bound_at == times[-1]
 
 

@@ -45,7 +45,7 @@ async def test_a_429_is_waited_out_and_the_message_sent_once(world):
 
 
 async def test_a_429_that_never_ends_is_raised_after_the_retries(world):
-    fake, bot, time = world
+    fake, bot, _time = world
     for _ in range(6):
         fake.fail_next("sendMessage", 429, retry_after=1)
     with pytest.raises(TelegramRetryAfter):

@@ -489,7 +489,7 @@ async def test_a_hard_kill_between_payment_and_its_confirmation_applies_it_once(
 async def _fails_fast(case: str, env: dict[str, str], *mentions: str) -> str | None:
     """None when `python -m bot run` exits non-zero with one stderr line naming `mentions`."""
     try:
-        code, out, err = await run_cli("run", env=env)
+        code, _out, err = await run_cli("run", env=env)
     except AssertionError as exc:
         return f"{case}: {exc}"
     lines = err.strip().splitlines()

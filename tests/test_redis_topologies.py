@@ -88,7 +88,7 @@ def test_a_url_it_cannot_read_is_refused_with_the_reason(url, reason):
 
 def _every_ledger_key() -> list[str]:
     made = []
-    for name, function in inspect.getmembers(keys, inspect.isfunction):
+    for _name, function in inspect.getmembers(keys, inspect.isfunction):
         if function.__module__ != keys.__name__:
             continue
         made.append(function(*[7] * len(inspect.signature(function).parameters)))

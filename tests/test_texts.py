@@ -92,17 +92,17 @@ def test_a_malformed_template_is_reported_not_raised(tmp_path):
 
 
 def test_a_non_string_text_is_refused(tmp_path):
-    with pytest.raises(TextsError, match="home.title"):
+    with pytest.raises(TextsError, match=r"home\.title"):
         Texts.load(write_locales(tmp_path, ZH, EN.replace('title = "Home"', "title = 3")))
 
 
 def test_broken_toml_and_a_missing_locale_are_refused(tmp_path):
-    with pytest.raises(TextsError, match="en.toml"):
+    with pytest.raises(TextsError, match=r"en\.toml"):
         Texts.load(write_locales(tmp_path / "broken", ZH, "[home\n"))
     only_zh = tmp_path / "only_zh"
     only_zh.mkdir()
     (only_zh / "zh.toml").write_text(ZH, encoding="utf-8")
-    with pytest.raises(TextsError, match="en.toml"):
+    with pytest.raises(TextsError, match=r"en\.toml"):
         Texts.load(only_zh)
 
 
@@ -144,7 +144,7 @@ def test_translator_for_an_unknown_language_uses_zh():
 
 
 def test_translator_refuses_an_unknown_key():
-    with pytest.raises(KeyError, match="no.such.key"):
+    with pytest.raises(KeyError, match=r"no\.such\.key"):
         Texts.load().for_lang("en")("no.such.key")
 
 

@@ -37,11 +37,11 @@ class World:
                                 return_url="https://shop.example/checkout/t/result", **extra)
 
     def gateway_with(self, **change: object) -> WechatPayGateway:
-        args: dict[str, object] = dict(mchid=MCHID, appid=APPID, merchant_serial=SERIAL, merchant_key=self.merchant_key,
-                                       apiv3_key=self.fake.apiv3_key,
-                                       platform_keys={self.fake.platform_serial: self.fake.platform_public_key},
-                                       clock=self.clock, api_base=self.fake.base_url,
-                                       refund_notify_url=self.endpoint.url)
+        args: dict[str, object] = {"mchid": MCHID, "appid": APPID, "merchant_serial": SERIAL,
+                                   "merchant_key": self.merchant_key, "apiv3_key": self.fake.apiv3_key,
+                                   "platform_keys": {self.fake.platform_serial: self.fake.platform_public_key},
+                                   "clock": self.clock, "api_base": self.fake.base_url,
+                                   "refund_notify_url": self.endpoint.url}
         args.update(change)
         return WechatPayGateway(**args)  # type: ignore[arg-type]
 
@@ -200,7 +200,8 @@ async def test_forged_and_tampered_notices_are_refused_and_nothing_is_accepted(w
         ("signed with another key", *signed(cheaper, key=other_key), "bad_signature"),
         ("another serial", *signed(resource, serial="PUB_KEY_ID_0000"), "bad_signature"),
         ("no signature", body, {k: v for k, v in headers.items() if k != "Wechatpay-Signature"}, "bad_signature"),
-        ("body changed after signing", body.replace(b'"TRANSACTION.SUCCESS"', b'"TRANSACTION.SUCCESS" '), headers, "bad_signature"),
+        ("body changed after signing",
+         body.replace(b'"TRANSACTION.SUCCESS"', b'"TRANSACTION.SUCCESS" '), headers, "bad_signature"),
         ("ciphertext changed, signed by WeChat Pay", in_ciphertext, w.fake.signed_headers(in_ciphertext), "bad_signature"),
         ("amount re-encrypted with another APIv3 key", *signed(cheaper, apiv3_key=b"k" * 32), "bad_signature"),
         ("out_trade_no re-encrypted with another APIv3 key",
@@ -297,7 +298,8 @@ async def test_refunds_full_and_partial_once_per_refund_id(world: World) -> None
     tx = await paid(w, amount_fen=10_000)
     first = await w.gateway.refund(order_id="o1a2b3c4d5e6f", refund_id="rf_0a1b2c3d4e5f", amount_fen=3_000,
                                    total_fen=10_000, reason="订单已过期")
-    assert (first.refund_id, first.amount_fen, first.status, first.payment_id) == ("rf_0a1b2c3d4e5f", 3_000, "processing", tx.transaction_id)
+    assert (first.refund_id, first.amount_fen, first.status, first.payment_id) == \
+        ("rf_0a1b2c3d4e5f", 3_000, "processing", tx.transaction_id)
     again = await w.gateway.refund(order_id="o1a2b3c4d5e6f", refund_id="rf_0a1b2c3d4e5f", amount_fen=3_000,
                                    total_fen=10_000, reason="订单已过期")
     assert again.provider_refund_id == first.provider_refund_id

@@ -85,13 +85,13 @@ def _targets(function: types.FunctionType, seen: set[object] | None = None) -> s
 
 def _closure(function: types.FunctionType) -> dict[str, object]:
     cells = function.__closure__ or ()
-    return {name: cell.cell_contents for name, cell in zip(function.__code__.co_freevars, cells)
+    return {name: cell.cell_contents for name, cell in zip(function.__code__.co_freevars, cells, strict=True)
             if _cell_filled(cell)}
 
 
 def _cell_filled(cell: types.CellType) -> bool:
     try:
-        cell.cell_contents
+        _ = cell.cell_contents  # an empty cell raises ValueError
     except ValueError:
         return False
     return True

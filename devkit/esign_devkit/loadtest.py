@@ -424,7 +424,7 @@ class LoadTest:
         await asyncio.gather(*(self.purchase(b) for b in buyers))
         seconds = time.perf_counter() - started
         own_cpu = time.process_time() - own_cpu
-        bots_cpu = [cpu_seconds(p.pid) - before for p, before in zip(self.procs, bots_cpu)]
+        bots_cpu = [cpu_seconds(p.pid) - before for p, before in zip(self.procs, bots_cpu, strict=True)]
         progress("checking the orders")
         await asyncio.sleep(0.5)  # the last answers are sent before the last writes are flushed
         for buyer in buyers:

@@ -60,7 +60,8 @@ class Playground:
         body = message.get("text") or message.get("caption") or ""
         if "invoice" in message:
             inv = message["invoice"]
-            body = f"💳 {inv['title']} — {format_fen(inv['total_amount'])} {inv['currency']}\n{inv['description']}\n(type /pay to pay in the sandbox)"
+            body = (f"💳 {inv['title']} — {format_fen(inv['total_amount'])} {inv['currency']}\n"
+                    f"{inv['description']}\n(type /pay to pay in the sandbox)")
         self.say(f"\n🤖 {edited}{body}")
         choices = []
         checkout_links: list[str] = []

@@ -146,7 +146,8 @@ async def test_R19_with_several_verified_enterprises_the_buyer_says_which_one(es
     screen = await buy_advanced_as(esign_harness, buyer)  # the name typed is neither
 
     assert "本次为哪家企业购买" in screen.text
-    assert {"为「广州第一科技有限公司」购买", "为「广州第二科技有限公司」购买", "为其他企业购买（支付后绑定）"} <= set(screen.buttons)
+    assert {"为「广州第一科技有限公司」购买", "为「广州第二科技有限公司」购买",
+            "为其他企业购买（支付后绑定）"} <= set(screen.buttons)
     screen = await buyer.tap("为「广州第一科技有限公司」购买")
     assert "购买企业：广州第一科技有限公司" in screen.text
     await buyer.tap("提交订单")

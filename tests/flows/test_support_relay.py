@@ -78,7 +78,7 @@ async def test_F11_replies_are_threaded_both_ways(esign_harness):
     assert answer["reply_to_message"]["message_id"] == first["message_id"]
 
     # The customer replies to the agent's answer; the topic shows it replying to the agent.
-    agent_message = [m for m in agent.messages(buyer, from_bot=False) if m.get("text") == "关于第一个问题……"][0]
+    agent_message = next(m for m in agent.messages(buyer, from_bot=False) if m.get("text") == "关于第一个问题……")
     await buyer.reply(answer["message_id"], "明白了")
     copy = agent.messages(buyer)[-1]
     assert copy["text"] == "明白了"

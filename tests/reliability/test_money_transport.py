@@ -29,6 +29,7 @@ from esign_devkit.testing.private_redis import PrivateRedis
 
 from bot.runtime.redis_client import redis_from_url
 from services import keys
+from tests import test_process
 from tests.reliability.test_redis_outage import OutageWorld
 from tests.test_process import (
     PAID,
@@ -41,8 +42,9 @@ from tests.test_process import (
     submit_and_pay,
     text_of,
     wait_until,
-    world,  # noqa: F401 (the fixture)
 )
+
+world = test_process.world  # the fixture: the bot as a process against the fake Bot API, on the shared Redis
 
 PAYMENT_PENDING = "付款已收到，正在确认"
 BUSY = "服务繁忙"
@@ -339,8 +341,10 @@ async def test_after_kill_9_mid_payment_the_lock_frees_and_pre_checkouts_are_ans
     stall.restore()
 
     async def watch_the_dead_lock() -> float:
-        while await world.redis.get(world.fsm_key("lock")) == dead_token:
-            await asyncio.sleep(0.02)
+        async def dead_lock_gone() -> bool:
+            return await world.redis.get(world.fsm_key("lock")) != dead_token
+
+        await wait_until(dead_lock_gone, "the dead process's lock to free", EVENTUALLY)
         return time.monotonic() - killed_at
 
     lock_freed = asyncio.create_task(watch_the_dead_lock())

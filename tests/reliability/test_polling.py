@@ -100,7 +100,7 @@ async def test_a_slow_update_holds_up_neither_other_users_nor_fetching_and_stays
     await asyncio.sleep(0.2)
     for i in range(3):  # Bob writes while Alice's update is stuck, one after the other
         fake.push_update(fake.message_update(bob, f"b{i}"))
-        await eventually(lambda: (2, f"b{i}") in handled, f"Bob's b{i} handled while Alice's update is stuck")
+        await eventually(lambda i=i: (2, f"b{i}") in handled, f"Bob's b{i} handled while Alice's update is stuck")
     fake.push_update(fake.message_update(alice, "a1"))  # behind her stuck one
     await asyncio.sleep(0.3)
     assert handled == [(2, "b0"), (2, "b1"), (2, "b2")]

@@ -3,6 +3,7 @@ differs between the web payment gateway (asked through its `query` API) and Redi
 the sandbox gateway keeps its payments there too, as a provider keeps them on its side."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -88,9 +89,10 @@ async def three_orders(world):
     return lost, fine, ghost, pending
 
 
-async def test_F12_reconcile_reports_a_web_payment_whose_notice_never_arrived_and_a_payment_the_gateway_does_not_know(world, redis):
-    orders, gateway, _, _ = world
-    lost, fine, ghost, pending = await three_orders(world)
+async def test_F12_reconcile_reports_a_web_payment_whose_notice_never_arrived_and_a_payment_the_gateway_does_not_know(
+        world, redis):
+    _orders, gateway, _, _ = world
+    lost, _fine, ghost, _pending = await three_orders(world)
     before = {k: await redis.dump(k) for k in await redis.keys("*")}
 
     report = await Reconciler(redis, gateway).run()
@@ -128,8 +130,8 @@ async def test_F12_reconcile_command_prints_one_line_per_mismatch_and_exits_1(wo
     env = {**os.environ, "REDIS_URL": TEST_REDIS_URL}
     for name in ("WEB_GATEWAY", "PAYMENT_NOTIFY_SECRET", "ENVIRONMENT"):
         env.pop(name, None)
-    done = subprocess.run([sys.executable, "-m", "bot", "reconcile"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "reconcile"], cwd=ROOT, env=env,
+                                   capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 3

@@ -32,14 +32,15 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not REQUIRED,
 LABELS = {
     "zh": {"plan": "购买套餐", "now": "立即购买", "edition": re.compile("^专业版"), "one_year": "1年 · ¥19,800.00",
            "no_pack": "不加购合同加量包", "next": "下一步", "phone": "手机号", "send": "获取验证码", "code": "验证码",
-           "verify": "验证", "name": "企业名称", "submit": "提交订单", "pay": "确认支付", "paid": "支付成功", "chat_paid": "支付成功",
-           "bind": "立即绑定", "choose": "选择购买时长与合同加量包", "invalid": "链接无效", "expired": "链接已过期",
-           "back": "返回聊天立即绑定"},
+           "verify": "验证", "name": "企业名称", "submit": "提交订单", "pay": "确认支付", "paid": "支付成功",
+           "chat_paid": "支付成功", "bind": "立即绑定", "choose": "选择购买时长与合同加量包", "invalid": "链接无效",
+           "expired": "链接已过期", "back": "返回聊天立即绑定"},
     "en": {"plan": "Buy a plan", "now": "Buy now", "edition": re.compile("^Professional"), "one_year": "1 yr · ¥19,800.00",
            "no_pack": "No add-on pack", "next": "Next", "phone": "Phone number", "send": "Get code", "code": "Code",
            "verify": "Verify", "name": "Enterprise name", "submit": "Submit order", "pay": "Pay",
-           "paid": "Payment successful", "chat_paid": "Payment received", "bind": "Bind now", "choose": "Choose the duration and add-on pack",
-           "invalid": "Invalid link", "expired": "Link expired", "back": "Back to the chat to bind"},
+           "paid": "Payment successful", "chat_paid": "Payment received", "bind": "Bind now",
+           "choose": "Choose the duration and add-on pack", "invalid": "Invalid link", "expired": "Link expired",
+           "back": "Back to the chat to bind"},
 }
 
 
@@ -72,7 +73,7 @@ async def shot(page, name: str) -> None:
 @pytest.mark.parametrize("lang", ["zh", "en"])
 async def test_F12_R3_browser_buys_professional_from_the_chat_link_and_the_chat_is_told(web_world: WebWorld,
                                                                                        browser, lang):
-    w, h = web_world, web_world.harness
+    h = web_world.harness
     label = LABELS[lang]
     buyer = h.user(lang=lang)
     await h.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
@@ -180,7 +181,7 @@ async def test_F12_R3_browser_screens_of_the_other_steps(web_world: WebWorld, br
     checked and saved as a screenshot."""
     from services.catalog import Cart
 
-    w, h = web_world, web_world.harness
+    h = web_world.harness
     admin, billing = "+8613800138000", "+8613911112222"
     ent = await h.enterprise(ENTERPRISE_NAME, members={admin: "super_admin", billing: "billing_admin"})
     buyer = h.user(lang=lang, phone=billing)
@@ -206,7 +207,8 @@ async def test_F12_R3_browser_screens_of_the_other_steps(web_world: WebWorld, br
     await expect(page.get_by_role("button", name="去支付" if lang == "zh" else "Pay now")).to_be_visible()
     await shot(page, f"{lang}-10-order-waiting-for-payment")
     await page.goto(f"{url}/result")  # back from the cashier before the notice
-    await expect(page.get_by_role("heading", name="正在确认支付结果…" if lang == "zh" else "Confirming the payment…")).to_be_visible()
+    confirming = "正在确认支付结果…" if lang == "zh" else "Confirming the payment…"
+    await expect(page.get_by_role("heading", name=confirming)).to_be_visible()
     await shot(page, f"{lang}-11-result-waiting")
     await page.goto(cashier)
     await page.get_by_role("button", name="取消支付" if lang == "zh" else "Cancel payment").click()

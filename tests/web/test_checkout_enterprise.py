@@ -57,7 +57,7 @@ async def test_R18_a_higher_edition_over_one_in_effect_is_an_upgrade_and_keeps_t
 async def test_R18_the_same_edition_is_a_renewal_that_adds_the_years(web_world):
     w = web_world
     h = w.harness
-    ent, buyer, url = await verified_as_enterprise(w, "professional", on="professional", expires_in_days=100)
+    ent, _buyer, url = await verified_as_enterprise(w, "professional", on="professional", expires_in_days=100)
 
     page = await w.get(url)
 

@@ -48,7 +48,7 @@ async def test_F12_a_cart_link_is_random_opaque_and_tied_to_its_user_and_cart(li
 
 
 async def test_F12_the_same_cart_gives_the_same_live_link_and_another_user_or_cart_another(links, clock):
-    args = dict(chat_id=1, cart=CART, phone=None, enterprise_name=None)
+    args = {"chat_id": 1, "cart": CART, "phone": None, "enterprise_name": None}
     first = await links.link_for_cart(user_id=1, **args)
     clock.advance(minutes=20)
 

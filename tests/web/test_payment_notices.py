@@ -146,7 +146,7 @@ async def test_F12_a_signed_notice_that_cannot_be_applied_is_kept_for_a_refund_a
     cases = (({"amount_fen": 1, "payment_id": "sbx-amount"}, "mismatch", order.id),
              ({"currency": "USD", "payment_id": "sbx-currency"}, "mismatch", order.id),
              ({"order_id": "onosuchorder1", "payment_id": "sbx-unknown"}, "unknown_order", "onosuchorder1"))
-    for change, reason, order_id in cases:
+    for change, _reason, _order_id in cases:
         body, headers = await paid_notice(w, payment, **change)
         for _ in range(2):  # the provider sends it again: nothing more is written
             status, _ = await w.post_notice(body, headers)

@@ -81,12 +81,14 @@ async def test_F12_https_pages_send_hsts_and_a_cookie_the_mini_app_iframe_keeps(
 
     url = await harness.app.checkout.link_for_cart(user_id=buyer.id, chat_id=buyer.id, cart=Cart(edition="flagship"),
                                                    phone=None, enterprise_name=None)
-    async with TestClient(TestServer(app)) as client:
-        async with client.get(url.removeprefix("https://shop.example.com")) as resp:
-            assert resp.status == 200
-            assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
-            cookie = resp.headers["Set-Cookie"]
-            assert "Secure" in cookie and "SameSite=None" in cookie and "HttpOnly" in cookie
+    async with (
+        TestClient(TestServer(app)) as client,
+        client.get(url.removeprefix("https://shop.example.com")) as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+        cookie = resp.headers["Set-Cookie"]
+        assert "Secure" in cookie and "SameSite=None" in cookie and "HttpOnly" in cookie
     await harness.close()
 
 
@@ -106,7 +108,7 @@ def test_F12_production_needs_a_real_gateway_choice_and_notify_secret():
     ok = Settings(_env_file=None, environment="production", web_gateway="sandbox", payment_notify_secret="x" * 32)
     assert ok.web_gateway_name == "sandbox"
     assert Settings(_env_file=None).web_gateway_name == "sandbox"  # the default outside production
-    with pytest.raises(ValidationError, match="PUBLIC_BASE_URL|public_base_url"):
+    with pytest.raises(ValidationError, match=r"PUBLIC_BASE_URL|public_base_url"):
         Settings(_env_file=None, public_base_url="shop.example.com")
 
 

@@ -253,17 +253,20 @@ async def test_the_long_poll_waits_for_a_change_and_returns_it(client):
 async def test_bad_requests_get_a_clear_answer(client):
     page = Page(client)
     assert (await client.post(f"/api/chats/{BUYER}/send", data="text=hi")).status == 415
-    assert (await client.post(f"/api/chats/{BUYER}/send", data="[1]", headers={"Content-Type": "application/json"})).status == 400
+    assert (await client.post(f"/api/chats/{BUYER}/send", data="[1]",
+                              headers={"Content-Type": "application/json"})).status == 400
     assert (await page.post("send", expect=400, text="  "))["error"] == "the message is empty"
     assert (await page.post("press", expect=400, message_id=1))["error"].startswith("data:")
     assert (await page.post("pay", expect=404, message_id=99))["error"] == "no invoice 99 in this chat"
-    assert (await page.post("send", expect=403, user=BUYER + 5, text="hi"))["error"] == "only the buyer can write in their own chat"
+    assert (await page.post("send", expect=403, user=BUYER + 5, text="hi"))["error"] == \
+        "only the buyer can write in their own chat"
     assert (await page.post("media", expect=400, kind="sticker"))["error"] == "kind must be one of photo, document"
     assert (await Page(client, 424242).post("send", expect=404, text="hi"))["error"] == "no chat 424242"
     assert (await page.post("fly", expect=404))["error"] == "no action fly"
     response = await client.post("/api/buyers", json={"name": 7})
     assert response.status == 400 and (await response.json())["error"] == "name must be text"
-    assert (await page.post("send", expect=400, text="hi", reply_to=77))["error"] == "Bad Request: message to be replied not found"
+    assert (await page.post("send", expect=400, text="hi", reply_to=77))["error"] == \
+        "Bad Request: message to be replied not found"
 
 
 async def test_a_stale_button_gets_the_bots_short_notice(client):

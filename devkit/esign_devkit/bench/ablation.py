@@ -265,7 +265,8 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
-    head = f"{'variant':10} {'upd/s':>8} {'aiogram':>8} {'ratio':>6} {'CPU ms':>7} {'aiogram':>8} {'RT/upd':>7} {'p50 ms':>8} {'p99 ms':>8} {'done':>9}"
+    head = (f"{'variant':10} {'upd/s':>8} {'aiogram':>8} {'ratio':>6} {'CPU ms':>7} {'aiogram':>8} {'RT/upd':>7}"
+            f" {'p50 ms':>8} {'p99 ms':>8} {'done':>9}")
     print(head)
     for r in rows:
         print(f"{r['variant']:10} {r['updates_per_s']:>8} {r['baseline_updates_per_s']:>8} {r['ratio_vs_aiogram']:>6} "

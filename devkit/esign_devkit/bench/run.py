@@ -205,10 +205,10 @@ class Run:
             for key in chunk:
                 pipe.type(key)
             types = await pipe.execute()
-            strings = [k for k, t in zip(chunk, types) if t == "string"]
+            strings = [k for k, t in zip(chunk, types, strict=True) if t == "string"]
             values = await self.redis.mget(strings) if strings else []
-            ours += [k for k, v in zip(strings, values) if v in ids]
-            shared += [(k, t) for k, t in zip(chunk, types) if t in ("set", "zset", "hash")]
+            ours += [k for k, v in zip(strings, values, strict=True) if v in ids]
+            shared += [(k, t) for k, t in zip(chunk, types, strict=True) if t in ("set", "zset", "hash")]
         return ours, shared
 
     async def cleanup(self) -> int:
@@ -245,12 +245,14 @@ class Run:
             pipe = self.redis.pipeline(transaction=False)
             for key in chunk:
                 pipe.memory_usage(key, samples=0)
-            for key, used in zip(chunk, await pipe.execute()):
+            for key, used in zip(chunk, await pipe.execute(), strict=True):
                 parts = key.split(":")
-                if parts[0] == "fsm":
-                    family = "fsm:*:seen" if ":seen:" in key else f"fsm:*:{parts[-1]}"
-                else:
+                if parts[0] != "fsm":
                     family = ":".join(parts[:2])
+                elif ":seen:" in key:
+                    family = "fsm:*:seen"
+                else:
+                    family = f"fsm:*:{parts[-1]}"
                 families[family] = families.get(family, 0) + (used or 0)
         return dict(sorted(families.items(), key=lambda kv: -kv[1]))
 
@@ -477,7 +479,7 @@ class Bench:
         build = TaggedKeyBuilder().build
         session_keys = [build(StorageKey(bot_id=self.run.bot_id, chat_id=b.user.id, user_id=b.user.id), part)
                         for b in buyers for part in ("state", "data", "lock")]
-        present = [k for k, n in zip(session_keys, await _exists_each(self.run.redis, session_keys)) if n]
+        present = [k for k, n in zip(session_keys, await _exists_each(self.run.redis, session_keys), strict=True) if n]
         session = await self.run.memory_of(present)
         for buyer in buyers:
             self.telegram.forget(buyer.user.id)
@@ -497,7 +499,7 @@ async def _exists_each(redis: Any, keys: list[str]) -> list[int]:
 
 def _pair_ratio(ours: list[Side], theirs: list[Side]) -> float | None:
     """The median over rounds of (our updates/s ÷ theirs) in the same round."""
-    ratios = sorted(o.per_s / t.per_s for o, t in zip(ours, theirs) if t.per_s)
+    ratios = sorted(o.per_s / t.per_s for o, t in zip(ours, theirs, strict=True) if t.per_s)
     if not ratios:
         return None
     mid = len(ratios) // 2
@@ -523,8 +525,8 @@ def _merged_latencies(sides: list[Side]) -> Side:
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -593,7 +595,7 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
         for r in range(rounds):
             # Each round measures every side once, in an order that flips from round to round
             # (A B, B A, ...), so that a machine getting busier or quieter mid-run weighs on both.
-            async def the_baseline() -> None:
+            async def the_baseline(r: int) -> None:
                 if baseline:
                     progress(f"round {r + 1}/{rounds}: bare aiogram, {users} users")
                     base.append(await bench.baseline_round(users))
@@ -603,7 +605,7 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
                     progress(f"round {r + 1}/{rounds}: bare aiogram with the purchase's Telegram traffic, {users} users")
                     mirror.append(await bench.mirror_round(users))
 
-            async def the_bot() -> None:
+            async def the_bot(r: int) -> None:
                 nonlocal done, problems, purchase_memory
                 progress(f"round {r + 1}/{rounds}: the bot, {users} buyers")
                 side, buyers = await bench.bot_round(users, profile if r == 0 else None)
@@ -616,7 +618,7 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
                 await run.cleanup()
 
             for part in ((the_baseline, the_bot) if r % 2 == 0 else (the_bot, the_baseline)):
-                await part()
+                await part(r)
         progress("idle mid-flow sessions")
         memory = await bench.session_bytes()
         result = report(users, rounds, ours, base, memory, purchase_memory, done, problems, run.errors, info)
@@ -730,7 +732,7 @@ def report(users: int, rounds: int, ours: list[Side], base: list[Side], memory: 
         result.update({
             "baseline_updates_per_s": round(bmid.per_s, 1),
             "ratio_vs_aiogram": _pair_ratio(ours, base),
-            "rounds_ratio_vs_aiogram": [round(o.per_s / b.per_s, 3) for o, b in zip(ours, base) if b.per_s],
+            "rounds_ratio_vs_aiogram": [round(o.per_s / b.per_s, 3) for o, b in zip(ours, base, strict=True) if b.per_s],
             "baseline_redis_roundtrips_per_update": round(all_base.round_trips / all_base.updates, 3),
             "baseline_cpu_ms_per_update": round(all_base.cpu_ms_per_update, 3),
             "cpu_ratio_vs_aiogram": round(all_base.cpu_ms_per_update / all_ours.cpu_ms_per_update, 3),

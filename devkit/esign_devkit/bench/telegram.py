@@ -3,9 +3,10 @@
 `BenchTelegram` is esign_devkit.testing.fake_telegram.FakeTelegram without the test bookkeeping that
 would otherwise dominate the measurement and grow without bound: no call log, no snapshot of
 every bot message, no deep copies of what the bot sends or of the sender and chat of each
-message, and a chat history cut to its last few messages. The Bot API methods themselves (sendMessage, editMessageText, answerCallbackQuery,
-sendInvoice, answerPreCheckoutQuery, ...) behave exactly as in the tests, errors included, and
-aiogram still serializes each request and parses each response as it does over HTTP.
+message, and a chat history cut to its last few messages. The Bot API methods themselves
+(sendMessage, editMessageText, answerCallbackQuery, sendInvoice, answerPreCheckoutQuery, ...)
+behave exactly as in the tests, errors included, and aiogram still serializes each request and
+parses each response as it does over HTTP.
 
 `BenchUser` builds raw update JSON (what a webhook receives) directly, reading the buttons the
 bot really sent: a tap presses the button whose callback data starts with the given prefix

@@ -12,6 +12,7 @@ echoes back; it is stripped from API results.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import inspect
 import itertools
@@ -403,10 +404,8 @@ class FakeTelegram:
             if remaining <= 0:
                 recent = [m.get("text", m.get("caption")) for m in self.messages(chat_id)[-5:]]
                 raise TimeoutError(f"no matching bot message in chat {chat_id} in {timeout}s; recent: {recent}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._bot_event.wait(), remaining)
-            except TimeoutError:
-                pass
 
     # --- chats and users -----------------------------------------------------------------------
 
@@ -822,10 +821,8 @@ class FakeTelegram:
             remaining = deadline - loop.time()
             if self._pending or self._closed or remaining <= 0:
                 return copy.deepcopy(self._pending[:limit])
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
-            except TimeoutError:
-                pass
             if releases != self._releases:
                 return []
             if generation != self._poll_generation:

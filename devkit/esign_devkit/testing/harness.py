@@ -259,10 +259,7 @@ def describe_label(label: Label) -> str:
 
 def screen_of(telegram: FakeTelegram, chat_id: int, message_id: int | None = None) -> Screen:
     """A chat's screen: the bot's last message (or the given one), its buttons, the reply keyboard."""
-    if message_id is None:
-        message = telegram.last_message(chat_id, from_bot=True)
-    else:
-        message = telegram.message(chat_id, message_id)
+    message = telegram.last_message(chat_id, from_bot=True) if message_id is None else telegram.message(chat_id, message_id)
     if message is None:
         return Screen()
     markup = message.get("reply_markup") or {}

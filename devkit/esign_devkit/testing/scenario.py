@@ -183,7 +183,7 @@ def _scenario(data: Any, node: yaml.Node, path: Path | None, index: int) -> Scen
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError(f"{where}: `steps` must be a list of steps")
     step_nodes = next((v.value for k, v in node.value if k.value == "steps"), [])
-    steps = [_step(raw, item, path, users, agents) for raw, item in zip(raw_steps, step_nodes)]
+    steps = [_step(raw, item, path, users, agents) for raw, item in zip(raw_steps, step_nodes, strict=True)]
     if not agents and any(s.kind in AGENT_STEPS for s in steps):
         agents = {"agent": AgentFixture()}  # agent steps without `agents:`: one agent, seen as 客服
     default_name = (path.stem if path else "scenario") + (f" #{index + 1}" if index else "")
@@ -197,7 +197,7 @@ def _as_written(value: Any, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return node.value
     if isinstance(node, yaml.SequenceNode):
-        return [_as_written(v, n) for v, n in zip(value, node.value)]
+        return [_as_written(v, n) for v, n in zip(value, node.value, strict=True)]
     return value
 
 
@@ -220,8 +220,10 @@ def _step(raw: Any, node: yaml.Node, path: Path | None, users: dict[str, UserFix
         raise ScenarioError(f"{where}: {kind}: {exc}") from None
     if value is None:
         source = ""
+    elif isinstance(value, list):
+        source = "[" + ", ".join(map(str, value)) + "]"
     else:
-        source = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+        source = str(value)
     return Step(kind, arg, source.replace("\n", "\\n"), line)  # one line in the report
 
 
