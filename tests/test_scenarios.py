@@ -251,3 +251,9 @@ async def test_a_fixture_the_directory_refuses_is_an_error(redis):
     assert result.status == "error"
     report = format_result(result)
     assert "ERR   fixtures: InvalidPhone" in report and "skip  line 5    send /start" in report
+
+
+def test_steps_given_twice_are_refused_with_the_place() -> None:
+    text = "name: twice\nsteps:\n  - send: /start\nsteps:\n  - send: /start\n  - send: hi\n"
+    with pytest.raises(ScenarioError, match="`steps` must be given once"):
+        load_text(text)

@@ -182,8 +182,10 @@ def _scenario(data: Any, node: yaml.Node, path: Path | None, index: int) -> Scen
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError(f"{where}: `steps` must be a list of steps")
-    step_nodes = next((v.value for k, v in node.value if k.value == "steps"), [])
-    steps = [_step(raw, item, path, users, agents) for raw, item in zip(raw_steps, step_nodes, strict=True)]
+    step_nodes = [v.value for k, v in node.value if k.value == "steps"]
+    if len(step_nodes) != 1 or len(step_nodes[0]) != len(raw_steps):
+        raise ScenarioError(f"{where}: `steps` must be given once")
+    steps = [_step(raw, item, path, users, agents) for raw, item in zip(raw_steps, step_nodes[0], strict=True)]
     if not agents and any(s.kind in AGENT_STEPS for s in steps):
         agents = {"agent": AgentFixture()}  # agent steps without `agents:`: one agent, seen as 客服
     default_name = (path.stem if path else "scenario") + (f" #{index + 1}" if index else "")
