@@ -349,6 +349,7 @@ async def test_after_kill_9_mid_payment_the_lock_frees_and_pre_checkouts_are_ans
 
     lock_freed = asyncio.create_task(watch_the_dead_lock())
     await world.start_bot()
+    restarted_after = time.monotonic() - killed_at
     dead_lock_left = await world.redis.pttl(world.fsm_key("lock"))
     after_restart = await answered_in(world, invoice)  # while the dead process's lock may still hold
     await world.expect(PAID, since=0, timeout=EVENTUALLY)
@@ -356,11 +357,12 @@ async def test_after_kill_9_mid_payment_the_lock_frees_and_pre_checkouts_are_ans
     freed_after = await asyncio.wait_for(lock_freed, EVENTUALLY)
     print(f"\nfigure: pre-checkout answered in {while_held:.2f} s while a live update held the buyer's lock, "
           f"{after_restart:.2f} s after the restart ({max(dead_lock_left, 0)} ms left on the dead lock); "
-          f"the dead lock freed {freed_after:.1f} s after kill -9, the redelivered payment applied after "
-          f"{paid_after:.1f} s")
+          f"the dead lock freed {freed_after:.1f} s after kill -9, the new process was up after "
+          f"{restarted_after:.1f} s, the redelivered payment applied after {paid_after:.1f} s")
     assert while_held < 10 and after_restart < 10  # Telegram's bound (answered_in waits no longer)
     assert freed_after < 10, "a dead process's lock must free within 10 s"
-    assert paid_after < freed_after + 5, "the redelivered payment waited long after the lock was free"
+    # Measured from the later of the two: starting a process on a busy machine is not the bot's wait.
+    assert paid_after < max(freed_after, restarted_after) + 5, "the redelivered payment waited long after the lock was free"
     [order] = await world.orders()
     assert order["status"] == "paid" and [e["kind"] for e in order["events"]].count("paid") == 1
     assert await world.redis.llen(keys.refunds()) == 0
