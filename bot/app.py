@@ -27,6 +27,7 @@ from bot.flows import (
     orders,
     payment,
     phone,
+    refunds,
     renew,
     support,
     trial,
@@ -191,6 +192,7 @@ def build_dispatcher(app: AppContext, bot: Bot) -> Dispatcher:
     dp.message.middleware(support.TellStaffOfPayments())
     dp.include_routers(
         errors.router(app.texts),
+        refunds.router(),  # the staff group's 🔁 退款 and /refunds, before the help desk takes the group
         support.router(),  # the staff group, then 联系客服 / 购买咨询 / 开具发票 (F11, R16, R17)
         home.router(),
         # 费用管理, 版本续费, 升级版本, 增值服务, 申请试用, info screens (F7–F10)

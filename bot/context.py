@@ -17,10 +17,10 @@ from services.enterprises import RedisEnterpriseDirectory
 from services.orders import OrderService
 from services.payment_gateway import PaymentGateway
 from services.refunds import RefundService
-from services.web_payments import WebPayments
 from services.sms import SmsGateway
 from services.support import SupportService
 from services.trials import TrialService
+from services.web_payments import WebPayments
 
 
 @dataclass

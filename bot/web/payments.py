@@ -21,9 +21,9 @@ from aiohttp import web
 
 from bot import screens
 from bot.alerts import alert_refund_pending
-from bot.refunds import tell_buyer
 from bot.flows.base import open_flow
 from bot.flows.support import tell_staff_order_paid
+from bot.refunds import tell_buyer
 from bot.web.render import choose_lang
 from bot.web.security import CSRF_FIELD, client_ip, same_origin
 from bot.web.state import PageError, WebState, state
