@@ -96,7 +96,7 @@ def build_context(
     support_config = support_config or load_support_config(settings.support_config_path)
     zh = texts.for_lang("zh")
     en = texts.for_lang("en")
-    orders = OrderService(redis, clock, catalog)
+    orders = OrderService(redis, clock, catalog, chat_currency=settings.chat_currency)
     codes = PhoneCodeService(redis, clock, sms, settings.code_secret.get_secret_value().encode(),
                              texts=lambda lang: (en if lang == "en" else zh)("phone.sms"))
     enterprises = RedisEnterpriseDirectory(redis, clock)

@@ -217,10 +217,12 @@ def new_order_id() -> str:
 
 
 class OrderService:
-    def __init__(self, redis: Redis, clock: Clock, catalog: Catalog) -> None:
+    def __init__(self, redis: Redis, clock: Clock, catalog: Catalog, *, chat_currency: str | None = None) -> None:
         self._redis = redis
         self._clock = clock
         self._catalog = catalog
+        # What in-chat invoices are in: the catalog's currency, or Telegram Stars (XTR).
+        self.chat_currency = chat_currency or catalog.currency
         self._create = redis.register_script(_CREATE)
 
     @property
@@ -365,7 +367,7 @@ class OrderService:
             return "cancelled"
         if order.status is not OrderStatus.PENDING:
             return "already_paid"
-        if not order.charged(amount_fen, currency):
+        if currency != self.chat_currency or not order.charged(amount_fen, currency):
             return "mismatch"
         if not self.payable_in_chat(order):
             return "not_in_chat"
