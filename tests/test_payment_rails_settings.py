@@ -49,7 +49,7 @@ async def test_provider_keys_are_read_from_pem_text_or_a_file(tmp_path):
     for values in (given, as_files, one_line):
         settings = Settings(_env_file=None, web_gateway="wechat,alipay", **values)
         assert settings.web_gateways == ["wechat", "alipay"]
-    with pytest.raises(ValidationError, match="WECHAT_PLATFORM_PUBLIC_KEYS.*not an RSA public key"):
+    with pytest.raises(ValidationError, match=r"WECHAT_PLATFORM_PUBLIC_KEYS.*not an RSA public key"):
         Settings(_env_file=None, web_gateway="wechat",
                  **{**given, "wechat_platform_public_keys": {"PUB_KEY_ID_1": given["wechat_merchant_private_key"]}})
     with pytest.raises(ValidationError, match="WECHAT_APIV3_KEY: must be the 32 characters"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from esign_devkit.webplay.providers import add_scan_page, start_provider
 
 from bot.app import build_gateway
 from config.settings import Settings
-from esign_devkit.webplay.providers import add_scan_page, start_provider
 from services.clock import SystemClock
 from services.wechat_pay import WechatPayGateway, WechatPayRequest
 
