@@ -161,6 +161,15 @@ class RefundService:
             case = await self._record(case.id, lambda st: _manual(st, "telegram_provider_payment"))
             return RefundOutcome(status="manual", case=case, problem="telegram_provider_payment")
         claimed, case = await self._claim(case.id, by)
+        if not claimed and case.state.provider_status == "processing":
+            # Asked again while the provider is still at it: ask where it stands, refund nothing.
+            before = case.state.status
+            try:
+                case = await self.check_with_provider(case.id) or case
+            except ProviderError as error:
+                log.info("refund.check_failed case=%s code=%s", case.id, error.code)
+            if before != "refunded" and case.state.status == "refunded":
+                return RefundOutcome(status="refunded", case=case)
         if not claimed:
             return RefundOutcome(status="already", case=case)
         try:

@@ -169,3 +169,24 @@ async def test_R21_a_partial_refund_from_the_command_line_pays_back_only_that(pr
     # WeChat Pay answers PROCESSING; its REFUND.SUCCESS notice may be stored before the command prints.
     assert ("sent to 微信支付" in out.decode() or "refunded: ¥100.50" in out.decode()) and "¥100.50" in out.decode()
     assert (await h.app.refunds.case(case_id)).state.refunded_fen == 10_050
+
+
+async def test_R21_pressed_again_while_wechat_pay_is_processing_asks_it_and_refunds_nothing_twice(provider_world):
+    w = await provider_world("wechat")
+    h, fake = w.harness, w.wechat
+    buyer = h.user()
+    case_id = await paid_after_cancelling(w, buyer, "wechat")
+    fake.refund_delay = 0.3
+    fake.notices.send = lambda url, build: None  # the REFUND.SUCCESS notice is lost
+    agent = h.agent(name="Li")
+
+    await agent.tap("🔁 退款")
+    assert (await h.app.refunds.case(case_id)).state.status == "refunding"
+    agent.expect(r"已提交 微信支付")
+    await asyncio.sleep(0.5)  # WeChat Pay has finished it meanwhile
+    await agent.tap("🔁 退款")
+
+    assert (await h.app.refunds.case(case_id)).state.status == "refunded"
+    assert len([r for r in fake.requests if r[:2] == ("POST", REFUND_PATH)]) == 1
+    assert ("GET", f"{REFUND_PATH}/{case_id}", 200) in fake.requests
+    assert len(refunded_texts(buyer)) == 1
