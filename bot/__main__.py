@@ -1,4 +1,4 @@
-"""python -m bot run | admin ... | reconcile | refunds list, and the developer tools by name."""
+"""python -m bot run | admin ... | reconcile | refunds list|refund, and the developer tools by name."""
 import sys
 from importlib import import_module
 
@@ -7,8 +7,8 @@ USAGE = """usage: python -m bot COMMAND
 commands:
   run          run the bot against the Bot API at TELEGRAM_API_BASE (needs BOT_TOKEN, Redis)
   admin ...    manage the enterprise directory (python -m bot admin --help)
-  reconcile    list web orders whose state differs between the payment gateway and Redis
-  refunds list list the payments kept for a refund
+  reconcile    compare the web orders and refunds with the payment providers (--hours N)
+  refunds ...  list the payments kept for a refund, refund one (refunds list | refunds refund ID)
 
 developer tools (the devkit package, installed by scripts/setup.sh):
   playground   chat with the bot in this terminal: no token, no network (--web: in a browser)

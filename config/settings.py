@@ -11,6 +11,7 @@ from services.catalog import DEFAULT_CATALOG_PATH
 from services.support_config import DEFAULT_SUPPORT_PATH
 
 TELEGRAM_API = "https://api.telegram.org"
+WEB_GATEWAYS = ("sandbox", "wechat", "alipay")
 
 
 class Settings(BaseSettings):
@@ -75,8 +76,9 @@ class Settings(BaseSettings):
     checkout_link_ttl_minutes: int = Field(default=30, gt=0, le=7 * 24 * 60)
     # production refuses the development notify secret and needs WEB_GATEWAY set explicitly.
     environment: Literal["development", "production"] = "development"
-    # The web payment gateway; unset means "sandbox" (no real money) outside production.
-    web_gateway: Literal["sandbox"] | None = None
+    # The web payment gateway(s): sandbox, wechat, alipay, or both providers as "wechat,alipay" (the
+    # buyer chooses; the first is the default). Unset means "sandbox" (no real money) outside production.
+    web_gateway: str | None = None
     # Key of the HMAC that signs payment notices (shared with the payment provider).
     payment_notify_secret: SecretStr = SecretStr("local-development-only")
     # A payment notice whose timestamp is older than this is refused (replays).
@@ -87,12 +89,12 @@ class Settings(BaseSettings):
     @field_validator("public_base_url")
     @classmethod
     def _public_base_url_is_http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value.split("/")) > 3 and value.split("/", 3)[3].strip("/"):
+        if not value.startswith(("http://", "https://")) or (len(value.split("/")) > 3 and value.split("/", 3)[3].strip("/")):
             raise ValueError("must be an http:// or https:// origin, e.g. https://shop.example.com (no path)")
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _web_checkout_in_production(self) -> "Settings":
+    def _web_checkout_in_production(self) -> Settings:
         if self.environment == "production":
             if self.web_gateway is None:
                 raise ValueError("WEB_GATEWAY must be set in production (the sandbox takes no real money)")
@@ -100,9 +102,70 @@ class Settings(BaseSettings):
                 raise ValueError("PAYMENT_NOTIFY_SECRET must be set in production")
         return self
 
+    @field_validator("web_gateway")
+    @classmethod
+    def _known_gateways(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in WEB_GATEWAYS]
+        if not names or unknown or len(set(names)) != len(names):
+            raise ValueError(f"must name gateways among {', '.join(WEB_GATEWAYS)}, comma-separated, each once")
+        if "sandbox" in names and len(names) > 1:
+            raise ValueError("the sandbox stands alone: it is not offered next to a real provider")
+        return ",".join(names)
+
     @property
     def web_gateway_name(self) -> str:
-        return self.web_gateway or "sandbox"
+        """The default web gateway (the first named)."""
+        return self.web_gateways[0]
+
+    @property
+    def web_gateways(self) -> list[str]:
+        return (self.web_gateway or "sandbox").split(",")
+
+    # --- payment rails (docs/payments.md): services/wechat_pay.py, alipay.py, refunds.py -------------
+    # In-chat invoices: CNY through PAYMENT_PROVIDER_TOKEN, or XTR (Telegram Stars: the catalog's star
+    # prices, no provider token; refunds through refundStarPayment).
+    chat_currency: Literal["CNY", "XTR"] = "CNY"
+    # WeChat Pay merchant id (商户号).
+    wechat_mchid: str | None = None
+    # The AppID bound to the merchant (服务号/公众号, or a website application's).
+    wechat_appid: str | None = None
+    # Serial number of the merchant API certificate (商户API证书序列号).
+    wechat_merchant_serial: str | None = None
+    # The merchant API private key (apiclient_key.pem): PEM text, or the path of the PEM file.
+    wechat_merchant_private_key: SecretStr | None = None
+    # The APIv3 key (32 characters, set in the merchant platform): notices are decrypted with it.
+    wechat_apiv3_key: SecretStr | None = None
+    # WeChat Pay public keys (or platform certificates) by serial, as JSON
+    # {"PUB_KEY_ID_...": "PEM text or path"}; two while WeChat Pay rotates them.
+    wechat_platform_public_keys: dict[str, str] = Field(default_factory=dict)
+    # WeChat Pay's API (a local fake in tests and the playground).
+    wechat_api_base: str = "https://api.mch.weixin.qq.com"
+    # Alipay open platform app id (应用 APPID).
+    alipay_app_id: str | None = None
+    # The app private key (应用私钥): PEM text, the path of a PEM file, or the bare base64 Alipay's key tool writes.
+    alipay_app_private_key: SecretStr | None = None
+    # The Alipay public key (支付宝公钥, not the app's own): PEM text, a path, or bare base64.
+    alipay_public_key: str | None = None
+    # Alipay's gateway (a local fake in tests and the playground).
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    # The seller's Alipay user id (2088...): when set, a notice for another seller is refused.
+    alipay_seller_id: str | None = None
+    # An Alipay notice whose notify_time is older than this is refused (Alipay retries for about 25 hours).
+    alipay_notify_max_age_seconds: int = Field(default=26 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _payment_rails(self) -> Settings:
+        """Every problem of the payment rails at once: a provider chosen without its keys (in any
+        environment), and in production the sandbox or a chat without a real currency rail."""
+        from config.payment_rails import payment_rail_problems  # it imports the provider modules
+
+        problems = payment_rail_problems(self)
+        if problems:
+            raise ValueError("payment rails: " + "; ".join(problems))
+        return self
 
     # --- customer service (F11, R16, R17): bot/flows/support, services/support.py ----------------
     # The staff forum supergroup (topics enabled, the bot an admin allowed to manage topics) where

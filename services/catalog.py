@@ -43,6 +43,7 @@ class Edition(BaseModel):
     contracts_per_year: int = Field(ge=0)
     sellable: bool
     chat_payable: bool
+    price_per_year_stars: int | None = Field(default=None, ge=0)  # Telegram Stars (XTR), when the chat takes them
 
 
 class AddonPack(BaseModel):
@@ -51,6 +52,7 @@ class AddonPack(BaseModel):
     code: str = Field(pattern=r"^[a-z0-9_]{1,20}$")
     contracts: int = Field(gt=0)
     price_fen: int = Field(gt=0)
+    price_stars: int | None = Field(default=None, gt=0)
 
 
 class ReportPack(BaseModel):
@@ -61,6 +63,7 @@ class ReportPack(BaseModel):
     code: str = Field(pattern=r"^[a-z0-9_]{1,20}$")
     reports: int = Field(gt=0)
     price_fen: int = Field(gt=0)
+    price_stars: int | None = Field(default=None, gt=0)
 
 
 # The yearly value-added services the rules know (R6, R8); their names come from the locale.
@@ -74,6 +77,7 @@ class YearlyService(BaseModel):
 
     code: str = Field(pattern=r"^[a-z_]{1,20}$")
     price_per_year_fen: int = Field(gt=0)
+    price_per_year_stars: int | None = Field(default=None, gt=0)
 
     @field_validator("code")
     @classmethod
@@ -143,7 +147,58 @@ class Catalog(BaseModel):
         _unique("addon_packs", "code", [p.code for p in self.addon_packs])
         _unique("report_packs", "code", [p.code for p in self.report_packs])
         _unique("yearly_services", "code", [s.code for s in self.yearly_services])
+        self._stars_everywhere_or_nowhere()
         return self
+
+    def _stars_everywhere_or_nowhere(self) -> None:
+        """Star prices are all there or all absent: an invoice in Stars must price every line."""
+        priced: list[tuple[str, int | None]] = [
+            *((f"editions.{i}.price_per_year_stars", e.price_per_year_stars)
+              for i, e in enumerate(self.editions) if e.sellable),
+            *((f"addon_packs.{i}.price_stars", p.price_stars) for i, p in enumerate(self.addon_packs)),
+            *((f"report_packs.{i}.price_stars", p.price_stars) for i, p in enumerate(self.report_packs)),
+            *((f"yearly_services.{i}.price_per_year_stars", y.price_per_year_stars)
+              for i, y in enumerate(self.yearly_services)),
+        ]
+        if any(stars is not None for _, stars in priced):
+            for loc, stars in priced:
+                if stars is None or stars <= 0:
+                    raise _FieldProblem(loc, "star prices are set elsewhere in the catalog: this one needs one too (> 0)")
+
+    @property
+    def has_star_prices(self) -> bool:
+        return any(e.price_per_year_stars for e in self.editions)
+
+    def line_stars(self, line: QuoteLine) -> int | None:
+        """A line's price in Telegram Stars: its item's star price for its list amount, and for a
+        derived amount (an upgrade's proration, an agent's price) the item's star-to-fen ratio,
+        rounded up to a whole star. None when the catalog has no star prices."""
+        fen: int | None
+        stars: int | None
+        if line.kind in ("edition", "upgrade"):
+            edition = self.edition(line.code)
+            fen, stars = (edition.price_per_year_fen, edition.price_per_year_stars) if edition else (None, None)
+        elif line.kind == "pack":
+            pack = self.pack(line.code)
+            fen, stars = (pack.price_fen, pack.price_stars) if pack else (None, None)
+        elif line.kind == "report":
+            report = self.report_pack(line.code)
+            fen, stars = (report.price_fen, report.price_stars) if report else (None, None)
+        elif line.kind == "service":
+            yearly = self.yearly_service(line.code)
+            fen, stars = (yearly.price_per_year_fen, yearly.price_per_year_stars) if yearly else (None, None)
+        else:
+            return None
+        if stars is None or not fen:
+            return None
+        return -(-line.amount_fen * stars // fen)
+
+    def stars_for(self, lines: Sequence[QuoteLine]) -> int | None:
+        """The total in Stars of an order's lines; None unless every line has a star price."""
+        amounts = [self.line_stars(line) for line in lines]
+        if not amounts or any(a is None for a in amounts):
+            return None
+        return sum(a for a in amounts if a is not None)
 
     def edition(self, code: str) -> Edition | None:
         return next((e for e in self.editions if e.code == code), None)
@@ -271,6 +326,11 @@ def quote(catalog: Catalog, cart: Cart) -> Quote:
         pack=pack.code if pack else None,
         chat_payable=catalog.payable_in_chat(kind="edition", edition=edition.code, total_fen=total),
     )
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """An amount in its currency: fen as ¥4,800.00, Telegram Stars (XTR) as 48,000 ⭐."""
+    return f"{amount:,} ⭐" if currency == "XTR" else format_fen(amount)
 
 
 def format_fen(amount_fen: int) -> str:

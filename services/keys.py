@@ -34,6 +34,13 @@ On a single Redis or Sentinel the tags change nothing but the names.
 | {esign}:web-rate:<scope>:<who>:<window>      | string  | web requests in a rate-limit window (counter)     |
 | {esign}:sandbox-pay:<payment_id>             | string  | a sandbox gateway payment, JSON                   |
 | {esign}:sandbox-order:<order_id>             | string  | the sandbox payment of an order                   |
+| {esign}:sandbox-refund:<refund_id>           | string  | a sandbox gateway refund, JSON                    |
+| {esign}:sandbox-refunds:<order_id>           | string  | a sandbox payment's refunds: refund id → fen, JSON |
+| {esign}:refund-state:<refund_id>             | string  | where a refund case stands, JSON (services.refunds) |
+| {esign}:refund-told:<refund_id>              | string  | the buyer was told of this refund (once)          |
+| {esign}:web-payment:<order_id>               | string  | the provider and scene an order is paid through   |
+| {esign}:web-payments:open                    | zset    | orders open at a provider, by expiry (closed then)|
+| {esign}:web-query:<order_id>                 | string  | the provider was asked about this order lately    |
 | {esign}:orders:pending                       | zset    | unpaid order ids by expiry (services.scheduler)   |
 | {esign}:phone:<e164>:chats                   | hash    | chats where a phone was verified: chat id → lang  |
 | {esign}:trial-lead:<lead_id>                 | string  | a trial application for sales, JSON (trials)      |
@@ -141,6 +148,34 @@ def sandbox_payment(payment_id: str) -> str:
 
 def sandbox_order(order_id: str) -> str:
     return f"{NS}:sandbox-order:{order_id}"
+
+
+def sandbox_refund(refund_id: str) -> str:
+    return f"{NS}:sandbox-refund:{refund_id}"
+
+
+def sandbox_order_refunds(order_id: str) -> str:
+    return f"{NS}:sandbox-refunds:{order_id}"
+
+
+def refund_state(refund_id: str) -> str:
+    return f"{NS}:refund-state:{refund_id}"
+
+
+def refund_told(refund_id: str) -> str:
+    return f"{NS}:refund-told:{refund_id}"
+
+
+def web_payment(order_id: str) -> str:
+    return f"{NS}:web-payment:{order_id}"
+
+
+def open_web_payments() -> str:
+    return f"{NS}:web-payments:open"
+
+
+def web_query(order_id: str) -> str:
+    return f"{NS}:web-query:{order_id}"
 
 
 # --- what enterprises buy for themselves: billing, trials, the scheduler ---------------------

@@ -35,6 +35,8 @@ from services.enterprises import Enterprise
 from services.redis_text import text
 from services.transactions import Decision, TransactionConflict, Writes, transact
 
+STARS = "XTR"  # Telegram Stars: whole stars, paid in chat
+
 
 class OrderStatus(str, Enum):
     PENDING = "pending_payment"
@@ -91,6 +93,7 @@ class Order(BaseModel):
     lines: list[QuoteLine]
     total_fen: int
     currency: str
+    total_stars: int | None = None  # the same order in Telegram Stars, when the catalog prices them
     edition: str
     years: int
     pack: str | None
@@ -127,8 +130,21 @@ class Order(BaseModel):
     @property
     def paid_provider(self) -> str:
         """The rail that took the payment (telegram, a web gateway's name), if paid."""
+        return str(self.paid_payment().get("provider", ""))
+
+    def paid_payment(self) -> dict[str, Any]:
+        """The payment applied to the order, as recorded (charge, amount, currency, provider)."""
         paid = next((e for e in reversed(self.events) if e.kind == "paid"), None)
-        return str(paid.detail.get("provider", "")) if paid else ""
+        if paid is None:
+            return {"charge_id": self.charge_id, "amount_fen": self.total_fen, "currency": self.currency,
+                    "provider": ""}
+        return dict(paid.detail)
+
+    def charged(self, amount: int, currency: str) -> bool:
+        """Is this the order's price: its total in its currency, or its star price in XTR?"""
+        if currency == STARS:
+            return self.total_stars is not None and amount == self.total_stars
+        return amount == self.total_fen and currency == self.currency
 
     @property
     def refund_pending(self) -> bool:
@@ -201,10 +217,12 @@ def new_order_id() -> str:
 
 
 class OrderService:
-    def __init__(self, redis: Redis, clock: Clock, catalog: Catalog) -> None:
+    def __init__(self, redis: Redis, clock: Clock, catalog: Catalog, *, chat_currency: str | None = None) -> None:
         self._redis = redis
         self._clock = clock
         self._catalog = catalog
+        # What in-chat invoices are in: the catalog's currency, or Telegram Stars (XTR).
+        self.chat_currency = chat_currency or catalog.currency
         self._create = redis.register_script(_CREATE)
 
     @property
@@ -237,6 +255,7 @@ class OrderService:
             lines=quote.lines,
             total_fen=quote.total_fen,
             currency=self._catalog.currency,
+            total_stars=self._catalog.stars_for(quote.lines),
             edition=quote.edition,
             years=quote.years,
             pack=quote.pack,
@@ -348,7 +367,7 @@ class OrderService:
             return "cancelled"
         if order.status is not OrderStatus.PENDING:
             return "already_paid"
-        if order.total_fen != amount_fen or order.currency != currency:
+        if currency != self.chat_currency or not order.charged(amount_fen, currency):
             return "mismatch"
         if not self.payable_in_chat(order):
             return "not_in_chat"
@@ -388,13 +407,18 @@ class OrderService:
         return moved
 
     async def mark_paid(
-        self, order_id: str, *, charge_id: str, amount_fen: int, currency: str, provider: str
+        self, order_id: str, *, charge_id: str, amount_fen: int, currency: str, provider: str,
+        payer_id: int | None = None,
     ) -> PaymentOutcome:
-        """Apply a payment once, keyed by its charge id; what cannot be applied is kept for a refund."""
+        """Apply a payment once, keyed by its charge id; what cannot be applied is kept for a refund.
+        `amount_fen` is the amount in `currency`'s smallest unit (whole stars for XTR); `payer_id`,
+        the Telegram user who paid, lets a refund go back to them even for an unknown order."""
         now = self._clock.now()
         order_key, charge_key = keys.order(order_id), keys.charge(charge_id)
-        payment = {"charge_id": charge_id, "amount_fen": amount_fen, "currency": currency,
-                   "provider": provider}
+        payment: dict[str, Any] = {"charge_id": charge_id, "amount_fen": amount_fen, "currency": currency,
+                                   "provider": provider}
+        if payer_id is not None:
+            payment["payer_id"] = payer_id
         # An enterprise's own order is delivered with its payment: its record joins the
         # transaction. The enterprise of an order never changes, so when the order turns out to
         # be one, the transaction starts again with the enterprise's key (ent_key).
@@ -588,8 +612,7 @@ class OrderService:
                 return Decision(None)
             if order.status is not OrderStatus.PAID:
                 return Decision(order)
-            payment = {"charge_id": order.charge_id, "amount_fen": order.total_fen, "currency": order.currency,
-                       "provider": order.paid_provider}
+            payment = order.paid_payment()
             order.status = OrderStatus.CANCELLED
             order.events.append(OrderEvent(at=now, kind="refund_pending", detail={**payment, "reason": reason}))
             refund = refund_record(payment, order_id, reason, now)
@@ -618,8 +641,13 @@ def _delivery_problem(order: Order, enterprise: Enterprise, catalog: Catalog, no
 
 def refund_record(payment: dict[str, Any], order_id: str, reason: str, now: datetime) -> dict[str, Any]:
     """A payment kept for a refund (R21); its id is the same for the same charge."""
-    digest = hashlib.sha256(str(payment.get("charge_id")).encode()).hexdigest()[:12]
-    return {"id": f"rf_{digest}", **payment, "order_id": order_id, "reason": reason, "at": now.isoformat()}
+    return {"id": refund_case_id(str(payment.get("charge_id"))), **payment, "order_id": order_id, "reason": reason,
+            "at": now.isoformat()}
+
+
+def refund_case_id(charge_id: str) -> str:
+    """The refund case of a charge; also the refund's id at the provider (its idempotency key)."""
+    return "rf_" + hashlib.sha256(charge_id.encode()).hexdigest()[:12]
 
 
 def _payment_problem(order: Order, now: datetime, amount_fen: int, currency: str) -> str | None:
@@ -629,6 +657,6 @@ def _payment_problem(order: Order, now: datetime, amount_fen: int, currency: str
         return "already_paid"  # the same word check_payable uses
     if order.status is not OrderStatus.PENDING:
         return str(order.status.value)  # expired, cancelled
-    if order.total_fen != amount_fen or order.currency != currency:
+    if not order.charged(amount_fen, currency):
         return "mismatch"
     return None

@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 
 from services import keys
 from services.clock import Clock
+from services.payment_refunds import NoticeKind, RefundNotice, RefundRefused, RefundResult, check_refund
 from services.redis_text import text_or_none
 from services.transactions import Decision, transact
 
@@ -235,6 +236,56 @@ class SandboxGateway:
     async def query(self, order_id: str) -> PaymentStatus | None:
         payment = await self._payment_for_order(order_id)
         return payment.to_status() if payment else None
+
+    # --- refunds (services.payment_refunds.RefundingGateway): made at once, no notice -------------
+
+    async def refund(self, *, order_id: str, refund_id: str, amount_fen: int, total_fen: int,
+                     reason: str) -> RefundResult:
+        """Pay back part or all of the order's paid sandbox payment; the same refund id again
+        returns the refund already made, as a provider does."""
+        check_refund(refund_id, amount_fen, total_fen)
+        key = keys.sandbox_refund(refund_id)
+        payment = await self._payment_for_order(order_id)
+        if payment is None or payment.status != "paid":
+            raise RefundRefused("not_paid", "no paid sandbox payment for this order")
+        if total_fen != payment.amount_fen:
+            raise RefundRefused("total_mismatch", f"the payment was {payment.amount_fen}")
+        refunds_key = keys.sandbox_order_refunds(order_id)
+        now = self._clock.now()
+
+        def decide(values: list[str | None]) -> Decision[RefundResult | RefundRefused]:
+            raw, raw_list = values
+            if raw is not None:
+                made = RefundResult.model_validate_json(raw)
+                if made.amount_fen != amount_fen:
+                    return Decision(RefundRefused("refund_id_reused", f"{refund_id} was {made.amount_fen}"))
+                return Decision(made)
+            refunded = sum(json.loads(raw_list).values()) if raw_list else 0
+            if refunded + amount_fen > payment.amount_fen:
+                return Decision(RefundRefused("exceeds_payment", "more than is left of the payment"))
+            made = RefundResult(refund_id=refund_id, order_id=order_id, amount_fen=amount_fen, status="succeeded",
+                                payment_id=payment.payment_id, provider_refund_id="sbxr_" + secrets.token_hex(8),
+                                refunded_at=now)
+            so_far = {**(json.loads(raw_list) if raw_list else {}), refund_id: amount_fen}
+            return Decision(made, lambda pipe: (pipe.set(key, made.model_dump_json(), ex=RECORD_SECONDS),
+                                                pipe.set(refunds_key, json.dumps(so_far), ex=RECORD_SECONDS)))
+
+        outcome = await transact(self._redis, [key, refunds_key], decide)
+        if isinstance(outcome, RefundRefused):
+            raise outcome
+        log.info("sandbox.refund order=%s refund=%s amount=%s", order_id, refund_id, amount_fen)
+        return outcome
+
+    async def query_refund(self, *, order_id: str, refund_id: str) -> RefundResult | None:
+        raw = await self._redis.get(keys.sandbox_refund(refund_id))
+        made = RefundResult.model_validate_json(raw) if raw else None
+        return made if made is not None and made.order_id == order_id else None
+
+    def notice_kind(self, body: bytes, headers: Mapping[str, str]) -> NoticeKind:
+        return "payment"  # the sandbox refunds at once: it sends no refund notices
+
+    def verify_refund_notice(self, body: bytes, headers: Mapping[str, str]) -> RefundNotice:
+        raise NoticeRejected("malformed")
 
     async def close(self) -> None:
         """Stop sending notices (shutdown); a payment already made keeps its record."""

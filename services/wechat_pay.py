@@ -537,6 +537,7 @@ def wechat_pay_gateway(
     clock: Clock,
     api_base: str = API_BASE,
     refund_notify_url: str | None = None,
+    cashier_origins: tuple[str, ...] = (H5_CASHIER_ORIGIN,),
 ) -> WechatPayGateway:
     """The gateway from the settings' strings: the merchant key's PEM, the APIv3 key, and the
     WeChat Pay public key(s) or platform certificate(s) in PEM, by their serial (PUB_KEY_ID_...)."""
@@ -544,7 +545,7 @@ def wechat_pay_gateway(
         mchid=mchid, appid=appid, merchant_serial=merchant_serial,
         merchant_key=load_private_key(merchant_private_key_pem), apiv3_key=apiv3_key.encode(),
         platform_keys={serial: load_public_key(pem) for serial, pem in platform_public_keys.items()},
-        clock=clock, api_base=api_base, refund_notify_url=refund_notify_url,
+        clock=clock, api_base=api_base, refund_notify_url=refund_notify_url, cashier_origins=cashier_origins,
     )
 
 

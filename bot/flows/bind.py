@@ -136,7 +136,9 @@ def router() -> Router:
             await flow.go(query, Orders.detail)
             return
         assert query.bot is not None
-        await alert_refund_pending(query.bot, flow.app, order_id=kept.id, amount_fen=kept.total_fen,
+        paid = kept.paid_payment()
+        await alert_refund_pending(query.bot, flow.app, charge_id=str(kept.charge_id), order_id=kept.id,
+                                   amount_fen=int(paid["amount_fen"]), currency=str(paid["currency"]),
                                    reason="downgrade_at_binding", provider=kept.paid_provider)
         await flow.state.set_state(Orders.detail)
         await show(query, screens.refund_requested(flow.tr, kept))

@@ -18,7 +18,7 @@ from bot.runtime.logs import bind as bind_log
 from bot.runtime.metrics import ORDERS, PAYMENTS
 from bot.screens.billing import line_label, order_label
 from bot.state.states import Billing, Buy
-from services.orders import Order
+from services.orders import STARS, Order
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
         raise NotPayableInChat(order.id)
     tr = flow.tr
     labels = [line_label(tr, line)[:LABEL_MAX] for line in order.lines]
+    if flow.app.settings.chat_currency == STARS:
+        await send_stars_invoice(bot, order, flow, labels)
+        return
     await bot.send_invoice(
         chat_id=order.chat_id,
         title=tr("pay.invoice_title", label=order_label(tr, order))[:TITLE_MAX],
@@ -54,6 +57,25 @@ async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
         provider_token=flow.app.settings.payment_provider_token.get_secret_value(),
         currency=order.currency,
         prices=[LabeledPrice(label=label, amount=line.amount_fen) for label, line in zip(labels, order.lines, strict=True)],
+    )
+
+
+async def send_stars_invoice(bot: Bot, order: Order, flow: Flow, labels: list[str]) -> None:
+    """The same invoice in Telegram Stars: no provider token, and one price (Telegram takes one
+    line for XTR), the order's star total from the catalog."""
+    if order.total_stars is None:
+        raise NotPayableInChat(order.id)  # the catalog has no star prices: start-up refuses this
+    tr = flow.tr
+    await bot.send_invoice(
+        chat_id=order.chat_id,
+        title=tr("pay.invoice_title", label=order_label(tr, order))[:TITLE_MAX],
+        description=tr("pay.invoice_description", order_id=order.id, items=" + ".join(labels),
+                       contracts=f"{order.contracts:,}")[:DESCRIPTION_MAX],
+        payload=order.id,
+        provider_token="",
+        currency=STARS,
+        prices=[LabeledPrice(label=tr("pay.invoice_title", label=order_label(tr, order))[:LABEL_MAX],
+                             amount=order.total_stars)],
     )
 
 
@@ -84,6 +106,7 @@ def router() -> Router:
             amount_fen=payment.total_amount,
             currency=payment.currency,
             provider="telegram",
+            payer_id=message.from_user.id if message.from_user else None,
         )
         bind_log(order_id=payment.invoice_payload)
         PAYMENTS.labels("telegram", outcome.status).inc()
@@ -100,14 +123,15 @@ def router() -> Router:
             await flow.state.set_state(None)
             await show(message, screens.paid(flow.tr, outcome.order))
         elif outcome.status in ("refund_pending", "unknown_order"):
-            await alert_refund_pending(message.bot, flow.app, order_id=payment.invoice_payload,
-                                       amount_fen=payment.total_amount, reason=outcome.reason or outcome.status,
+            await alert_refund_pending(message.bot, flow.app, charge_id=payment.telegram_payment_charge_id,
+                                       order_id=payment.invoice_payload, amount_fen=payment.total_amount,
+                                       currency=payment.currency, reason=outcome.reason or outcome.status,
                                        provider="telegram")
             reason = f"pay.reason_{outcome.reason}"
             if reason not in flow.app.texts.tables["zh"]:
                 reason = "pay.reason_other"
-            await show(message, screens.refund_pending(flow.tr, payment.invoice_payload,
-                                                       payment.total_amount, flow.tr(reason)))
+            await show(message, screens.refund_pending(flow.tr, payment.invoice_payload, payment.total_amount,
+                                                       flow.tr(reason), currency=payment.currency))
         # Otherwise a repeated notice of a payment already applied says nothing more.
 
     return r

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
@@ -47,10 +48,30 @@ class BotNotifier:
         return True
 
 
+async def close_expired_payments(app: AppContext, bot: Bot | None) -> None:
+    """Payments of web orders that expired unpaid are closed at their providers; one found paid
+    meanwhile is applied (kept for a refund), and staff and the buyer hear of it."""
+    applied = await app.web_payments.close_expired()
+    if bot is None:
+        return
+    from bot.alerts import alert_refund_pending
+    from services.checkout import charge_id
+
+    for found in applied:
+        if found.outcome.status == "refund_pending":
+            await alert_refund_pending(bot, app, charge_id=charge_id(found.gateway, found.notice.payment_id),
+                                       order_id=found.notice.order_id, amount_fen=found.notice.amount_fen,
+                                       currency=found.notice.currency, reason=found.outcome.reason or "expired",
+                                       provider=found.gateway)
+
+
 def build_scheduler(app: AppContext, bot: Bot | None, desk: Desk | None = None) -> Scheduler:
-    """The scheduler; with the help desk, each tick also tells staff of their quotes' payments
-    (a web payment is told at once too, this is the safety net) and of those that lapsed."""
-    jobs = [lambda: check_quotes(desk)] if desk is not None and app.settings.staff_chat_id is not None else []
+    """The scheduler; each tick also closes at their providers the payments of web orders that
+    expired unpaid, and, with the help desk, tells staff of their quotes' payments (a web
+    payment is told at once too, this is the safety net) and of those that lapsed."""
+    jobs: list[Callable[[], Awaitable[object]]] = [lambda: close_expired_payments(app, bot)]
+    if desk is not None and app.settings.staff_chat_id is not None:
+        jobs.append(lambda: check_quotes(desk))
     return Scheduler(
         app.redis, app.clock, app.catalog, app.enterprises, app.orders, app.trials,
         BotNotifier(bot, app) if bot is not None else None,

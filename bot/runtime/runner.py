@@ -88,9 +88,13 @@ def load_catalog_or_fail(settings: Settings) -> Catalog:
 
     try:
         load_support_config(settings.support_config_path)
-        return load_catalog(settings.catalog_path)
+        catalog = load_catalog(settings.catalog_path)
     except (CatalogError, SupportConfigError) as exc:
         raise StartupError(str(exc)) from None
+    if settings.chat_currency == "XTR" and not catalog.has_star_prices:
+        raise StartupError(f"CHAT_CURRENCY=XTR needs star prices in the catalog {settings.catalog_path} "
+                           "(price_per_year_stars, price_stars: docs/payments.md)")
+    return catalog
 
 
 def make_bot(settings: Settings) -> Bot:

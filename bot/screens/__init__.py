@@ -22,7 +22,7 @@ from bot.callbacks import (
 )
 from bot.screens.base import Screen, button, inline, reply_keyboard
 from config.texts import Translator
-from services.catalog import Cart, Catalog, Quote, format_fen
+from services.catalog import Cart, Catalog, Quote, format_amount, format_fen
 from services.delivery import Conversion
 from services.enterprises import Enterprise
 from services.orders import Order, OrderStatus
@@ -285,7 +285,7 @@ def paid(tr: Translator, order: Order) -> Screen:
         return billing.delivered(tr, order)
     text = "\n\n".join([
         tr("pay.success", order_id=order.id, edition=edition_name(tr, order.edition),
-           years=order.years, total=format_fen(order.total_fen)),
+           years=order.years, total=paid_total(order)),
         tr("pay.reminder"),
     ])
     markup = inline(
@@ -296,9 +296,15 @@ def paid(tr: Translator, order: Order) -> Screen:
     return Screen(text, markup)
 
 
-def refund_pending(tr: Translator, order_id: str, amount_fen: int, reason: str) -> Screen:
+def paid_total(order: Order) -> str:
+    """What the buyer paid: the order's total, or its star price when paid in Telegram Stars."""
+    paid = order.paid_payment()
+    return format_amount(int(paid.get("amount_fen") or order.total_fen), str(paid.get("currency") or order.currency))
+
+
+def refund_pending(tr: Translator, order_id: str, amount_fen: int, reason: str, *, currency: str = "CNY") -> Screen:
     """A payment that could not be applied: it is kept for a refund, and the buyer is told."""
-    text = tr("pay.refund_pending", total=format_fen(amount_fen), order_id=order_id, reason=reason)
+    text = tr("pay.refund_pending", total=format_amount(amount_fen, currency), order_id=order_id, reason=reason)
     return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
 
 
@@ -402,7 +408,7 @@ def bind_term_over(tr: Translator, order: Order) -> Screen:
 
 
 def refund_requested(tr: Translator, order: Order) -> Screen:
-    text = tr("bind.refund_requested", order_id=order.id, total=format_fen(order.total_fen))
+    text = tr("bind.refund_requested", order_id=order.id, total=paid_total(order))
     return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
 
 

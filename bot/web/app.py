@@ -62,7 +62,8 @@ def build_web_app(
         renderer=Renderer(app_context.texts), csrf=Csrf(csrf_key, secure=https),
         limiter=RateLimiter(app_context.redis, app_context.clock),
         public_origin=settings.public_base_url, https=https,
-        headers=security_headers(https=https, form_action_origins=list(app_context.gateway.form_action_origins)),
+        headers=security_headers(https=https, form_action_origins=sorted(
+            {origin for gateway in app_context.gateways for origin in gateway.form_action_origins})),
     )
     web_app = web.Application(middlewares=[guard], client_max_size=256 * 1024)
     web_app[STATE] = st
@@ -76,7 +77,8 @@ def build_web_app(
         add_webhook_route(web_app, webhook_path, dispatcher, bot, webhook_secret_token or webhook_secret(settings, bot.token))
 
     async def close_gateway(_: web.Application) -> None:
-        await app_context.gateway.close()
+        for gateway in app_context.gateways:
+            await gateway.close()
 
     web_app.on_cleanup.append(close_gateway)
     return web_app

@@ -8,7 +8,8 @@ each answered by a redirect back to the page (or the page again with what was wr
     POST /checkout/{token}/verify     check it
     POST /checkout/{token}/change     verify another buyer or number
     POST /checkout/{token}/submit     提交订单, then off to the gateway's cashier page
-    POST /checkout/{token}/pay        pay a submitted order (again)
+    POST /checkout/{token}/pay        pay a submitted order (again; `gateway` chooses among several)
+    GET  /checkout/{token}/wechat     WeChat Pay's QR code (Native), following the payment
     GET  /checkout/{token}/result     where the gateway sends the buyer back
     POST /checkout/{token}/miniapp    the Mini App's initData check (JSON)
 
@@ -21,21 +22,27 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import segno
 from aiohttp import web
+from markupsafe import Markup
 
 from bot.screens import edition_name, local_date, local_time, pack_name
 from bot.web.miniapp import InitDataRejected, validate_init_data
+from bot.web.payments import after_payment
 from bot.web.render import choose_lang
 from bot.web.security import CSRF_FIELD, client_ip, same_origin
 from bot.web.state import PageError, WebState, state
 from config.texts import Translator
+from services.alipay import AlipayGateway
 from services.catalog import Quote, QuoteLine, format_fen
 from services.checkout import PERSONAL, CheckoutLink, fingerprint
 from services.enterprises import Enterprise
 from services.orders import Order, OrderStatus
-from services.payment_gateway import PaymentRequest
+from services.payment_gateway import PaymentGateway
 from services.phones import mask_phone
 from services.purchase_policy import PurchasePlan
+from services.web_payments import PaymentMethod, Way
+from services.wechat_pay import WechatPayGateway
 
 log = logging.getLogger("bot.web")
 
@@ -59,6 +66,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/checkout/{token}/change", change)
     router.add_post("/checkout/{token}/submit", submit)
     router.add_post("/checkout/{token}/pay", pay)
+    router.add_get("/checkout/{token}/wechat", wechat_native)
     router.add_get("/checkout/{token}/result", result)
     router.add_post("/checkout/{token}/miniapp", miniapp)
 
@@ -236,7 +244,8 @@ async def render_checkout(request: web.Request, link: CheckoutLink, lang: str, *
     elif order is not None and order.status is OrderStatus.PENDING:
         step, index = "pay", 4
         context["pay"] = {"text": tr("checkout.pay.pending", order_id=order.id, total=format_fen(order.total_fen),
-                                     at=local_time(order.expires_at))}
+                                     at=local_time(order.expires_at)),
+                          "methods": payment_choices(st, tr)}
     else:
         step, index = "submit", 3
         buyer = await st.checkout.buyer(link)
@@ -386,40 +395,113 @@ async def submit(request: web.Request) -> web.StreamResponse:
         return await render_checkout(request, link, lang, status=400,
                                      message=("error", tr(f"checkout.submit.{outcome.status}")),
                                      typed={"enterprise_name": name})
+    if len(st.app.gateways) > 1:
+        return see_other(base_path(link))  # the pay step: the buyer chooses WeChat Pay or Alipay
     return await to_cashier(request, await st.links.get(link.token) or link, outcome.order, lang)
 
 
 async def pay(request: web.Request) -> web.StreamResponse:
     st = state(request)
     link, lang = await open_link(request)
-    await read_form(request, link, lang)
+    form = await read_form(request, link, lang)
     await limit(request, "pay", link.token, PAY_LIMIT, lang)
     order = await st.checkout.order(link)
     if order is not None and order.status in PAID:
         return see_other(f"{base_path(link)}/result")
     if order is None or order.status is not OrderStatus.PENDING or not st.checkout.verified(link):
         return see_other(base_path(link))  # the page shows the step that comes first
-    return await to_cashier(request, link, order, lang)
+    return await to_cashier(request, link, order, lang, gateway_name=str(form.get("gateway", "")) or None)
 
 
-async def to_cashier(request: web.Request, link: CheckoutLink, order: Order, lang: str) -> web.StreamResponse:
-    """Open (or reuse) the gateway's payment for the order and send the buyer to its page."""
+def payment_choices(st: WebState, tr: Translator) -> list[tuple[str, str]]:
+    """The gateways the buyer may choose among (one: a single 去支付 button)."""
+    if len(st.app.gateways) < 2:
+        return []
+    return [(g.name, tr(f"checkout.pay.via_{g.name}")) for g in st.app.gateways]
+
+
+def is_phone(request: web.Request) -> bool:
+    agent = request.headers.get("User-Agent", "")
+    return any(word in agent for word in ("Mobile", "Android", "iPhone", "iPad", "HarmonyOS"))
+
+
+def in_wechat(request: web.Request) -> bool:
+    return "MicroMessenger" in request.headers.get("User-Agent", "")
+
+
+def way_for(gateway: PaymentGateway, request: web.Request) -> Way:
+    """How this browser pays: WeChat Pay's QR on a computer, its H5 page on a phone (inside
+    WeChat's own browser, which refuses H5, the QR to long-press); Alipay's computer or phone
+    cashier; the sandbox's own page."""
+    if isinstance(gateway, WechatPayGateway):
+        return "h5" if is_phone(request) and not in_wechat(request) else "native"
+    if isinstance(gateway, AlipayGateway):
+        return "wap" if is_phone(request) else "pc"
+    return "cashier"
+
+
+async def to_cashier(request: web.Request, link: CheckoutLink, order: Order, lang: str, *,
+                     gateway_name: str | None = None) -> web.StreamResponse:
+    """Open (or reuse) the payment of the order at the chosen gateway, in the way that suits the
+    browser, and send the buyer on: to the provider's page, or to our page with its QR code."""
     st = state(request)
     tr = st.renderer.tr(lang)
-    description = order_label(tr, order)
+    gateway = st.app.gateway_named(gateway_name) if gateway_name else st.gateway
+    if gateway is None:
+        raise PageError(400, "bad_request", lang=lang)
     base = st.settings.public_base_url
+    method = PaymentMethod(gateway=gateway.name, way=way_for(gateway, request))
     try:
-        session = await st.gateway.create_payment(PaymentRequest(
-            order_id=order.id, amount_fen=order.total_fen, currency=order.currency, description=description,
-            notify_url=f"{base}/payments/notify/{st.gateway.name}",
-            return_url=f"{base}{base_path(link)}/result",
-        ))
+        opened = await st.app.web_payments.open(
+            order, method, description=order_label(tr, order), notify_url=f"{base}/payments/notify/{gateway.name}",
+            return_url=f"{base}{base_path(link)}/result", client_ip=client_ip(request))
     except Exception:
-        log.exception("web.gateway_failed order=%s", order.id)
+        log.exception("web.gateway_failed order=%s gateway=%s", order.id, gateway.name)
         return await render_checkout(request, link, lang, status=502,
                                      message=("error", tr("checkout.pay.gateway_failed")))
-    log.info("web.to_cashier order=%s link=%s", order.id, fingerprint(link.token))
-    return see_other(session.pay_url)
+    if opened.applied is not None:  # the way chosen before had been paid meanwhile
+        await after_payment(st, opened.applied.gateway, opened.applied.notice, opened.applied.outcome)
+        return see_other(f"{base_path(link)}/result")
+    assert opened.payment is not None
+    log.info("web.to_cashier order=%s link=%s gateway=%s way=%s", order.id, fingerprint(link.token), gateway.name,
+             method.way)
+    if opened.payment.way == "native":
+        return see_other(f"{base_path(link)}/wechat")
+    return see_other(opened.payment.pay_url)
+
+
+async def follow(st: WebState, order: Order) -> Order:
+    """The buyer waits on our page: after a while the provider is asked, and a payment it
+    confirms is applied and told like a notice. The order as it is now."""
+    applied = await st.app.web_payments.follow(order)
+    if applied is None:
+        return order
+    await after_payment(st, applied.gateway, applied.notice, applied.outcome)
+    return applied.outcome.order or order
+
+
+async def wechat_native(request: web.Request) -> web.StreamResponse:
+    """WeChat Pay's QR code for a computer: the buyer scans it with WeChat; the page refreshes
+    itself on our order's state (no JavaScript), and asks WeChat Pay after a while."""
+    st = state(request)
+    link, lang = await open_link(request, expired_ok=True)
+    order = await st.checkout.order(link)
+    opened = await st.app.web_payments.current(order.id) if order is not None else None
+    if order is None or opened is None or opened.way != "native" or not opened.code_url:
+        return see_other(base_path(link))
+    if order.status is OrderStatus.PENDING:
+        order = await follow(st, order)
+    if order.status is not OrderStatus.PENDING:
+        return see_other(f"{base_path(link)}/result")
+    tr = st.renderer.tr(lang)
+    qr = segno.make(opened.code_url, error="m")
+    return st.renderer.page(
+        request, "wechat_native.html", lang=lang, here=f"{base_path(link)}/wechat", base=base_path(link),
+        step_index=4, qr_svg=Markup(qr.svg_inline(scale=5, title=tr("checkout.wechat.qr_title"))),
+        code_url=opened.code_url, total=format_fen(order.total_fen), order_id=order.id,
+        until=local_time(order.expires_at), refresh_seconds=REFRESH_SECONDS,
+        summary=summary_view(st, tr, link, order), csrf=st.csrf.token(request, link.token),
+    )
 
 
 # --- the result and the Mini App check --------------------------------------------------------------
@@ -448,6 +530,8 @@ async def result(request: web.Request) -> web.StreamResponse:
         kind, index = "cancelled", 4
         title = tr("checkout.result.cancelled_title")
         lines = [tr("checkout.result.cancelled_body", order_id=order.id, at=local_time(order.expires_at))]
+    elif order.status is OrderStatus.PENDING and (order := await follow(st, order)).status in PAID:
+        return see_other(f"{base_path(link)}/result")
     elif order.status is OrderStatus.PENDING:
         kind, index, refresh = "waiting", 4, REFRESH_SECONDS
         title = tr("checkout.result.waiting_title")

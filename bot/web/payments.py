@@ -1,6 +1,7 @@
 """Payment notices and the sandbox's cashier page.
 
-    POST /payments/notify/{gateway}   the gateway's asynchronous notice: signature and age
+    POST /payments/notify/{gateway}   the gateway's asynchronous notice, payment or refund (a
+                                      RefundingGateway says which before it is verified): signature and age
                                       (the gateway), order and amount (services.checkout), then
                                       the payment is applied once and only then answered success;
                                       the chat is told (立即绑定), once per payment
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiogram.fsm.storage.base import StorageKey
 from aiohttp import web
@@ -21,12 +23,14 @@ from bot import screens
 from bot.alerts import alert_refund_pending
 from bot.flows.base import open_flow
 from bot.flows.support import tell_staff_order_paid
+from bot.refunds import tell_buyer
 from bot.web.render import choose_lang
 from bot.web.security import CSRF_FIELD, client_ip, same_origin
 from bot.web.state import PageError, WebState, state
 from services.checkout import CheckoutLink, NoticeOutcome, charge_id
 from services.orders import Order, OrderStatus
-from services.payment_gateway import NoticeRejected, PaymentNotice, SandboxGateway
+from services.payment_gateway import NoticeRejected, PaymentGateway, PaymentNotice, SandboxGateway
+from services.payment_refunds import RefundingGateway
 
 log = logging.getLogger("bot.web")
 
@@ -46,41 +50,68 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 async def notify(request: web.Request) -> web.Response:
     st = state(request)
-    gateway = st.gateway
-    if request.match_info["gateway"] != gateway.name:
+    gateway = st.app.gateway_named(request.match_info["gateway"])
+    if gateway is None:
         return web.json_response({"code": "FAIL", "message": "unknown gateway"}, status=404)
     if (request.content_length or 0) > MAX_NOTICE_BYTES:
-        return answer(st, False, "too_large")
+        return answer(gateway, False, "too_large")
     body = await request.read()  # the app's client_max_size bounds it too
     if len(body) > MAX_NOTICE_BYTES:
-        return answer(st, False, "too_large")
+        return answer(gateway, False, "too_large")
+    refunding = gateway if isinstance(gateway, RefundingGateway) else None
+    kind = refunding.notice_kind(body, request.headers) if refunding is not None else "payment"
     try:
+        if kind == "refund" and refunding is not None:
+            return await refund_notice(st, gateway, refunding, body, request.headers)
+        if kind == "other":  # e.g. Alipay telling that an unpaid trade closed: nothing to store
+            log.info("payment.notice_other gateway=%s", gateway.name)
+            return answer(gateway, True)
         notice = gateway.verify_notice(body, request.headers)
     except NoticeRejected as refusal:
-        log.warning("payment.notice_refused gateway=%s reason=%s", gateway.name, refusal.reason)
-        return answer(st, False, refusal.reason)
+        log.warning("payment.notice_refused gateway=%s kind=%s reason=%s", gateway.name, kind, refusal.reason)
+        return answer(gateway, False, refusal.reason)
     outcome = await st.checkout.apply_notice(notice, provider=gateway.name)
     log.info("payment.notice gateway=%s order=%s outcome=%s reason=%s", gateway.name, notice.order_id,
              outcome.status, outcome.reason)
+    await after_payment(st, gateway.name, notice, outcome)
+    return answer(gateway, True)
+
+
+async def refund_notice(st: WebState, gateway: PaymentGateway, refunding: RefundingGateway, body: bytes,
+                        headers: Mapping[str, str]) -> web.Response:
+    """A refund's outcome: stored on its case, the buyer told once it is back, then answered.
+    A verified notice for a refund that is not ours is answered too (nothing to store)."""
+    notice = refunding.verify_refund_notice(body, headers)
+    case, now_refunded = await st.app.refunds.apply_notice(notice, provider=gateway.name)
+    log.info("refund.notice gateway=%s refund=%s status=%s known=%s", gateway.name, notice.refund_id, notice.status,
+             case is not None)
+    if case is not None and now_refunded:
+        await tell_buyer(st.bot, st.app, case)  # never raises
+    return answer(gateway, True)
+
+
+async def after_payment(st: WebState, gateway_name: str, notice: PaymentNotice, outcome: NoticeOutcome) -> None:
+    """What follows a stored web payment, from a notice or from asking the provider: staff alerted
+    of money kept for a refund, the chat told."""
     if outcome.status == "refund_pending":
-        await alert_refund_pending(st.bot, st.app, order_id=notice.order_id, amount_fen=notice.amount_fen,
-                                   reason=outcome.reason or "refund_pending", provider=gateway.name)
-    await tell_chat(st, outcome, notice)  # never raises: the payment is stored either way
-    return answer(st, True)
+        await alert_refund_pending(st.bot, st.app, charge_id=charge_id(gateway_name, notice.payment_id),
+                                   order_id=notice.order_id, amount_fen=notice.amount_fen, currency=notice.currency,
+                                   reason=outcome.reason or "refund_pending", provider=gateway_name)
+    await tell_chat(st, gateway_name, outcome, notice)  # never raises: the payment is stored either way
 
 
-def answer(st: WebState, accepted: bool, reason: str = "") -> web.Response:
-    ack = st.gateway.ack(accepted, reason)
+def answer(gateway: PaymentGateway, accepted: bool, reason: str = "") -> web.Response:
+    ack = gateway.ack(accepted, reason)
     return web.Response(status=ack.status, text=ack.body, content_type=ack.content_type)
 
 
-async def tell_chat(st: WebState, outcome: NoticeOutcome, notice: PaymentNotice) -> None:
+async def tell_chat(st: WebState, gateway_name: str, outcome: NoticeOutcome, notice: PaymentNotice) -> None:
     """The buyer hears of the payment in the chat: paid (立即绑定, as after an in-chat payment)
     or kept for a refund. Once per payment; a failure lets a repeated notice try again."""
     order = outcome.order
     if order is None:
         return
-    charge = charge_id(st.gateway.name, notice.payment_id)
+    charge = charge_id(gateway_name, notice.payment_id)
     applied = order.status in (OrderStatus.PAID, OrderStatus.BOUND) and order.charge_id == charge
     if outcome.status in ("paid", "duplicate") and applied:
         kind = "paid"
@@ -124,9 +155,10 @@ async def remember_in_chat(st: WebState, order: Order, link: CheckoutLink | None
 
 
 def sandbox(st: WebState) -> SandboxGateway:
-    if not isinstance(st.gateway, SandboxGateway):
+    gateway = st.app.gateway_named("sandbox")
+    if not isinstance(gateway, SandboxGateway):
         raise web.HTTPNotFound()
-    return st.gateway
+    return gateway
 
 
 async def sandbox_lang(st: WebState, request: web.Request, order_id: str) -> str:

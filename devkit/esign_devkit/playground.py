@@ -288,6 +288,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--web", action="store_true",
                         help="the playground in the browser instead of this terminal (bot/webplay)")
     parser.add_argument("--port", type=int, default=8000, help="with --web: the page's port (default 8000)")
+    parser.add_argument("--gateway", choices=["sandbox", "wechat", "alipay"], default="sandbox",
+                        help="with --web: the web checkout's payments through the sandbox, or a local "
+                             "WeChat Pay or Alipay (docs/payments.md)")
     args = parser.parse_args(argv)
     if args.web:
         from esign_devkit.webplay import main as web_playground

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from esign_devkit.testing.fake_alipay import FakeAlipay
+from esign_devkit.testing.fake_wechat_pay import FakeWechatPay
 from esign_devkit.testing.harness import BotHarness, ChatUser
 
 from bot.web import build_web_app
@@ -59,12 +61,14 @@ class Page:
 
 
 class WebWorld:
-    def __init__(self, harness: BotHarness, client: TestClient, base: str, gateway: SandboxGateway) -> None:
+    def __init__(self, harness: BotHarness, client: TestClient, base: str, gateway: Any) -> None:
         self.harness = harness
         self.client = client
         self.base = base
-        self.gateway = gateway
+        self.gateway = gateway  # the default gateway: the sandbox, or a provider's adapter
         self.last: Page | None = None
+        self.wechat: FakeWechatPay | None = None  # the local providers, when the world uses them
+        self.alipay: FakeAlipay | None = None
 
     def path(self, url: str) -> str:
         return url.removeprefix(self.base)
@@ -123,6 +127,59 @@ async def start_world(redis, clock, **settings_overrides: Any) -> tuple[WebWorld
     client = TestClient(server)
     await client.start_server()
     return WebWorld(harness, client, base, gateway), client
+
+
+FAST_RETRIES = (0.05, 0.1, 0.2)  # the providers' hours of retries, compressed
+
+
+async def start_provider_world(redis, clock, providers: str, **settings_overrides: Any) -> tuple[WebWorld, TestClient]:
+    """The web app with real provider adapters (WEB_GATEWAY=`providers`) talking over HTTP to
+    the local fake WeChat Pay and Alipay, whose keys are made now."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    names = providers.split(",")
+    fakes: dict[str, Any] = {}
+    if "wechat" in names:
+        fakes["wechat"] = FakeWechatPay(clock=clock, retry_schedule=FAST_RETRIES)
+        await fakes["wechat"].start()
+        settings_overrides.update(fakes["wechat"].merchant_settings())
+    if "alipay" in names:
+        fakes["alipay"] = FakeAlipay(clock=clock, retry_schedule=FAST_RETRIES)
+        await fakes["alipay"].start()
+        settings_overrides.update(fakes["alipay"].app_settings())
+    harness = BotHarness(redis, clock=clock, settings=web_settings(base, web_gateway=providers, **settings_overrides))
+    app = build_web_app(harness.app, harness.bot, harness.dp)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server(access_log_class=RedactingAccessLogger)
+    client = TestClient(server)
+    await client.start_server()
+    world = WebWorld(harness, client, base, harness.app.gateway)
+    world.wechat, world.alipay = fakes.get("wechat"), fakes.get("alipay")
+    return world, client
+
+
+async def stop_provider_world(world: WebWorld, client: TestClient) -> None:
+    for fake in (world.wechat, world.alipay):
+        if fake is not None:
+            await fake.notices.drain()
+            await fake.close()
+    await client.close()
+    await world.harness.close()
+
+
+@pytest.fixture
+async def provider_world(redis, clock):
+    """`await provider_world("wechat")` (or "alipay", "wechat,alipay"): one world per test."""
+    made: list[tuple[WebWorld, TestClient]] = []
+
+    async def make(providers: str, **settings_overrides: Any) -> WebWorld:
+        world, client = await start_provider_world(redis, clock, providers, **settings_overrides)
+        made.append((world, client))
+        return world
+
+    yield make
+    for world, client in made:
+        await stop_provider_world(world, client)
 
 
 @pytest.fixture

@@ -105,8 +105,8 @@ def test_F12_production_needs_a_real_gateway_choice_and_notify_secret():
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValidationError, match="PAYMENT_NOTIFY_SECRET must be set in production"):
         Settings(_env_file=None, environment="production", web_gateway="sandbox")
-    ok = Settings(_env_file=None, environment="production", web_gateway="sandbox", payment_notify_secret="x" * 32)
-    assert ok.web_gateway_name == "sandbox"
+    with pytest.raises(ValidationError, match="WEB_GATEWAY=sandbox takes no real money"):  # docs/payments.md
+        Settings(_env_file=None, environment="production", web_gateway="sandbox", payment_notify_secret="x" * 32)
     assert Settings(_env_file=None).web_gateway_name == "sandbox"  # the default outside production
     with pytest.raises(ValidationError, match=r"PUBLIC_BASE_URL|public_base_url"):
         Settings(_env_file=None, public_base_url="shop.example.com")

@@ -30,7 +30,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from multidict import MultiDictProxy
 
-from esign_devkit.testing.fake_provider import LocalServer, NoticeSender
+from esign_devkit.testing.fake_provider import LocalServer, NoticeSender, private_pem, public_pem
 from esign_devkit.testing.fake_wechat_pay import new_rsa_key
 from services.alipay import (
     NOTICE_UNSIGNED,
@@ -130,6 +130,15 @@ class FakeAlipay:
         app = App(app_id, public_key, seller_id)
         self.apps[app_id] = app
         return app
+
+    def app_settings(self, *, app_id: str = "2021000122671234", seller_id: str = "2088102177846880") -> dict[str, Any]:
+        """An app registered here with a key made now, and the bot's settings (ALIPAY_*) to talk
+        to this fake as to Alipay. Call it once the fake has started."""
+        key = new_rsa_key()
+        self.add_app(app_id=app_id, public_key=key.public_key(), seller_id=seller_id)
+        return {"alipay_app_id": app_id, "alipay_app_private_key": private_pem(key),
+                "alipay_public_key": public_pem(self.alipay_public_key), "alipay_gateway_url": self.gateway_url,
+                "alipay_seller_id": seller_id}
 
     def trade(self, app_id: str, out_trade_no: str) -> FakeTrade | None:
         return self.trades.get((app_id, out_trade_no))

@@ -208,6 +208,8 @@ class FakeTelegram:
         self._open_callbacks: set[str] = set()
         self._open_pre_checkouts: set[str] = set()
         self._invoices: dict[tuple[int, int], JSON] = {}
+        # Telegram Stars paid to the bot: charge id -> {"user_id", "amount", "refunded"}
+        self.star_charges: dict[str, JSON] = {}
         self._update_ids = itertools.count(first_update_id)
         self._query_ids = itertools.count(1)
         self._raw_updates: dict[int, JSON] = {}
@@ -237,6 +239,7 @@ class FakeTelegram:
             "deleteMessage": self._delete_message,
             "answerCallbackQuery": self._answer_callback_query,
             "sendInvoice": self._send_invoice,
+            "refundStarPayment": self._refund_star_payment,
             "answerPreCheckoutQuery": self._answer_pre_checkout_query,
             "sendChatAction": self._send_chat_action,
             "createForumTopic": self._create_forum_topic,
@@ -580,8 +583,12 @@ class FakeTelegram:
             "total_amount": invoice["total_amount"] if total_amount is None else total_amount,
             "invoice_payload": invoice["payload"] if invoice_payload is None else invoice_payload,
             "telegram_payment_charge_id": charge_id or f"tg-{secrets.token_hex(12)}",
-            "provider_payment_charge_id": f"provider-{secrets.token_hex(8)}",
+            # Stars have no payment provider: Telegram leaves its charge id empty
+            "provider_payment_charge_id": "" if invoice["currency"] == "XTR" else f"provider-{secrets.token_hex(8)}",
         }
+        if invoice["currency"] == "XTR":
+            self.star_charges[payment["telegram_payment_charge_id"]] = {
+                "user_id": user.id, "amount": payment["total_amount"], "refunded": False}
         msg = self._user_message(user, chat_id, {"successful_payment": payment}, None, None)
         return self._update(message=msg)
 
@@ -908,6 +915,11 @@ class FakeTelegram:
         total = sum(_int(price.get("amount")) for price in prices)
         if not prices or total <= 0:
             raise _bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+        if _text(p.get("currency")) == "XTR":  # Telegram Stars: no provider, exactly one price
+            if _text(p.get("provider_token")):
+                raise _bad("PROVIDER_TOKEN_INVALID")
+            if len(prices) != 1:
+                raise _bad("STARS_INVOICE_INVALID")
         invoice = {
             "title": _text(p.get("title")),
             "description": _text(p.get("description")),
@@ -919,6 +931,15 @@ class FakeTelegram:
         record = {**copy.deepcopy(p), "message_id": msg["message_id"], "total_amount": total}
         self._invoices[(msg["chat"]["id"], msg["message_id"])] = record
         return msg
+
+    def _refund_star_payment(self, p: JSON) -> bool:
+        charge = self.star_charges.get(_text(p.get("telegram_payment_charge_id")))
+        if charge is None or charge["user_id"] != _int(p.get("user_id")):
+            raise _bad("CHARGE_ID_INVALID")
+        if charge["refunded"]:
+            raise _bad("CHARGE_ALREADY_REFUNDED")
+        charge["refunded"] = True
+        return True
 
     def _answer_pre_checkout_query(self, p: JSON) -> bool:
         query_id = _text(p.get("pre_checkout_query_id"))

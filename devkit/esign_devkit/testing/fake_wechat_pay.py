@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from esign_devkit.testing.fake_provider import LocalServer, NoticeSender
+from esign_devkit.testing.fake_provider import LocalServer, NoticeSender, private_pem, public_pem
 from services.clock import Clock, SystemClock
 from services.wechat_pay import (
     MAX_SKEW_SECONDS,
@@ -161,6 +161,28 @@ class FakeWechatPay:
         merchant = Merchant(mchid, appid, serial, public_key)
         self.merchants[mchid] = merchant
         return merchant
+
+    def merchant_settings(self, *, mchid: str = "1900000109", appid: str = "wxd678efh567hg6787",
+                          serial: str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1") -> dict[str, Any]:
+        """A merchant registered here with a key made now, and the bot's settings (WECHAT_*) to
+        talk to this fake as to WeChat Pay. Call it once the fake has started."""
+        key = new_rsa_key()
+        self.add_merchant(mchid=mchid, appid=appid, serial=serial, public_key=key.public_key())
+        return {"wechat_mchid": mchid, "wechat_appid": appid, "wechat_merchant_serial": serial,
+                "wechat_merchant_private_key": private_pem(key), "wechat_apiv3_key": self.apiv3_key.decode(),
+                "wechat_platform_public_keys": {self.platform_serial: public_pem(self.platform_public_key)},
+                "wechat_api_base": self.base_url}
+
+    def by_code_url(self, code_url: str) -> FakeTransaction | None:
+        """The transaction a Native QR code stands for: what scanning it finds."""
+        return next((t for t in self.transactions.values() if code_url.endswith(t.prepay_id[-10:])), None)
+
+    async def scan(self, code_url: str) -> FakeTransaction:
+        """The buyer scans the QR code with WeChat and pays."""
+        tx = self.by_code_url(code_url)
+        if tx is None or tx.trade_type != "NATIVE":
+            raise LookupError(f"no Native transaction for {code_url}")
+        return await self.pay(tx.mchid, tx.out_trade_no)
 
     # --- the buyer -------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=8000, help="the page's port (default 8000)")
     parser.add_argument("--lang", choices=["zh", "en"], default="zh", help="the first buyer's Telegram language")
     parser.add_argument("--user-id", type=int, default=FIRST_BUYER_ID, help="the first buyer's Telegram id")
+    parser.add_argument("--gateway", choices=["sandbox", "wechat", "alipay"], default="sandbox",
+                        help="the web checkout's payments: the sandbox, or a local WeChat Pay or Alipay")
     return main(parser.parse_args(argv))
 
 

@@ -46,6 +46,8 @@ from bot.cli.admin import seed_demo
 from bot.context import AppContext
 from config.settings import Settings
 from esign_devkit.testing.fake_telegram import FakeApiError, FakeTelegram, FakeUser, fresh_update_id
+from esign_devkit.testing.fake_wechat_pay import FakeWechatPay
+from esign_devkit.webplay.providers import add_scan_page, start_provider
 from services.catalog import CatalogError, format_fen
 from services.clock import Clock, SystemClock
 from services.phones import mask_phone
@@ -673,7 +675,8 @@ def _free_port(host: str) -> int:
 
 # --- the command -----------------------------------------------------------------------------------
 
-async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_BUYER_ID) -> int:
+async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_BUYER_ID,
+                gateway: str = "sandbox") -> int:
     from bot.runtime.logs import setup_logging
     from bot.runtime.runner import StartupError, load_settings
     from esign_devkit.local_redis import open_redis
@@ -690,6 +693,9 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
     # The web checkout (when this build has it) listens next to the page; its links point there.
     checkout_port = port + 1 if port else _free_port(host)
     settings = with_checkout_origin(settings, f"http://{shown_host}:{checkout_port}")
+    settings, provider = await start_provider(gateway, settings)
+    if provider is not None:
+        say(f"Payments: a local {gateway} at {provider.base_url} (keys made now; the bot's real adapter talks to it)")
     redis = await open_redis(settings.redis_url, say)
     runners: list[web.AppRunner] = []
     playground: WebPlayground | None = None
@@ -728,8 +734,13 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
             await listen(checkout, checkout_port, "the web checkout")
             info["checkout_url"] = f"http://{shown_host}:{checkout_port}/"
             say(f"Web checkout: {info['checkout_url']} (the chat's 网页端购买 links open there, in a new tab)")
-        bound_port = await listen(build_web_app(playground), port, "the page")
+        page = build_web_app(playground)
+        if isinstance(provider, FakeWechatPay):
+            add_scan_page(page, provider)
+        bound_port = await listen(page, port, "the page")
         say(f"Browser playground: http://{shown_host}:{bound_port}/  (Ctrl+C stops it)")
+        if isinstance(provider, FakeWechatPay):
+            say(f"WeChat's 扫一扫: http://{shown_host}:{bound_port}/wechat/scan (pays a Native QR code as scanning it would)")
         await asyncio.Event().wait()
         return 0
     finally:
@@ -741,6 +752,8 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
             await runner.cleanup()
         if playground is not None:
             await playground.close()
+        if provider is not None:
+            await provider.close()
         await redis.aclose()
 
 
@@ -753,7 +766,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(serve(host=getattr(args, "host", None) or "127.0.0.1", port=args.port,
-                                 lang=getattr(args, "lang", "zh"), user_id=getattr(args, "user_id", FIRST_BUYER_ID)))
+                                 lang=getattr(args, "lang", "zh"), user_id=getattr(args, "user_id", FIRST_BUYER_ID),
+                                 gateway=getattr(args, "gateway", None) or "sandbox"))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
