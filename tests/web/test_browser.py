@@ -198,7 +198,7 @@ async def test_F12_R3_browser_screens_of_the_other_steps(web_world: WebWorld, br
     await page.get_by_role("button", name=LABELS[lang]["send"]).click()
     await page.get_by_role("textbox", name=LABELS[lang]["code"], exact=True).fill(h.sms.last_code(admin))
     await page.get_by_role("button", name=LABELS[lang]["verify"], exact=True).click()
-    await expect(page.get_by_text(ENTERPRISE_NAME)).to_be_visible()
+    await expect(page.get_by_text(ENTERPRISE_NAME, exact=True)).to_be_visible()
     await page.get_by_role("button", name=LABELS[lang]["submit"], exact=True).click()
     await expect(page.get_by_text("SANDBOX", exact=True)).to_be_visible()
     cashier = page.url
