@@ -16,7 +16,7 @@ from bot.callbacks import BillingEnt, TrialPick
 from bot.filters import When
 from bot.flows.base import Flow, step_screen
 from bot.flows.billing import remember_chat, start_sign_in
-from bot.flows.phone import request_code
+from bot.flows.phone import own_contact, request_code
 from bot.screens import trial as screens
 from bot.screens.base import Screen
 from bot.state.states import TrialApp
@@ -218,7 +218,8 @@ def router() -> Router:
     @r.message(StateFilter(TrialApp.phone), When(F.contact))
     async def shared_phone(message: Message, flow: Flow) -> None:
         assert message.contact is not None  # the filter above
-        await take_phone(message, flow, message.contact.phone_number)
+        # A colleague's card may be the contact; only the sender's own counts as proof of ownership.
+        await take_phone(message, flow, message.contact.phone_number, proven=own_contact(message))
 
     @r.message(StateFilter(TrialApp.phone), When(F.text))
     async def typed_phone(message: Message, flow: Flow) -> None:
@@ -315,18 +316,19 @@ async def choose(query: CallbackQuery, flow: Flow, ent_id: str, callback_answer:
     await flow.go(query, TrialApp.edition)  # the editions offered, or why none is
 
 
-async def take_phone(message: Message, flow: Flow, raw: str) -> None:
+async def take_phone(message: Message, flow: Flow, raw: str, *, proven: bool = False) -> None:
     try:
         phone = normalize_phone(raw)
     except InvalidPhone:
         await flow.again(message, flow.tr("phone.invalid"))
         return
-    await send_code(message, flow, phone)
+    await send_code(message, flow, phone, proven=proven)
 
 
-async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
+async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str, *, proven: bool = False) -> None:
     """The contact phone is verified by SMS code, with the limits of services.codes (F3)."""
     def remember(pending: str) -> None:
         flow.session.trial.phone_pending = pending
 
-    await request_code(event, flow, phone, number_step=TrialApp.phone, code_step=TrialApp.code, remember=remember)
+    await request_code(event, flow, phone, number_step=TrialApp.phone, code_step=TrialApp.code, remember=remember,
+                       proven=proven)
