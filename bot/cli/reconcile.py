@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from bot.cli.admin import DEFAULT_REDIS_URL, redact_url
-from bot.runtime.redis_client import UNREACHABLE, redis_from_url
+from bot.runtime.redis_client import UNREACHABLE, describe_error, redis_from_url
 from services.clock import SystemClock
 from services.payment_gateway import PaymentGateway
 from services.reconcile import Reconciler, Report
@@ -54,8 +54,7 @@ async def _amain(url: str, make_gateway: Callable[[aioredis.Redis], PaymentGatew
         gateway = make_gateway(client)
         report = await Reconciler(client, gateway).run()
     except UNREACHABLE as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"Redis at {redact_url(url)} does not answer: {reason}", file=sys.stderr)
+        print(f"Redis at {redact_url(url)} does not answer: {describe_error(exc)}", file=sys.stderr)
         return 2
     except (ValidationError, ValueError) as exc:
         print(f"bad settings: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ import os
 import sys
 
 from bot.cli.admin import DEFAULT_REDIS_URL, redact_url
-from bot.runtime.redis_client import UNREACHABLE, redis_from_url
+from bot.runtime.redis_client import UNREACHABLE, describe_error, redis_from_url
 from services.catalog import format_fen
 from services.orders import refund_cases
 
@@ -38,7 +38,7 @@ async def _amain(url: str) -> int:
     try:
         records = await refund_cases(client)
     except UNREACHABLE as exc:
-        print(f"Redis at {redact_url(url)} does not answer: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"Redis at {redact_url(url)} does not answer: {describe_error(exc)}", file=sys.stderr)
         return 2
     finally:
         await client.aclose()
