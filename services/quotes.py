@@ -21,6 +21,7 @@ from services.catalog import Cart, Catalog, Quote, format_fen
 from services.enterprises import Enterprise
 from services.purchase_policy import PurchasePlan, plan_purchase
 from services.support import negotiated_lines
+from services.text_input import name_key
 
 
 class QuoteProblem(ValueError):
@@ -45,7 +46,7 @@ def customer_enterprise(enterprises: list[Enterprise], phone: str | None, intake
     """The verified enterprise a customer buys for, when it can be known: the one named at intake
     among those the verified phone joined, else the only one it may buy for, else the only one."""
     joined = [e for e in enterprises if e.verified and phone and phone in e.members]
-    named = [e for e in joined if intake_name and e.name == intake_name]
+    named = [e for e in joined if intake_name and name_key(e.name) == name_key(intake_name)]
     if len(named) == 1:
         return named[0]
     admin_of = [e for e in joined if (role := e.role_of(phone)) is not None and role.can_buy]

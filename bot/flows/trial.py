@@ -14,7 +14,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, TrialPick
 from bot.filters import When
-from bot.flows.base import Flow, step_screen
+from bot.flows.base import Flow, step_screen, unsafe_or
 from bot.flows.billing import remember_chat, start_sign_in
 from bot.flows.phone import own_contact, request_code
 from bot.screens import trial as screens
@@ -22,7 +22,8 @@ from bot.screens.base import Screen
 from bot.state.states import TrialApp
 from services.enterprises import Enterprise
 from services.phones import InvalidPhone, mask_phone, normalize_phone
-from services.trials import TrialForm, TrialService, clean_name, trial_editions, trial_refusal
+from services.text_input import TextRefused
+from services.trials import TrialForm, TrialService, contact_name, trial_editions, trial_refusal
 
 NONE = "-"
 TEXT_STEPS = (TrialApp.name, TrialApp.phone, TrialApp.code)
@@ -208,9 +209,10 @@ def router() -> Router:
 
     @r.message(StateFilter(TrialApp.name), When(F.text))
     async def typed_name(message: Message, flow: Flow) -> None:
-        name = clean_name(message.text or "")
-        if name is None:
-            await flow.again(message, flow.tr("trial.name_invalid"))
+        try:
+            name = contact_name(message.text or "")
+        except TextRefused as refused:
+            await flow.again(message, flow.tr(unsafe_or(refused, "trial.name_invalid")))
             return
         flow.session.trial.contact_name = name
         await flow.go(message, next_step(flow.session.trial))

@@ -24,6 +24,7 @@ from services.support import (
     TranscriptEntry,
 )
 from services.support_config import SupportConfig, WorkingHours
+from services.text_input import neutralise
 
 TOPIC_NAME_MAX = 128  # Bot API limit for a forum topic's name
 MESSAGE_MAX = 4096
@@ -152,7 +153,10 @@ def quote_offer(tr: Translator, order: Order, *, minutes: int, url: str | None) 
 
 
 def display_name(first_name: str, last_name: str | None = None) -> str:
-    return " ".join(part for part in (first_name, last_name) if part).strip() or "?"
+    """A Telegram name as staff see it: whatever its owner put in it, without the direction,
+    zero-width and control characters (services.text_input.neutralise)."""
+    name = " ".join(part for part in (first_name, last_name) if part)
+    return " ".join(neutralise(name).split()) or "?"
 
 
 def topic_name(tr: Translator, customer: SupportCustomer, status: TicketStatus | None) -> str:

@@ -29,7 +29,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from bot.callbacks import StaffAction, StaffQuote
 from bot.context import AppContext
 from bot.filters import When
-from bot.flows.base import show
+from bot.flows.base import show, unsafe_or
 from bot.flows.support import lifecycle
 from bot.flows.support.desk import Desk, content_kind, staff_texts
 from bot.flows.support.quotes import catalog_quote, issue_quote, parse_quote_args, problem_text, quote_lines
@@ -37,6 +37,7 @@ from bot.screens import support as support_screens
 from bot.screens.base import Screen
 from services.quotes import QuoteProblem
 from services.support import Agent, SupportCustomer, Ticket, TicketStatus
+from services.text_input import TextRefused, clean_free_text, clean_line
 
 log = logging.getLogger(__name__)
 ALIAS_MAX = 20
@@ -140,8 +141,10 @@ def router() -> Router:
             await app.support.set_alias(agent.id, None)
             await message.answer(staff("support.staff.alias_cleared", alias=staff("support.agent_default")))
             return
-        if len(wanted) > ALIAS_MAX:
-            await message.answer(staff("support.staff.alias_too_long", max=ALIAS_MAX))
+        try:  # customers see it: NFKC, no direction or invisible characters (services.text_input)
+            wanted = clean_line(wanted, max_len=ALIAS_MAX)
+        except TextRefused as refused:
+            await message.answer(staff(unsafe_or(refused, "support.staff.alias_too_long"), max=ALIAS_MAX))
             return
         await app.support.set_alias(agent.id, wanted)
         await message.answer(staff("support.staff.alias_set", alias=wanted))
@@ -174,8 +177,12 @@ def router() -> Router:
         topic = await in_topic(message, app)
         if topic is None:
             return
-        text = (command.args or "").strip()
-        if not text or topic.ticket is None:
+        try:
+            text = clean_free_text(command.args or "")
+        except TextRefused as refused:
+            await message.answer(desk.staff_tr(unsafe_or(refused, "support.staff.note_usage")))
+            return
+        if topic.ticket is None:
             await message.answer(desk.staff_tr("support.staff.note_usage"))
             return
         await desk.note(topic.ticket, text, who="note", agent_id=agent.id)
@@ -211,8 +218,12 @@ def router() -> Router:
         topic = await in_topic(message, app)
         if topic is None:
             return
-        change = await app.support.ban(topic.customer.user_id, agent_id=agent.id,
-                                       reason=(command.args or "").strip() or None)
+        try:
+            reason = clean_free_text(command.args or "", max_len=500) if (command.args or "").strip() else None
+        except TextRefused as refused:
+            await message.answer(desk.staff_tr(unsafe_or(refused, "support.staff.note_usage")))
+            return
+        change = await app.support.ban(topic.customer.user_id, agent_id=agent.id, reason=reason)
         if change.status == "already":
             await message.answer(desk.staff_tr("support.staff.already_banned"))
             return
