@@ -21,6 +21,7 @@ from bot.flows import (
     bind,
     buy,
     fallback,
+    groups,
     home,
     info,
     orders,
@@ -132,6 +133,8 @@ def build_dispatcher(app: AppContext, bot: Bot) -> Dispatcher:
     # unwinds through them (nothing it changed is stored) before the error handlers answer.
     dp.update.outer_middleware(LogContext())
     dp.update.outer_middleware(UpdateMetrics())
+    # Groups other than the staff group: left at once, before any conversation key is made.
+    dp.update.outer_middleware(groups.GroupGuard(app))
     dp.update.outer_middleware(Conversations(app, storage))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.callback_query.middleware(errors.LeaveFailedAnswersToTheGuard())
@@ -139,6 +142,7 @@ def build_dispatcher(app: AppContext, bot: Bot) -> Dispatcher:
     dp.message.middleware(support.TellStaffOfPayments())
     dp.include_routers(
         errors.router(app.texts),
+        groups.router(),  # my_chat_member: what the group guard let through
         support.router(),  # the staff group, then 联系客服 / 购买咨询 / 开具发票 (F11, R16, R17)
         home.router(),
         # 费用管理, 版本续费, 升级版本, 增值服务, 申请试用, info screens (F7–F10)

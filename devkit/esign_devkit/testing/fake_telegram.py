@@ -200,6 +200,7 @@ class FakeTelegram:
         self.commands: dict[str, list[JSON]] = {}
         self.webhook_url = ""
         self.blocked: set[int] = set()  # user ids that blocked the bot
+        self.left: set[int] = set()  # groups the bot left (leaveChat)
         self.on_bot_message: list[Callable[[JSON], None]] = []
         self.bot_log: list[JSON] = []  # snapshot of every message the bot sent or edited, in order
         self._chats: dict[int, _Chat] = {}
@@ -247,6 +248,7 @@ class FakeTelegram:
             "unpinChatMessage": self._unpin_chat_message,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
+            "leaveChat": self._leave_chat,
             "copyMessage": self._copy_message,
             **{f"send{kind.capitalize()}": self._media_handler(kind)
                for kind in ("photo", "document", "voice", "video", "sticker")},
@@ -491,6 +493,28 @@ class FakeTelegram:
                     content["entities"] = entities
         msg = self._user_message(user, chat_id, content, message_thread_id, reply_to_message_id)
         return self._update(message=msg)
+
+    def my_chat_member_update(self, user: FakeUser, chat_id: int, status: str = "member",
+                              old_status: str = "left") -> Update:
+        """`user` changed the bot's membership of a group (added it: "member" or "administrator";
+        removed it: "left" or "kicked")."""
+        chat = self._chat_by_id(chat_id)
+        bot = {**self.bot_user}
+
+        def member(state: str) -> JSON:
+            if state == "administrator":
+                rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+                          "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                          "can_delete_stories", "can_send_welcome_messages")
+                return {"status": state, "user": bot, "can_be_edited": False, "is_anonymous": False,
+                        "can_promote_members": False, **dict.fromkeys(rights, True)}
+            if state == "kicked":
+                return {"status": state, "user": bot, "until_date": 0}
+            return {"status": state, "user": bot}
+
+        change = {"chat": copy.deepcopy(chat.info), "from": user.to_dict(), "date": int(self.clock()),
+                  "old_chat_member": member(old_status), "new_chat_member": member(status)}
+        return self._update(my_chat_member=change)
 
     def contact_update(
         self, user: FakeUser, phone_number: str | None = None, *, own: bool = True, chat_id: int | None = None
@@ -994,6 +1018,13 @@ class FakeTelegram:
                 "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
                                         "unique_gifts": False, "premium_subscription": False,
                                         "gifts_from_channels": False}}
+
+    def _leave_chat(self, p: JSON) -> bool:
+        chat = self._chat_by_id(p.get("chat_id"))
+        if chat.info.get("type") == "private":
+            raise _bad("chat member status can't be changed in private chats")
+        self.left.add(chat.info["id"])
+        return True
 
     def _get_chat_member(self, p: JSON) -> JSON:
         """The bot is an administrator (topics included) of every group it is in; people are
