@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = Field(default=None, lt=0)
     # Working hours, reply-time estimate, reopen window, flood limit, transcript cap.
     support_config_path: Path = DEFAULT_SUPPORT_PATH
+    # An agent's negotiated price below this percentage of the list price needs a second agent's
+    # approval (an approve button in the topic); 100: every discount does, 0: none does.
+    quote_floor_percent: int = Field(default=80, ge=0, le=100)
 
     # --- time-driven work (issue 5): services/scheduler.py, bot/runtime/jobs.py ---------------------------
     # How often each process runs a scheduler tick (expiry, trials, unpaid orders, reminders).

@@ -56,6 +56,7 @@ On a single Redis or Sentinel the tags change nothing but the names.
 | {esign}:support:agents                       | set     | agent ids                                         |
 | {esign}:support:quote:<order_id>             | string  | an order an agent issued (consultation), JSON     |
 | {esign}:support:quotes                       | zset    | quoted orders staff has not heard were paid       |
+| {esign}:support:quote-proposal:<id>          | string  | a quote below the floor awaiting approval (1 h)   |
 | {esign}:support:invoice:<order_id>           | string  | when the order's invoice was issued (R16, ISO)    |
 | fsm:{<bot>:<chat>:<user>}:<state/data/lock>  | string  | a conversation (bot.state.storage)                |
 | fsm:{<bot>:<chat>:<user>}:seen:<update_id>   | string  | an update of it already handled (dedup)           |
@@ -239,6 +240,10 @@ def support_quote(order_id: str) -> str:
 
 def support_quotes() -> str:
     return f"{NS}:support:quotes"
+
+
+def support_quote_proposal(proposal_id: str) -> str:
+    return f"{NS}:support:quote-proposal:{proposal_id}"
 
 
 def support_invoice(order_id: str) -> str:
