@@ -43,7 +43,7 @@ from config.texts import Texts
 from services.catalog import Catalog, load_catalog
 from services.checkout import CheckoutLinks, WebCheckout
 from services.clock import Clock, SystemClock
-from services.codes import PhoneCodeService
+from services.codes import CodePolicy, PhoneCodeService
 from services.enterprises import RedisEnterpriseDirectory
 from services.orders import OrderService
 from services.payment_gateway import PaymentGateway, SandboxGateway
@@ -86,7 +86,8 @@ def build_context(
     en = texts.for_lang("en")
     orders = OrderService(redis, clock, catalog)
     codes = PhoneCodeService(redis, clock, sms, settings.code_secret.get_secret_value().encode(),
-                             texts=lambda lang: (en if lang == "en" else zh)("phone.sms"))
+                             texts=lambda lang: (en if lang == "en" else zh)("phone.sms"),
+                             policy=CodePolicy(country_codes=frozenset(settings.sms_country_codes) or None))
     enterprises = RedisEnterpriseDirectory(redis, clock)
     links = CheckoutLinks(redis, clock, orders, base_url=settings.public_base_url,
                           ttl=timedelta(minutes=settings.checkout_link_ttl_minutes))

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     sms_api_key: SecretStr | None = None
     # The SMS signature (签名) the provider shows.
     sms_sign_name: str = "腾讯电子签"
+    # Country calling codes SMS codes are sent to, as JSON; [] sends anywhere. Keeps SMS pumping
+    # to premium-rate destinations off the bill (docs/security.md).
+    sms_country_codes: tuple[int, ...] = (86, 852, 853, 886)
     # Keys the HMAC of stored SMS codes. Set it in production; the default only suits a laptop.
     code_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
 

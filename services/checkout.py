@@ -238,8 +238,8 @@ class Buyer:
 
 
 class SendOutcome(BaseModel):
-    status: Literal["sent", "cooldown", "phone_limit", "prove_ownership", "user_limit", "invalid_phone", "send_failed",
-                    "no_buyer"]
+    status: Literal["sent", "cooldown", "phone_limit", "prove_ownership", "user_limit", "not_served", "invalid_phone",
+                    "send_failed", "no_buyer"]
     retry_after: int = 0
     phone: str | None = None
 

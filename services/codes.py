@@ -76,6 +76,9 @@ class CodePolicy(BaseModel):
     user_per_hour: int = Field(10, gt=0)
     user_per_day: int = Field(20, gt=0)
     proof_days: int = Field(90, gt=0)  # a proof of ownership is remembered this long
+    # Country calling codes codes are sent to (SMS pumping to premium destinations costs money);
+    # None: any.
+    country_codes: frozenset[int] | None = None
 
     @model_validator(mode="after")
     def _owner_keeps_a_share(self) -> CodePolicy:
@@ -84,12 +87,13 @@ class CodePolicy(BaseModel):
         return self
 
 
-SendStatus = Literal["sent", "cooldown", "phone_limit", "prove_ownership", "user_limit"]
+SendStatus = Literal["sent", "cooldown", "phone_limit", "prove_ownership", "user_limit", "not_served"]
 
 
 class SendResult(BaseModel):
     """`prove_ownership`: the share of the phone's budget open to anyone is used up; its owner
-    still gets a code by sharing their own contact (or having verified this phone before)."""
+    still gets a code by sharing their own contact (or having verified this phone before).
+    `not_served`: no codes to that country."""
 
     status: SendStatus
     retry_after: int = 0  # seconds; 0 when sent
@@ -239,6 +243,10 @@ class PhoneCodeService:
         failing provider isn't hammered)."""
         phone = normalize_phone(phone)
         p = self.policy
+        # Country calling codes are prefix-free (ITU E.164): a prefix test is exact.
+        if p.country_codes is not None and not any(phone.startswith(f"+{cc}") for cc in p.country_codes):
+            log.info("code.refused phone=%s status=not_served", _Masked(phone))
+            return SendResult(status="not_served")
         now = self.clock.now().timestamp()
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         digest = self._digest(phone, code)

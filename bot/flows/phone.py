@@ -138,6 +138,8 @@ async def request_code(event: Message | CallbackQuery, flow: Flow, phone: str, *
         await flow.go(event, code_step, notice=notice)
     elif result.status == "phone_limit":
         await flow.go(event, number_step, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
+    elif result.status == "not_served":
+        await flow.go(event, number_step, notice=tr("phone.not_served"))
     elif result.status == "prove_ownership":
         await flow.go(event, number_step, notice=tr("phone.prove_ownership", minutes=-(-result.retry_after // 60)))
     else:

@@ -123,3 +123,28 @@ async def test_the_vendor_limits_hold_for_any_mix_of_requests(redis, clock: Fixe
     times = [m.at for m in sms.outbox]
     assert len(times) > 20
     assert not vendor_limits_hold(times), vendor_limits_hold(times)
+
+
+async def test_codes_go_only_to_the_countries_served(redis, clock: FixedClock) -> None:
+    """SMS pumping: premium-rate destinations cost money; SMS_COUNTRY_CODES (86, 852, 853, 886 by
+    default) is all that is served."""
+    from services.codes import CodePolicy
+
+    sms = ConsoleSms(clock=clock)
+    svc = PhoneCodeService(redis, clock, sms, SECRET, policy=CodePolicy(country_codes=frozenset({86, 852, 853, 886})))
+    for phone in ("+16502530000", "+442079460000", "+88213100000"):
+        assert (await svc.send(OWNER, phone)).status == "not_served"
+    for phone in (VICTIM, "+85291234567", "+85366123456", "+886912345678"):
+        assert (await svc.send(OWNER, phone)).sent
+        clock.advance(seconds=61)
+    assert [m.phone for m in sms.outbox] == [VICTIM, "+85291234567", "+85366123456", "+886912345678"]
+
+
+async def test_a_number_of_another_country_is_refused_in_chat(esign_harness):
+    from tests.flows.steps import to_phone
+
+    buyer = esign_harness.user()
+    await to_phone(buyer)
+    screen = await buyer.send("+1 650 253 0000")
+    assert "暂不支持向该国家或地区的手机号发送验证码" in screen.text
+    assert esign_harness.sms.count("+16502530000") == 0
