@@ -320,7 +320,7 @@ async def start_web(dp: Dispatcher, bot: Bot, settings: Settings, *, required: b
         log.error("web.not_served address=%s error=%s: the chat works, the web checkout does not",
                   where, exc.strerror or exc)
         return None
-    log.info("web.start address=%s:%s public=%s", settings.web_host, settings.web_port, settings.public_base_url)
+    log.info("web.start host=%s port=%s public=%s", settings.web_host, settings.web_port, settings.public_base_url)
     return runner
 
 
@@ -339,10 +339,10 @@ async def start_metrics(settings: Settings) -> web.AppRunner | None:
         await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
     except OSError as exc:
         await runner.cleanup()
-        log.error("metrics.not_served address=%s:%s error=%s", settings.metrics_host, settings.metrics_port,
+        log.error("metrics.not_served host=%s port=%s error=%s", settings.metrics_host, settings.metrics_port,
                   exc.strerror or exc)
         return None
-    log.info("metrics.start address=%s:%s", settings.metrics_host, settings.metrics_port)
+    log.info("metrics.start host=%s port=%s", settings.metrics_host, settings.metrics_port)
     return runner
 
 
