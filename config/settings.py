@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     # Country calling codes SMS codes are sent to, as JSON; [] sends anywhere. Keeps SMS pumping
     # to premium-rate destinations off the bill (docs/security.md).
     sms_country_codes: tuple[int, ...] = (86, 852, 853, 886)
-    # Keys the HMAC of stored SMS codes. Set it in production; the default only suits a laptop.
+    # Keys the HMAC of stored SMS codes: at least 32 random characters in production, where the
+    # development default is refused.
     code_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
 
     # Webhook mode: set WEBHOOK_URL (public https base); otherwise the bot long-polls.
