@@ -62,8 +62,8 @@ async def test_each_topology_has_its_url():
     assert sentinel.connection_pool.connection_kwargs["db"] == 2
     assert sentinel.connection_pool.connection_kwargs["password"] == "secret"
     assert [(c.connection_pool.connection_kwargs["host"], c.connection_pool.connection_kwargs["port"])
-            for c in sentinel.sentinel.sentinels] == [("10.0.0.1", 26379), ("10.0.0.2", 26379)]
-    assert sentinel.sentinel.sentinels[0].connection_pool.connection_kwargs["password"] == "s2"
+            for c in sentinel.sentinel_manager.sentinels] == [("10.0.0.1", 26379), ("10.0.0.2", 26379)]
+    assert sentinel.sentinel_manager.sentinels[0].connection_pool.connection_kwargs["password"] == "s2"
 
     cluster = redis_from_url("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001")
     assert isinstance(cluster, RedisCluster)
