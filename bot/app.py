@@ -22,6 +22,7 @@ from bot.flows import (
     bind,
     buy,
     fallback,
+    groups,
     home,
     info,
     orders,
@@ -47,7 +48,7 @@ from services.alipay import alipay_gateway
 from services.catalog import Catalog, load_catalog
 from services.checkout import CheckoutLinks, WebCheckout
 from services.clock import Clock, SystemClock
-from services.codes import PhoneCodeService
+from services.codes import CodePolicy, PhoneCodeService
 from services.enterprises import RedisEnterpriseDirectory
 from services.orders import OrderService
 from services.payment_gateway import PaymentGateway, SandboxGateway
@@ -98,7 +99,8 @@ def build_context(
     en = texts.for_lang("en")
     orders = OrderService(redis, clock, catalog, chat_currency=settings.chat_currency)
     codes = PhoneCodeService(redis, clock, sms, settings.code_secret.get_secret_value().encode(),
-                             texts=lambda lang: (en if lang == "en" else zh)("phone.sms"))
+                             texts=lambda lang: (en if lang == "en" else zh)("phone.sms"),
+                             policy=CodePolicy(country_codes=frozenset(settings.sms_country_codes) or None))
     enterprises = RedisEnterpriseDirectory(redis, clock)
     web_gateways = gateways or ([gateway] if gateway is not None else build_gateways(settings, redis, clock))
     links = CheckoutLinks(redis, clock, orders, base_url=settings.public_base_url,
@@ -185,6 +187,8 @@ def build_dispatcher(app: AppContext, bot: Bot) -> Dispatcher:
     # unwinds through them (nothing it changed is stored) before the error handlers answer.
     dp.update.outer_middleware(LogContext())
     dp.update.outer_middleware(UpdateMetrics())
+    # Groups other than the staff group: left at once, before any conversation key is made.
+    dp.update.outer_middleware(groups.GroupGuard(app))
     dp.update.outer_middleware(Conversations(app, storage))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.callback_query.middleware(errors.LeaveFailedAnswersToTheGuard())
@@ -192,6 +196,7 @@ def build_dispatcher(app: AppContext, bot: Bot) -> Dispatcher:
     dp.message.middleware(support.TellStaffOfPayments())
     dp.include_routers(
         errors.router(app.texts),
+        groups.router(),  # my_chat_member: what the group guard let through
         refunds.router(),  # the staff group's 🔁 退款 and /refunds, before the help desk takes the group
         support.router(),  # the staff group, then 联系客服 / 购买咨询 / 开具发票 (F11, R16, R17)
         home.router(),

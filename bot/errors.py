@@ -15,6 +15,7 @@ from aiogram.types import ErrorEvent, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer
 from redis.exceptions import RedisError
 
+from bot.runtime.logs import captured, logging_context
 from bot.runtime.metrics import REDIS_ERRORS
 from config.texts import Texts, language_of
 
@@ -82,12 +83,17 @@ def router(texts: Texts) -> Router:
     @r.errors()
     async def on_error(event: ErrorEvent, bot: Bot, event_from_user: User | None = None) -> bool:
         update, exc = event.update, event.exception
+        # The ids the update had bound when it failed (order_id too), on every line below.
+        ids = {"update_id": update.update_id, **({"user_id": event_from_user.id} if event_from_user else {}),
+               **captured(exc)}
+        with logging_context(ids):
+            return await answer(update, exc, bot, event_from_user)
+
+    async def answer(update: Update, exc: Exception, bot: Bot, event_from_user: User | None) -> bool:
         busy = isinstance(exc, RedisError | OSError | TimeoutError)
         if busy:
             REDIS_ERRORS.inc()
-        log.error("update.failed update_id=%s user=%s error=%s", update.update_id,
-                  event_from_user.id if event_from_user else None, type(exc).__name__,
-                  exc_info=not busy)
+        log.error("update.failed error=%s", type(exc).__name__, exc_info=not busy)
         tr = texts.for_lang(language_of(event_from_user.language_code if event_from_user else None))
         if busy and is_payment(update):
             # The money is taken: "busy" would invite a second payment; say it is being confirmed.

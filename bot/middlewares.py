@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from bot.context import AppContext
 from bot.flows.base import Flow
+from bot.runtime.logs import bind as bind_log
 from bot.state.conversations import ConversationStorage
 from bot.state.session import Session
 from config.texts import language_of
@@ -71,6 +72,8 @@ class Conversations(BaseMiddleware):
                       state: str | None, session: Session, user: User | None) -> Any:
         context = FSMContext(self.storage, key)
         data.update(state=context, raw_state=state, session=session)
+        if session.order_id:  # the order in progress: on every log line of the update
+            bind_log(order_id=session.order_id)
         if user is not None:
             data["flow"] = Flow(app=self.app, session=session, tr=data["tr"], state=context, user_id=user.id)
         with read_orders_once():  # an order is read from Redis once an update

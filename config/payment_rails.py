@@ -1,8 +1,8 @@
 """The payment rails' settings: which are missing, and the providers' keys as the settings give them.
 
 `payment_rail_problems(settings)` lists every problem at once (the settings' validator joins
-them into one message): a provider chosen without its settings or with a key that does not
-load, and in production the sandbox gateway or an in-chat currency without its rail.
+them with production's own, one line each): a provider chosen without its settings or with a
+key that does not load.
 
 A key setting holds either the key itself or the path of a file holding it:
 - a value that contains "-----BEGIN" is PEM text (a multi-line environment variable, or one
@@ -85,16 +85,10 @@ def alipay_public_key(value: str) -> str:
 
 
 def payment_rail_problems(settings: Settings) -> list[str]:
+    """A provider chosen without its settings, or with a key that does not load, in any environment.
+    (What production refuses besides, the sandbox and plain-http URLs among it, is in config.settings.)"""
     problems: list[str] = []
     gateways = settings.web_gateways
-    production = settings.environment == "production"
-    if production and settings.web_gateway is not None and "sandbox" in gateways:
-        problems.append("WEB_GATEWAY=sandbox takes no real money: production needs wechat and/or alipay")
-    if production and settings.chat_currency == "CNY" and not settings.payment_provider_token.get_secret_value():
-        problems.append("PAYMENT_PROVIDER_TOKEN is not set (CHAT_CURRENCY=CNY needs the provider's token; "
-                        "or CHAT_CURRENCY=XTR for Telegram Stars)")
-    if production and not settings.public_base_url.startswith("https://") and set(gateways) & {"wechat", "alipay"}:
-        problems.append("PUBLIC_BASE_URL must be https: the providers post their notices there")
     if "wechat" in gateways:
         problems += _wechat_problems(settings)
     if "alipay" in gateways:

@@ -1,6 +1,14 @@
-"""Process settings from the environment (and an optional `.env`). Secrets are SecretStr."""
+"""Process settings from the environment (and an optional `.env`). Secrets are SecretStr.
+
+Every problem is reported at once, one line each naming the variable (bot.runtime.runner):
+a payment provider chosen without its keys (config/payment_rails.py), and with
+ENVIRONMENT=production every development stand-in (docs/security.md, "Production settings"):
+each rule there is a small function in PRODUCTION_CHECKS that yields what is wrong.
+"""
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +20,9 @@ from services.support_config import DEFAULT_SUPPORT_PATH
 
 TELEGRAM_API = "https://api.telegram.org"
 WEB_GATEWAYS = ("sandbox", "wechat", "alipay")
+DEVELOPMENT_SECRET = "local-development-only"  # the default of the secrets below: refused in production
+MIN_SECRET_LENGTH = 32  # CODE_SECRET in production: 256 bits of HMAC key, written as text
+MIN_TOKEN_LENGTH = 16  # METRICS_TOKEN in production
 
 
 class Settings(BaseSettings):
@@ -36,8 +47,12 @@ class Settings(BaseSettings):
     sms_api_key: SecretStr | None = None
     # The SMS signature (签名) the provider shows.
     sms_sign_name: str = "腾讯电子签"
-    # Keys the HMAC of stored SMS codes. Set it in production; the default only suits a laptop.
-    code_secret: SecretStr = SecretStr("local-development-only")
+    # Country calling codes SMS codes are sent to, as JSON; [] sends anywhere. Keeps SMS pumping
+    # to premium-rate destinations off the bill (docs/security.md).
+    sms_country_codes: tuple[int, ...] = (86, 852, 853, 886)
+    # Keys the HMAC of stored SMS codes: at least 32 random characters in production, where the
+    # development default is refused.
+    code_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
 
     # Webhook mode: set WEBHOOK_URL (public https base); otherwise the bot long-polls.
     webhook_url: str | None = None
@@ -49,6 +64,14 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     # Its port.
     web_port: int = Field(default=8080, ge=1, le=65535)
+    # Prometheus scrapes /metrics of the web app with `Authorization: Bearer <METRICS_TOKEN>`;
+    # without a token it is not served there. Required in production unless METRICS_PORT is set.
+    metrics_token: SecretStr | None = None
+    # With METRICS_PORT, /metrics is served only on a listener of its own, METRICS_HOST:METRICS_PORT
+    # (keep it on an internal interface; METRICS_TOKEN, when set, is checked there too).
+    metrics_host: str = "127.0.0.1"
+    # The internal metrics listener's port; unset: /metrics is on the web app, behind the token.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # On SIGTERM or SIGINT, how long the updates and web requests in flight may take to finish
     # before they are cancelled (not confirmed to Telegram, so delivered again). Keep it below
     # the supervisor's stop timeout (systemd TimeoutStopSec, docker stop -t / stop_grace_period).
@@ -65,6 +88,13 @@ class Settings(BaseSettings):
     session_ttl_days: int = Field(default=30, gt=0)
     # DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_is_a_level(cls, value: str) -> str:
+        if not isinstance(logging.getLevelName(value.upper()), int):
+            raise ValueError(f"{value!r} is not a logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+        return value
     # json: one JSON object per line (for log shippers); text: for reading in a terminal.
     log_format: Literal["json", "text"] = "json"
 
@@ -74,13 +104,14 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8080"
     # A checkout link opens until its order is paid or this time has passed.
     checkout_link_ttl_minutes: int = Field(default=30, gt=0, le=7 * 24 * 60)
-    # production refuses the development notify secret and needs WEB_GATEWAY set explicitly.
+    # production refuses every development stand-in: the sandbox gateway, default secrets, the
+    # console SMS backend, plain-http public URLs, an unprotected /metrics (docs/security.md).
     environment: Literal["development", "production"] = "development"
     # The web payment gateway(s): sandbox, wechat, alipay, or both providers as "wechat,alipay" (the
     # buyer chooses; the first is the default). Unset means "sandbox" (no real money) outside production.
     web_gateway: str | None = None
     # Key of the HMAC that signs payment notices (shared with the payment provider).
-    payment_notify_secret: SecretStr = SecretStr("local-development-only")
+    payment_notify_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     # A payment notice whose timestamp is older than this is refused (replays).
     payment_notify_max_age_seconds: int = Field(default=300, gt=0)
     # Telegram Mini App initData older than this (auth_date) is refused.
@@ -92,15 +123,6 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or (len(value.split("/")) > 3 and value.split("/", 3)[3].strip("/")):
             raise ValueError("must be an http:// or https:// origin, e.g. https://shop.example.com (no path)")
         return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _web_checkout_in_production(self) -> Settings:
-        if self.environment == "production":
-            if self.web_gateway is None:
-                raise ValueError("WEB_GATEWAY must be set in production (the sandbox takes no real money)")
-            if self.payment_notify_secret.get_secret_value() == "local-development-only":
-                raise ValueError("PAYMENT_NOTIFY_SECRET must be set in production")
-        return self
 
     @field_validator("web_gateway")
     @classmethod
@@ -157,14 +179,14 @@ class Settings(BaseSettings):
     alipay_notify_max_age_seconds: int = Field(default=26 * 3600, gt=0)
 
     @model_validator(mode="after")
-    def _payment_rails(self) -> Settings:
-        """Every problem of the payment rails at once: a provider chosen without its keys (in any
-        environment), and in production the sandbox or a chat without a real currency rail."""
+    def _every_problem_at_once(self) -> Settings:
         from config.payment_rails import payment_rail_problems  # it imports the provider modules
 
         problems = payment_rail_problems(self)
+        if self.environment == "production":
+            problems += production_problems(self)
         if problems:
-            raise ValueError("payment rails: " + "; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     # --- customer service (F11, R16, R17): bot/flows/support, services/support.py ----------------
@@ -173,6 +195,9 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = Field(default=None, lt=0)
     # Working hours, reply-time estimate, reopen window, flood limit, transcript cap.
     support_config_path: Path = DEFAULT_SUPPORT_PATH
+    # An agent's negotiated price below this percentage of the list price needs a second agent's
+    # approval (an approve button in the topic); 100: every discount does, 0: none does.
+    quote_floor_percent: int = Field(default=80, ge=0, le=100)
 
     # --- time-driven work (issue 5): services/scheduler.py, bot/runtime/jobs.py ---------------------------
     # How often each process runs a scheduler tick (expiry, trials, unpaid orders, reminders).
@@ -190,3 +215,73 @@ class Settings(BaseSettings):
         if min(value) < 0:
             raise ValueError("thresholds cannot be negative")
         return value
+
+
+# --- production: every development stand-in refused (docs/security.md) --------------------------
+# Each check yields its problems, one line each, naming the variable to set. Add a check by
+# appending a function to PRODUCTION_CHECKS; start-up reports all their lines at once.
+
+ProductionCheck = Callable[[Settings], Iterator[str]]
+
+
+def _real_web_gateway(s: Settings) -> Iterator[str]:
+    # Only the sandbox uses PAYMENT_NOTIFY_SECRET, so refusing the sandbox leaves it unused.
+    if s.web_gateway is None or "sandbox" in s.web_gateways:
+        yield "WEB_GATEWAY must be wechat and/or alipay in production (unset or sandbox takes no real money)"
+
+
+def _code_secret(s: Settings) -> Iterator[str]:
+    secret = s.code_secret.get_secret_value()
+    if secret == DEVELOPMENT_SECRET or len(secret) < MIN_SECRET_LENGTH:
+        yield (f"CODE_SECRET must be set in production: at least {MIN_SECRET_LENGTH} random characters "
+               "(e.g. `openssl rand -hex 32`), not the development default")
+
+
+def _real_sms(s: Settings) -> Iterator[str]:
+    if s.sms_backend == "console":
+        yield "SMS_BACKEND=console only prints codes on stdout: set SMS_BACKEND=http with the provider's SMS_API_URL"
+        return
+    if not s.sms_api_url or not s.sms_api_url.startswith("https://"):
+        yield "SMS_API_URL must be the SMS provider's https:// URL in production"
+    if s.sms_api_key is None or not s.sms_api_key.get_secret_value():
+        yield "SMS_API_KEY must be set in production (the SMS provider's key)"
+
+
+def _chat_payments(s: Settings) -> Iterator[str]:
+    if s.chat_currency == "CNY" and not s.payment_provider_token.get_secret_value():
+        yield ("PAYMENT_PROVIDER_TOKEN must be set in production for CHAT_CURRENCY=CNY (empty is the sandbox only "
+               "the local fake accepts), or CHAT_CURRENCY=XTR for Telegram Stars")
+
+
+def _https_urls(s: Settings) -> Iterator[str]:
+    if not s.public_base_url.startswith("https://"):
+        yield "PUBLIC_BASE_URL must be an https:// origin in production (checkout pages carry payments and codes)"
+    if s.webhook_url and not s.webhook_url.startswith("https://"):
+        yield "WEBHOOK_URL must be an https:// URL in production"
+
+
+def _protected_metrics(s: Settings) -> Iterator[str]:
+    token = s.metrics_token.get_secret_value() if s.metrics_token else ""
+    if s.metrics_port is None and not token:
+        yield ("METRICS_TOKEN must be set in production (scrapes send it as a bearer token), "
+               "or METRICS_PORT to serve /metrics on an internal listener of its own")
+    elif token and len(token) < MIN_TOKEN_LENGTH:
+        yield f"METRICS_TOKEN must be at least {MIN_TOKEN_LENGTH} characters"
+    if s.metrics_port is not None and s.metrics_port == s.web_port and s.metrics_host == s.web_host:
+        yield "METRICS_PORT must differ from WEB_PORT (or METRICS_HOST from WEB_HOST)"
+
+
+PRODUCTION_CHECKS: list[ProductionCheck] = [
+    _real_web_gateway,
+    _code_secret,
+    _real_sms,
+    _chat_payments,
+    _https_urls,
+    _protected_metrics,
+]
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What production refuses in these settings, one line each (empty: none)."""
+    return [line for check in PRODUCTION_CHECKS for line in check(settings)]
+

@@ -62,7 +62,7 @@ class Texts:
         self.sources = sources or {}  # lang -> key -> the file it comes from
 
     @classmethod
-    def load(cls, directory: Path = LOCALES_DIR) -> "Texts":
+    def load(cls, directory: Path = LOCALES_DIR) -> Texts:
         """`<lang>.toml` holds the core texts; a flow may keep its own in `<flow>.<lang>.toml`."""
         tables: dict[str, dict[str, str]] = {}
         sources: dict[str, dict[str, str]] = {}

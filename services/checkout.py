@@ -38,6 +38,8 @@ from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.purchase_policy import PurchasePlan, plan_purchase
 from services.redis_text import text_or_none
 from services.sms import SmsDeliveryError
+from services.text_input import TextRefused
+from services.text_input import enterprise_name as clean_enterprise_name
 from services.transactions import Decision, transact
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,6 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 GRACE = timedelta(days=7)
 TELL_CLAIM_SECONDS = 30 * 86400
 PERSONAL = "personal"
-NAME_PATTERN = re.compile(r"\w")
 
 
 def charge_id(provider: str, payment_id: str) -> str:
@@ -237,13 +238,14 @@ class Buyer:
 
 
 class SendOutcome(BaseModel):
-    status: Literal["sent", "cooldown", "phone_limit", "user_limit", "invalid_phone", "send_failed", "no_buyer"]
+    status: Literal["sent", "cooldown", "phone_limit", "prove_ownership", "user_limit", "not_served", "invalid_phone",
+                    "send_failed", "no_buyer"]
     retry_after: int = 0
     phone: str | None = None
 
 
 class SubmitOutcome(BaseModel):
-    status: Literal["ok", "incomplete", "not_verified", "name_needed", "name_invalid", "paid", "refused"]
+    status: Literal["ok", "incomplete", "not_verified", "name_needed", "name_invalid", "name_unsafe", "paid", "refused"]
     reason: str | None = None  # refused: "downgrade" (R5, R18)
     order: Order | None = None
 
@@ -431,11 +433,11 @@ class WebCheckout:
                 return SubmitOutcome(status="refused", reason=plan.refusal)
             q, upgrade, name = plan.quote, plan.upgrade_basis(), enterprise.name
         else:
-            name = " ".join((enterprise_name or link.enterprise_name or "").split())
-            if not name:
-                return SubmitOutcome(status="name_needed")
-            if not (2 <= len(name) <= 50) or not NAME_PATTERN.search(name):
-                return SubmitOutcome(status="name_invalid")
+            try:  # NFKC; no direction or invisible characters (services.text_input)
+                name = clean_enterprise_name(enterprise_name or link.enterprise_name or "")
+            except TextRefused as refused:
+                return SubmitOutcome(status="name_needed" if refused.reason == "empty" else
+                                     "name_unsafe" if refused.reason in ("invisible", "control") else "name_invalid")
         cart_id = link.cart_id if existing is None else secrets.token_hex(8)
         order, _ = await self._orders.create(
             user_id=link.user_id, chat_id=link.chat_id, cart_id=cart_id, quote=q,

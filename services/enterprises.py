@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from services import keys
 from services.clock import Clock
 from services.redis_text import text
+from services.text_input import TextRefused, clean_line
 from services.transactions import Decision, Writes, transact
 
 
@@ -147,9 +148,10 @@ class RedisEnterpriseDirectory:
     async def add(
         self, name: str, *, verified: bool = False, security_phone: str | None = None
     ) -> Enterprise:
-        name = name.strip()
-        if not name:
-            raise ValueError("enterprise name is empty")
+        try:  # NFKC; no direction, invisible or control characters (services.text_input)
+            name = clean_line(name, max_len=100, need_letter=True, allow_command=True)
+        except TextRefused as refused:
+            raise ValueError(f"enterprise name refused ({refused.reason})") from None
         if security_phone is not None:
             _check_e164(security_phone)
         while True:

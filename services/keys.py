@@ -21,10 +21,12 @@ On a single Redis or Sentinel the tags change nothing but the names.
 | {esign}:ent:<enterprise_id>                  | string  | one enterprise, JSON (services.enterprises)       |
 | {esign}:ents                                 | set     | all enterprise ids                                |
 | {esign}:phone:<e164>:ents                    | set     | enterprises a phone is a member of                |
-| {esign}:code:<e164>                          | hash    | the live SMS code for a phone (HMAC only)         |
-| {esign}:code-sent:<e164>:<window>            | string  | codes sent to a phone in an hour/day (counter)    |
-| {esign}:code-user:<user_id>:<day>            | string  | codes a user asked for in a day (counter)         |
-| {esign}:code-cooldown:<e164>                 | string  | when the next code may be sent (clock timestamp)  |
+| {esign}:code:<e164>:<user_id>                | hash    | a user's live SMS code for a phone (HMAC only)    |
+| {esign}:code-cooldown:<e164>:<user_id>       | string  | when that user may have the next code (clock ts)  |
+| {esign}:code-sent:<e164>                     | zset    | codes sent to a phone in the last day, by time    |
+| {esign}:code-sent-unproven:<e164>            | zset    | of those, asked by users not proven its owner     |
+| {esign}:code-user:<user_id>                  | zset    | codes a user asked for in the last day, by time   |
+| {esign}:phone-owners:<e164>                  | zset    | users who proved they own the phone, by when      |
 | {esign}:update:<bot_id>:<update_id>          | string  | an update with no user, already handled (dedup)   |
 | {esign}:webhook:<bot_id>                     | string  | fingerprint of the registered webhook             |
 | {esign}:checkout:<token>                     | string  | a web checkout link, JSON (services.checkout)     |
@@ -61,6 +63,7 @@ On a single Redis or Sentinel the tags change nothing but the names.
 | {esign}:support:agents                       | set     | agent ids                                         |
 | {esign}:support:quote:<order_id>             | string  | an order an agent issued (consultation), JSON     |
 | {esign}:support:quotes                       | zset    | quoted orders staff has not heard were paid       |
+| {esign}:support:quote-proposal:<id>          | string  | a quote below the floor awaiting approval (1 h)   |
 | {esign}:support:invoice:<order_id>           | string  | when the order's invoice was issued (R16, ISO)    |
 | fsm:{<bot>:<chat>:<user>}:<state/data/lock>  | string  | a conversation (bot.state.storage)                |
 | fsm:{<bot>:<chat>:<user>}:seen:<update_id>   | string  | an update of it already handled (dedup)           |
@@ -102,20 +105,30 @@ def phone_enterprises(phone: str) -> str:
     return f"{NS}:phone:{phone}:ents"
 
 
-def code(phone: str) -> str:
-    return f"{NS}:code:{phone}"
+def code(phone: str, user_id: int) -> str:
+    """The live code `user_id` asked for `phone`: one per (phone, user), so that nobody else's
+    request replaces it."""
+    return f"{NS}:code:{phone}:{user_id}"
 
 
-def codes_sent(phone: str, window: str) -> str:
-    return f"{NS}:code-sent:{phone}:{window}"
+def code_cooldown(phone: str, user_id: int) -> str:
+    return f"{NS}:code-cooldown:{phone}:{user_id}"
 
 
-def codes_by_user(user_id: int, window: str) -> str:
-    return f"{NS}:code-user:{user_id}:{window}"
+def codes_sent(phone: str) -> str:
+    return f"{NS}:code-sent:{phone}"
 
 
-def code_cooldown(phone: str) -> str:
-    return f"{NS}:code-cooldown:{phone}"
+def codes_sent_unproven(phone: str) -> str:
+    return f"{NS}:code-sent-unproven:{phone}"
+
+
+def codes_by_user(user_id: int) -> str:
+    return f"{NS}:code-user:{user_id}"
+
+
+def phone_owners(phone: str) -> str:
+    return f"{NS}:phone-owners:{phone}"
 
 
 def update_seen(bot_id: int, update_id: int) -> str:
@@ -262,6 +275,10 @@ def support_quote(order_id: str) -> str:
 
 def support_quotes() -> str:
     return f"{NS}:support:quotes"
+
+
+def support_quote_proposal(proposal_id: str) -> str:
+    return f"{NS}:support:quote-proposal:{proposal_id}"
 
 
 def support_invoice(order_id: str) -> str:

@@ -157,6 +157,7 @@ class QuoteRecord(BaseModel):
     ticket_id: str
     user_id: int
     agent_id: int | None = None
+    approved_by: int | None = None  # the second agent who let a price below the floor through
     list_total_fen: int
     total_fen: int
     delivery: Literal["invoice", "link", "none"] = "none"

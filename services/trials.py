@@ -26,6 +26,7 @@ from services.catalog import Catalog, Edition
 from services.clock import Clock
 from services.enterprises import Enterprise, EnterpriseDirectory, EnterpriseNotFound, Trial
 from services.redis_text import text
+from services.text_input import TextRefused, clean_line
 from services.transactions import Decision, Writes, transact
 
 log = logging.getLogger(__name__)
@@ -96,14 +97,21 @@ class TrialOutcome:
     lead: Lead | None = None
 
 
-def clean_name(text: str) -> str | None:
-    """A contact name: 2–30 characters with a letter, not a command; None when not acceptable."""
-    name = " ".join((text or "").split())
-    if not (NAME_MIN <= len(name) <= NAME_MAX) or name.startswith("/"):
-        return None
+def contact_name(text: str) -> str:
+    """A contact name as stored: NFKC, 2–30 characters with a letter, not a command, no direction,
+    invisible or control characters (services.text_input); TextRefused says why not."""
+    name = clean_line(text, min_len=NAME_MIN, max_len=NAME_MAX)
     if not any(ch.isalpha() for ch in name):
-        return None
+        raise TextRefused("no_letter")
     return name
+
+
+def clean_name(text: str) -> str | None:
+    """contact_name, or None when not acceptable."""
+    try:
+        return contact_name(text)
+    except TextRefused:
+        return None
 
 
 def trial_editions(enterprise: Enterprise, catalog: Catalog, now: datetime) -> list[Edition]:

@@ -67,15 +67,18 @@ async def test_stored_hash_holds_no_clear_code(
     monkeypatch.setattr("services.codes.secrets.randbelow", lambda n: 905172)
     code = await sent_code(svc, sms)
     assert code == "905172"
-    stored = await redis.hgetall(keys.code(PHONE))
+    stored = await redis.hgetall(keys.code(PHONE, USER))
     assert stored["digest"] == hmac.new(SECRET, f"{PHONE}:{code}".encode(), hashlib.sha256).hexdigest()
     for key in await redis.keys("*"):
         assert code not in key
-        if await redis.type(key) == "hash":
+        kind = await redis.type(key)
+        if kind == "hash":
             assert all(code not in v for v in (await redis.hgetall(key)).values())
+        elif kind == "zset":
+            assert all(code not in v for v in await redis.zrange(key, 0, -1))
         else:
             assert code not in (await redis.get(key))
-    assert await redis.ttl(keys.code(PHONE)) > 0  # Redis cleans up too
+    assert await redis.ttl(keys.code(PHONE, USER)) > 0  # Redis cleans up too
 
 
 async def test_resend_replaces_the_old_code(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
@@ -129,55 +132,126 @@ async def test_no_code_and_other_users(svc: PhoneCodeService, sms: ConsoleSms) -
 
 
 async def test_cooldown(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
-    assert await svc.cooldown_left(PHONE) == 0
+    assert await svc.cooldown_left(USER, PHONE) == 0
     await sent_code(svc, sms)
-    assert await svc.cooldown_left(PHONE) == 60
+    assert await svc.cooldown_left(USER, PHONE) == 60
     result = await svc.send(USER, PHONE)
     assert (result.status, result.retry_after) == ("cooldown", 60)
-    clock.advance(seconds=59.5)
-    assert (await svc.send(USER + 1, PHONE)).model_dump() == {"status": "cooldown", "retry_after": 1}
-    assert await svc.cooldown_left("13800138000") == 1
+    # The vendor's spacing holds for everyone: one code to a phone per 30 s.
+    clock.advance(seconds=29.5)
+    assert (await svc.send(USER + 1, PHONE)).model_dump() == {"status": "cooldown", "retry_after": 1, "proven": False}
     clock.advance(seconds=0.5)
-    assert await svc.cooldown_left(PHONE) == 0
+    await sent_code(svc, sms, user=USER + 1)  # another user's own code: the first user's cool-down is theirs
+    clock.advance(seconds=29.5)
+    assert await svc.cooldown_left(USER, "13800138000") == 1
+    clock.advance(seconds=0.5)
+    assert await svc.cooldown_left(USER, PHONE) == 0
     await sent_code(svc, sms)
-    assert len(sms.outbox) == 2
+    assert len(sms.outbox) == 3
 
 
-async def test_hourly_phone_limit(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
-    clock.set(datetime(2026, 1, 5, 2, 50, tzinfo=UTC))
+async def test_hourly_phone_limit_is_a_sliding_window(svc: PhoneCodeService, sms: ConsoleSms,
+                                                      clock: FixedClock) -> None:
+    clock.set(datetime(2026, 1, 5, 2, 55, tzinfo=UTC))
     for _ in range(5):
-        await sent_code(svc, sms)
+        assert (await svc.send(USER, PHONE, proven=True)).sent
         clock.advance(seconds=60)
-    # 02:55 now: the hour's five are used up until 03:00.
-    result = await svc.send(USER, PHONE)
-    assert (result.status, result.retry_after) == ("phone_limit", 300)
-    assert (await svc.send(USER, "+16502530000")).status == "sent"  # other phones are unaffected
+    # 03:00: a fixed clock-hour window would open again here (10 codes in 9 minutes); the
+    # sliding hour waits until the first of the five is an hour old.
     clock.set(datetime(2026, 1, 5, 3, 0, tzinfo=UTC))
-    await sent_code(svc, sms)
+    result = await svc.send(USER, PHONE, proven=True)
+    assert (result.status, result.retry_after) == ("phone_limit", 55 * 60)
+    assert (await svc.send(USER, "+16502530000")).status == "sent"  # other phones are unaffected
+    clock.set(datetime(2026, 1, 5, 3, 55, tzinfo=UTC))
+    assert (await svc.send(USER, PHONE, proven=True)).sent
 
 
-async def test_daily_phone_limit(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
-    clock.set(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+async def test_daily_phone_limit_is_a_sliding_window(svc: PhoneCodeService, sms: ConsoleSms,
+                                                     clock: FixedClock) -> None:
+    clock.set(datetime(2026, 1, 5, 18, 0, tzinfo=UTC))
     for _ in range(5):
-        await sent_code(svc, sms)
+        assert (await svc.send(USER, PHONE, proven=True)).sent
         clock.advance(seconds=60)
-        await sent_code(svc, sms)
+        assert (await svc.send(USER, PHONE, proven=True)).sent
         clock.advance(hours=1)
-    # 15:05: ten today, the hourly window is fresh but the day is used up until midnight UTC.
-    result = await svc.send(USER, PHONE)
-    assert (result.status, result.retry_after) == ("phone_limit", 9 * 3600 - 300)
-    clock.set(datetime(2026, 1, 6, 0, 0, tzinfo=UTC))
-    await sent_code(svc, sms)
+    # 23:05: ten in the last day; midnight UTC changes nothing, the first one's 24 h do.
+    result = await svc.send(USER, PHONE, proven=True)
+    assert (result.status, result.retry_after) == ("phone_limit", 24 * 3600 - 5 * 3600 - 300)
+    clock.set(datetime(2026, 1, 6, 0, 5, tzinfo=UTC))
+    assert (await svc.send(USER, PHONE, proven=True)).status == "phone_limit"
+    clock.set(datetime(2026, 1, 6, 18, 0, tzinfo=UTC))
+    assert (await svc.send(USER, PHONE, proven=True)).sent
 
 
-async def test_user_daily_cap(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
+async def test_user_caps(svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock) -> None:
     clock.set(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
     phones = [f"+86139001390{i:02d}" for i in range(21)]
-    for phone in phones[:20]:
+    for phone in phones[:10]:
+        await sent_code(svc, sms, phone=phone)
+    result = await svc.send(USER, phones[10])
+    assert (result.status, result.retry_after) == ("user_limit", 3600)  # ten an hour
+    clock.advance(hours=1)
+    for phone in phones[10:20]:
         await sent_code(svc, sms, phone=phone)
     result = await svc.send(USER, phones[20])
-    assert (result.status, result.retry_after) == ("user_limit", 12 * 3600)
+    assert (result.status, result.retry_after) == ("user_limit", 23 * 3600)  # twenty a day
     assert (await svc.send(USER + 1, phones[20])).status == "sent"
+
+
+async def test_another_users_request_never_replaces_a_live_code(svc: PhoneCodeService, sms: ConsoleSms,
+                                                                clock: FixedClock) -> None:
+    owner, stranger = USER, USER + 1
+    code = await sent_code(svc, sms, user=owner)
+    clock.advance(seconds=30)
+    theirs = await sent_code(svc, sms, user=stranger)
+    assert (await svc.verify(stranger, PHONE, code)).status in ("wrong", "ok") and theirs  # their own code only
+    assert (await svc.verify(owner, PHONE, code)).status == "ok"
+
+
+async def test_strangers_share_a_part_of_the_phones_budget_and_the_owner_keeps_the_rest(
+    svc: PhoneCodeService, sms: ConsoleSms, clock: FixedClock
+) -> None:
+    clock.set(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+    for n in range(3):  # three strangers, an hour: the hourly share of the unproven
+        assert (await svc.send(1000 + n, PHONE)).sent
+        clock.advance(seconds=30)
+    refused = await svc.send(2000, PHONE)
+    assert (refused.status, refused.proven) == ("prove_ownership", False)
+    assert refused.retry_after == 3600 - 90
+    owner = await svc.send(USER, PHONE, proven=True)  # a shared contact of their own
+    assert (owner.status, owner.proven) == ("sent", True)
+    clock.advance(hours=1)
+    for n in range(2):  # two more: five a day for all strangers together
+        assert (await svc.send(3000 + n, PHONE)).sent
+        clock.advance(seconds=30)
+    assert (await svc.send(4000, PHONE)).status == "prove_ownership"
+    clock.advance(hours=2)
+    assert (await svc.send(4000, PHONE)).status == "prove_ownership"  # the day's share is used up
+    for _ in range(2):
+        assert (await svc.send(USER, PHONE, proven=True)).sent
+        clock.advance(minutes=1)
+
+
+async def test_a_verified_code_proves_ownership_for_later_requests(svc: PhoneCodeService, sms: ConsoleSms,
+                                                                   clock: FixedClock) -> None:
+    code = await sent_code(svc, sms)  # typed: not proven yet
+    assert (await svc.verify(USER, PHONE, code)).ok
+    clock.advance(minutes=5)
+    for n in range(2):  # with the first, the strangers' hourly share is used up
+        assert (await svc.send(1000 + n, PHONE)).sent
+        clock.advance(minutes=1)
+    assert (await svc.send(1002, PHONE)).status == "prove_ownership"
+    result = await svc.send(USER, PHONE)  # typed again, but proven by the code verified before
+    assert (result.status, result.proven) == ("sent", True)
+    clock.advance(days=91)
+    assert (await svc.send(USER, PHONE)).proven is False  # a proof is kept 90 days
+
+
+def test_a_policy_must_leave_the_owner_a_share() -> None:
+    with pytest.raises(ValueError):
+        CodePolicy(unproven_per_hour=5)
+    with pytest.raises(ValueError):
+        CodePolicy(unproven_per_day=10)
 
 
 async def test_concurrent_wrong_guesses_count_exactly(redis, svc: PhoneCodeService, sms: ConsoleSms) -> None:
@@ -185,7 +259,7 @@ async def test_concurrent_wrong_guesses_count_exactly(redis, svc: PhoneCodeServi
     results = await asyncio.gather(*(svc.verify(USER, PHONE, wrong(code)) for _ in range(8)))
     assert Counter(r.status for r in results) == {"wrong": 4, "too_many": 4}
     assert sorted(r.attempts_left for r in results if r.status == "wrong") == [1, 2, 3, 4]
-    assert await redis.hget(keys.code(PHONE), "tries") == "5"
+    assert await redis.hget(keys.code(PHONE, USER), "tries") == "5"
     assert (await svc.verify(USER, PHONE, code)).status == "too_many"
 
 
@@ -210,7 +284,7 @@ async def test_failed_delivery_leaves_no_live_code(redis, clock: FixedClock) -> 
     svc = PhoneCodeService(redis, clock, Broken(), SECRET)
     with pytest.raises(SmsDeliveryError):
         await svc.send(USER, PHONE)
-    assert not await redis.exists(keys.code(PHONE))
+    assert not await redis.exists(keys.code(PHONE, USER))
     assert (await svc.send(USER, PHONE)).status == "cooldown"  # a failing provider isn't hammered
 
 
@@ -229,7 +303,7 @@ async def test_logs_hold_no_phone_or_code(
 
 
 async def test_custom_policy(redis, clock: FixedClock, sms: ConsoleSms) -> None:
-    policy = CodePolicy(max_attempts=2, cooldown_seconds=0, ttl_seconds=10)
+    policy = CodePolicy(max_attempts=2, cooldown_seconds=0, phone_spacing_seconds=0, ttl_seconds=10)
     svc = PhoneCodeService(redis, clock, sms, SECRET, policy=policy)
     code = await sent_code(svc, sms)
     assert (await svc.verify(USER, PHONE, wrong(code))).attempts_left == 1
@@ -244,7 +318,7 @@ async def test_works_on_fakeredis(clock: FixedClock, sms: ConsoleSms) -> None:
     fake = fakeredis.aioredis.FakeRedis(decode_responses=True)
     svc = PhoneCodeService(fake, clock, sms, SECRET)
     code = await sent_code(svc, sms)
-    assert (await svc.send(USER, PHONE)).model_dump() == {"status": "cooldown", "retry_after": 60}
+    assert (await svc.send(USER, PHONE)).model_dump() == {"status": "cooldown", "retry_after": 60, "proven": False}
     assert (await svc.verify(USER, PHONE, "12 3")).status == "malformed"
     results = await asyncio.gather(*(svc.verify(USER, PHONE, wrong(code)) for _ in range(3)))
     assert sorted(r.attempts_left for r in results) == [2, 3, 4]

@@ -19,6 +19,7 @@ def test_a_line_is_one_json_object_with_the_bound_ids():
     line = JsonFormatter().format(record("payment.paid phone=%s", "+8613800138000"))
     entry = json.loads(line)
     assert "\n" not in line
-    assert entry["event"] == "payment.paid phone=*******8000"
+    assert entry["event"] == "payment.paid" and entry["phone"] == "*******8000"
+    assert entry["message"] == "payment.paid phone=*******8000"
     assert (entry["update_id"], entry["user_id"], entry["order_id"]) == (7, 42, "o1")
     assert entry["level"] == "info"

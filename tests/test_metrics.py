@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from bot.runtime.metrics import REGISTRY
 from bot.web.app import build_web_app
@@ -25,8 +27,11 @@ async def test_a_tickets_life_is_counted_by_state_and_scraped(esign_harness):
     await agent.command("/close", topic=buyer)  # → resolved
 
     assert {state: tickets(state) - before[state] for state in before} == {"pending": 1, "open": 2, "resolved": 2}
-    app = build_web_app(esign_harness.app, esign_harness.bot, esign_harness.dp)
-    async with TestClient(TestServer(app)) as client, client.get("/metrics") as resp:
+    token = "metrics-test-token-0123456789"
+    settings = esign_harness.app.settings.model_copy(update={"metrics_token": SecretStr(token)})
+    app = build_web_app(replace(esign_harness.app, settings=settings), esign_harness.bot, esign_harness.dp)
+    async with (TestClient(TestServer(app)) as client,
+                client.get("/metrics", headers={"Authorization": f"Bearer {token}"}) as resp):
         body = await resp.text()
     assert f'esign_tickets_total{{state="resolved"}} {tickets("resolved")}' in body
 

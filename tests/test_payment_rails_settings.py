@@ -1,5 +1,5 @@
 """Production refuses to start on the sandbox gateway, and with any provider setting missing or
-unusable, naming every one of them in one line (config/payment_rails.py). `python -m bot run`
+unusable, naming every one of them at once, one line each (config/payment_rails.py). `python -m bot run`
 as the operator starts it; the checks come before Redis or the Bot API are asked anything."""
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from config.settings import Settings
 from tests.test_process import clean_env, run_cli
 
-PRODUCTION = {"ENVIRONMENT": "production", "PAYMENT_NOTIFY_SECRET": "n" * 32, "BOT_TOKEN": "123:ABC",
+PRODUCTION = {"ENVIRONMENT": "production", "BOT_TOKEN": "123:ABC", "CODE_SECRET": "c" * 64, "SMS_BACKEND": "http",
+              "SMS_API_URL": "https://sms.example.com/send", "SMS_API_KEY": "k" * 32, "METRICS_TOKEN": "m" * 32,
               "REDIS_URL": "redis://127.0.0.1:1/0", "PUBLIC_BASE_URL": "https://shop.example.com",
               "PAYMENT_PROVIDER_TOKEN": "provider-token"}
 
@@ -20,7 +21,7 @@ async def test_production_refuses_the_sandbox_in_one_line():
     code, _, err = await run_cli("run", env=clean_env(**PRODUCTION, WEB_GATEWAY="sandbox"))
 
     assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert "WEB_GATEWAY=sandbox takes no real money" in err
+    assert "WEB_GATEWAY must be wechat and/or alipay in production" in err
 
 
 async def test_production_names_every_missing_provider_setting_at_once():
@@ -29,10 +30,12 @@ async def test_production_names_every_missing_provider_setting_at_once():
 
     code, _, err = await run_cli("run", env=env)
 
-    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert code != 0 and all(line.startswith("error: ") for line in lines) and "Traceback" not in err, err
+    assert len(lines) == 5, err  # wechat's missing, its key file, alipay's missing, the token, the URL
     for name in ("WECHAT_MCHID", "WECHAT_APPID", "WECHAT_MERCHANT_SERIAL", "WECHAT_APIV3_KEY",
                  "WECHAT_PLATFORM_PUBLIC_KEYS", "ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY",
-                 "PAYMENT_PROVIDER_TOKEN", "PUBLIC_BASE_URL must be https"):
+                 "PAYMENT_PROVIDER_TOKEN", "PUBLIC_BASE_URL must be an https:// origin"):
         assert name in err, f"{name} not named: {err}"
     assert "WECHAT_MERCHANT_PRIVATE_KEY: neither PEM text nor a readable file" in err
 

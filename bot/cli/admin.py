@@ -11,7 +11,7 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-from bot.runtime.redis_client import UNREACHABLE, redis_from_url
+from bot.runtime.redis_client import UNREACHABLE, describe_error, redis_from_url
 from services.clock import SystemClock
 from services.enterprises import (
     Enterprise,
@@ -164,8 +164,7 @@ async def _amain(args: argparse.Namespace, url: str) -> int:
         await client.ping()
         lines = await run(args, RedisEnterpriseDirectory(client, SystemClock()))
     except UNREACHABLE as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"Redis at {redact_url(url)} does not answer: {reason}", file=sys.stderr)
+        print(f"Redis at {redact_url(url)} does not answer: {describe_error(exc)}", file=sys.stderr)
         return 2
     except Refused as exc:
         print(exc, file=sys.stderr)

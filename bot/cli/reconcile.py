@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from bot.cli.admin import DEFAULT_REDIS_URL, redact_url
-from bot.runtime.redis_client import UNREACHABLE, redis_from_url
+from bot.runtime.redis_client import UNREACHABLE, describe_error, redis_from_url
 from services.clock import SystemClock
 from services.payment_gateway import PaymentGateway
 from services.payment_refunds import ProviderError, RefundingGateway
@@ -67,8 +67,7 @@ async def _amain(url: str, make_gateway: Callable[[aioredis.Redis], PaymentGatew
         since = clock.now() - timedelta(hours=hours) if hours is not None else None
         report = await Reconciler(client, gateways, refunds=refunds, since=since).run()
     except UNREACHABLE as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"Redis at {redact_url(url)} does not answer: {reason}", file=sys.stderr)
+        print(f"Redis at {redact_url(url)} does not answer: {describe_error(exc)}", file=sys.stderr)
         return 2
     except (ValidationError, ValueError) as exc:
         print(f"bad settings: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pydantic import ValidationError
 
 from bot.cli.admin import DEFAULT_REDIS_URL, redact_url
-from bot.runtime.redis_client import UNREACHABLE, redis_from_url
+from bot.runtime.redis_client import UNREACHABLE, describe_error, redis_from_url
 from services import keys
 from services.catalog import format_amount
 from services.orders import STARS, refund_cases
@@ -125,7 +125,7 @@ async def _amain(url: str, args: argparse.Namespace) -> int:
             return await _list(url, args.open)
         return await _refund(url, args.case_id, args.amount)
     except UNREACHABLE as exc:
-        print(f"Redis at {redact_url(url)} does not answer: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"Redis at {redact_url(url)} does not answer: {describe_error(exc)}", file=sys.stderr)
         return 2
     except ValidationError as exc:
         print(f"bad settings: {' '.join(str(exc.errors()[0]['msg']).split())}", file=sys.stderr)

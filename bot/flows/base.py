@@ -22,6 +22,7 @@ from bot.state.states import Phone
 from config.texts import Translator
 from services.enterprises import Enterprise
 from services.orders import Order
+from services.text_input import TextRefused
 
 StepScreen = Callable[["Flow"], Awaitable[Screen | None]]
 
@@ -137,3 +138,9 @@ async def open_flow(app: AppContext, key: StorageKey, tr: Translator) -> AsyncIt
         state = FSMContext(ConversationStorage(app.conversations), key)
         yield Flow(app=app, session=session, tr=tr, state=state, user_id=key.user_id)
         conversation.set_data(session.to_text())
+
+
+def unsafe_or(refused: TextRefused, otherwise: str) -> str:
+    """The text key for a refused answer: the unsafe characters it held (services.text_input),
+    or the step's own rule (`otherwise`)."""
+    return "error.unsafe_text" if refused.reason in ("invisible", "control") else otherwise

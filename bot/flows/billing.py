@@ -160,20 +160,21 @@ async def signed_in(event: Message | CallbackQuery, flow: Flow, notice: str) -> 
     await flow.go(event, None if joined else Billing.no_enterprise, notice=notice)
 
 
-async def take_phone(message: Message, flow: Flow, raw: str) -> None:
+async def take_phone(message: Message, flow: Flow, raw: str, *, proven: bool = False) -> None:
     try:
         phone = normalize_phone(raw)
     except InvalidPhone:
         await flow.again(message, flow.tr("phone.invalid"))
         return
-    await send_code(message, flow, phone)
+    await send_code(message, flow, phone, proven=proven)
 
 
-async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
+async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str, *, proven: bool = False) -> None:
     def remember(pending: str) -> None:
         flow.session.billing.phone_pending = pending
 
-    await request_code(event, flow, phone, number_step=Billing.phone, code_step=Billing.code, remember=remember)
+    await request_code(event, flow, phone, number_step=Billing.phone, code_step=Billing.code, remember=remember,
+                       proven=proven)
 
 
 @step_screen(Billing.phone)
@@ -233,7 +234,7 @@ def router() -> Router:
         if message.from_user is None or message.contact.user_id != message.from_user.id:  # someone else's card
             await flow.again(message, flow.tr("phone.not_own"))
             return
-        await take_phone(message, flow, message.contact.phone_number)
+        await take_phone(message, flow, message.contact.phone_number, proven=True)  # their own: Telegram says so
 
     @r.message(StateFilter(Billing.phone), When(F.text))
     async def typed_phone(message: Message, flow: Flow) -> None:

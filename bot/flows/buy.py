@@ -7,7 +7,6 @@ which one the purchase is for (or another one, bound after payment), and the pur
 priced on what that enterprise already has (R18: new edition, renewal or upgrade; a lower
 edition is refused before any payment). Bought by its super or billing admin, it is delivered
 to the enterprise at payment, with no binding step (R19)."""
-import re
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
@@ -17,7 +16,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from bot import screens
 from bot.callbacks import BuyAction, BuyFor, Nav, PickEdition, PickPack, PickYears
 from bot.filters import When
-from bot.flows.base import Flow, step_screen
+from bot.flows.base import Flow, step_screen, unsafe_or
 from bot.flows.payment import offer_payment
 from bot.runtime.logs import bind as bind_log
 from bot.runtime.metrics import ORDERS
@@ -30,8 +29,8 @@ from services.catalog import Quote, quote
 from services.enterprises import Enterprise
 from services.orders import Channel, Order, OrderStatus, UpgradeBasis
 from services.purchase_policy import PurchasePlan, plan_purchase
-
-NAME_PATTERN = re.compile(r"\w")  # at least one letter or digit, in any script
+from services.text_input import TextRefused, name_key
+from services.text_input import enterprise_name as clean_enterprise_name
 
 
 @step_screen(Buy.edition)
@@ -182,9 +181,10 @@ def router() -> Router:
 
     @r.message(StateFilter(Buy.enterprise_name), When(F.text))
     async def enterprise_name(message: Message, flow: Flow) -> None:
-        name = " ".join((message.text or "").split())
-        if not (2 <= len(name) <= 50) or not NAME_PATTERN.search(name) or name.startswith("/"):
-            await flow.again(message, flow.tr("buy.name_invalid"))
+        try:
+            name = clean_enterprise_name(message.text or "")  # NFKC; no direction or invisible characters
+        except TextRefused as refused:
+            await flow.again(message, flow.tr(unsafe_or(refused, "buy.name_invalid")))
             return
         flow.session.enterprise_name = name
         await continue_to_phone(message, flow)
@@ -247,7 +247,7 @@ async def to_confirmation(event: Message | CallbackQuery, flow: Flow, *, notice:
     if session.buy_for == OTHER or any(e.id == session.buy_for for e in targets):
         await flow.go(event, Buy.confirm, notice=notice)
         return
-    named = [e for e in targets if e.name == session.enterprise_name]
+    named = [e for e in targets if name_key(e.name) == name_key(session.enterprise_name or "")]
     if not targets or len(named) == 1:
         session.buy_for = named[0].id if named else OTHER
         await flow.go(event, Buy.confirm, notice=notice)

@@ -57,7 +57,7 @@ def router() -> Router:
         if message.from_user is None or contact.user_id != message.from_user.id:  # someone else's contact card
             await flow.again(message, flow.tr("phone.not_own"))
             return
-        await take_number(message, flow, contact.phone_number)
+        await take_number(message, flow, contact.phone_number, proven=True)  # Telegram vouches it is theirs
 
     @r.message(StateFilter(Phone.number), When(F.text))
     async def typed_number(message: Message, flow: Flow) -> None:
@@ -91,31 +91,39 @@ def router() -> Router:
     return r
 
 
-async def take_number(message: Message, flow: Flow, raw: str) -> None:
+async def take_number(message: Message, flow: Flow, raw: str, *, proven: bool = False) -> None:
     try:
         phone = normalize_phone(raw)
     except InvalidPhone:
         await flow.again(message, flow.tr("phone.invalid"))
         return
     await flow.close_keyboard(message, flow.tr("phone.received", phone=mask_phone(phone)))
-    await send_code(message, flow, phone)
+    await send_code(message, flow, phone, proven=proven)
 
 
-async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
+async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str, *, proven: bool = False) -> None:
     def remember(pending: str) -> None:
         flow.session.phone_pending = pending
 
-    await request_code(event, flow, phone, number_step=Phone.number, code_step=Phone.code, remember=remember)
+    await request_code(event, flow, phone, number_step=Phone.number, code_step=Phone.code, remember=remember,
+                       proven=proven)
+
+
+def own_contact(message: Message) -> bool:
+    """A shared contact Telegram says is the sender's own: proof they own the number."""
+    contact = message.contact
+    return contact is not None and message.from_user is not None and contact.user_id == message.from_user.id
 
 
 async def request_code(event: Message | CallbackQuery, flow: Flow, phone: str, *, number_step: State,
-                       code_step: State, remember: Callable[[str], None]) -> None:
+                       code_step: State, remember: Callable[[str], None], proven: bool = False) -> None:
     """F3's send step, shared by every flow that verifies a phone (purchase, 费用管理, trial):
     a code is live (sent, or still cooling down) → the code step; otherwise the number step
-    again with the reason."""
+    again with the reason. `proven`: the number came as the user's own shared contact, so
+    strangers' requests for it can never lock them out (services.codes)."""
     tr = flow.tr
     try:
-        result = await flow.app.codes.send(flow.user_id, phone, tr.lang)
+        result = await flow.app.codes.send(flow.user_id, phone, tr.lang, proven=proven)
     except SmsDeliveryError:
         CODES.labels("failed").inc()
         await flow.go(event, number_step, notice=tr("phone.send_failed"))
@@ -130,5 +138,9 @@ async def request_code(event: Message | CallbackQuery, flow: Flow, phone: str, *
         await flow.go(event, code_step, notice=notice)
     elif result.status == "phone_limit":
         await flow.go(event, number_step, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))
+    elif result.status == "not_served":
+        await flow.go(event, number_step, notice=tr("phone.not_served"))
+    elif result.status == "prove_ownership":
+        await flow.go(event, number_step, notice=tr("phone.prove_ownership", minutes=-(-result.retry_after // 60)))
     else:
         await flow.go(event, number_step, notice=tr("phone.user_limit"))

@@ -14,15 +14,16 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, TrialPick
 from bot.filters import When
-from bot.flows.base import Flow, step_screen
+from bot.flows.base import Flow, step_screen, unsafe_or
 from bot.flows.billing import remember_chat, start_sign_in
-from bot.flows.phone import request_code
+from bot.flows.phone import own_contact, request_code
 from bot.screens import trial as screens
 from bot.screens.base import Screen
 from bot.state.states import TrialApp
 from services.enterprises import Enterprise
 from services.phones import InvalidPhone, mask_phone, normalize_phone
-from services.trials import TrialForm, TrialService, clean_name, trial_editions, trial_refusal
+from services.text_input import TextRefused
+from services.trials import TrialForm, TrialService, contact_name, trial_editions, trial_refusal
 
 NONE = "-"
 TEXT_STEPS = (TrialApp.name, TrialApp.phone, TrialApp.code)
@@ -208,9 +209,10 @@ def router() -> Router:
 
     @r.message(StateFilter(TrialApp.name), When(F.text))
     async def typed_name(message: Message, flow: Flow) -> None:
-        name = clean_name(message.text or "")
-        if name is None:
-            await flow.again(message, flow.tr("trial.name_invalid"))
+        try:
+            name = contact_name(message.text or "")
+        except TextRefused as refused:
+            await flow.again(message, flow.tr(unsafe_or(refused, "trial.name_invalid")))
             return
         flow.session.trial.contact_name = name
         await flow.go(message, next_step(flow.session.trial))
@@ -218,7 +220,8 @@ def router() -> Router:
     @r.message(StateFilter(TrialApp.phone), When(F.contact))
     async def shared_phone(message: Message, flow: Flow) -> None:
         assert message.contact is not None  # the filter above
-        await take_phone(message, flow, message.contact.phone_number)
+        # A colleague's card may be the contact; only the sender's own counts as proof of ownership.
+        await take_phone(message, flow, message.contact.phone_number, proven=own_contact(message))
 
     @r.message(StateFilter(TrialApp.phone), When(F.text))
     async def typed_phone(message: Message, flow: Flow) -> None:
@@ -315,18 +318,19 @@ async def choose(query: CallbackQuery, flow: Flow, ent_id: str, callback_answer:
     await flow.go(query, TrialApp.edition)  # the editions offered, or why none is
 
 
-async def take_phone(message: Message, flow: Flow, raw: str) -> None:
+async def take_phone(message: Message, flow: Flow, raw: str, *, proven: bool = False) -> None:
     try:
         phone = normalize_phone(raw)
     except InvalidPhone:
         await flow.again(message, flow.tr("phone.invalid"))
         return
-    await send_code(message, flow, phone)
+    await send_code(message, flow, phone, proven=proven)
 
 
-async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str) -> None:
+async def send_code(event: Message | CallbackQuery, flow: Flow, phone: str, *, proven: bool = False) -> None:
     """The contact phone is verified by SMS code, with the limits of services.codes (F3)."""
     def remember(pending: str) -> None:
         flow.session.trial.phone_pending = pending
 
-    await request_code(event, flow, phone, number_step=TrialApp.phone, code_step=TrialApp.code, remember=remember)
+    await request_code(event, flow, phone, number_step=TrialApp.phone, code_step=TrialApp.code, remember=remember,
+                       proven=proven)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
@@ -24,6 +25,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.context import AppContext
 from bot.flows.support.desk import Desk
 from bot.flows.support.quotes import check_quotes
+from bot.runtime.metrics import SCHEDULER_RUNS, SCHEDULER_SECONDS
 from bot.screens import billing as screens
 from services.scheduler import Reminder, Scheduler
 
@@ -86,13 +88,25 @@ async def run_forever(scheduler: Scheduler, interval: float) -> None:
     cancelled; a failing tick is logged and the next one tries again."""
     await asyncio.sleep(random.uniform(0, min(interval, 5)))
     while True:
-        try:
-            await scheduler.tick()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("scheduler.tick_failed")
+        await tick_once(scheduler)
         await asyncio.sleep(interval * random.uniform(0.9, 1.1))
+
+
+async def tick_once(scheduler: Scheduler) -> None:
+    """One tick, counted (esign_scheduler_runs_total, esign_scheduler_tick_seconds); a failure
+    is logged, not raised."""
+    started = time.perf_counter()
+    try:
+        report = await scheduler.tick()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        SCHEDULER_RUNS.labels("failed").inc()
+        log.exception("scheduler.tick_failed")
+        return
+    SCHEDULER_RUNS.labels("ran" if report.ran else "skipped").inc()
+    if report.ran:
+        SCHEDULER_SECONDS.observe(time.perf_counter() - started)
 
 
 def start_background(app: AppContext, bot: Bot, desk: Desk | None = None) -> asyncio.Task[None] | None:

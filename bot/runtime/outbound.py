@@ -19,6 +19,8 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bot.runtime.metrics import TELEGRAM_429, TELEGRAM_429_SECONDS
+
 log = logging.getLogger(__name__)
 
 # Methods that put a new message into a chat; edits and answers are not paced.
@@ -62,8 +64,10 @@ class OutboundLimits(BaseRequestMiddleware):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
+                TELEGRAM_429.labels(method.__api_method__).inc()
                 if attempt == self.max_retries:
                     raise
+                TELEGRAM_429_SECONDS.inc(exc.retry_after)
                 log.warning("telegram.retry_after method=%s seconds=%s", method.__api_method__, exc.retry_after)
                 await self._sleep(exc.retry_after)
         raise AssertionError("unreachable")

@@ -16,6 +16,7 @@ bound and serves waiters first come, first served.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -31,7 +32,18 @@ DEFAULT_MAX_CONNECTIONS = 64
 # What a Redis that does not answer raises, on every topology: a cluster none of whose nodes
 # answers raises RedisClusterException at the first command.
 UNREACHABLE = (ConnectionError, TimeoutError, RedisClusterException, OSError)
+REPR = re.compile(r"<[^<>]*>")  # redis-py puts whole connection-pool reprs into some messages
 CLUSTER_NODE_CONNECTIONS = 1024  # per cluster node: redis-py's cluster pool raises past it instead of queueing
+
+
+def describe_error(exc: BaseException) -> str:
+    """Why Redis did not answer, on one short line: no object reprs, no newlines."""
+    text = str(exc)
+    while REPR.search(text):
+        text = REPR.sub("", text)
+    text = " ".join(text.replace(" : ", " ").split()).strip(" :-")
+    text = text[:300] if text else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class FairConnectionPool(ConnectionPool):

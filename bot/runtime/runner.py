@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import json
@@ -12,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from bot.cli.admin import redact_url
-from bot.runtime.redis_client import redis_from_url
+from bot.runtime.redis_client import describe_error, redis_from_url
 from config.settings import Settings
 from services import keys
 from services.catalog import Catalog, CatalogError, load_catalog
@@ -30,35 +31,58 @@ log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
-    """Start-up cannot go on; the message is the one line the operator sees."""
+    """Start-up cannot go on; the message is what the operator sees: one line per problem."""
 
 
 def load_settings() -> Settings:
+    """The settings, or StartupError listing every problem in them at once, one line each."""
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]).upper()
-        if not field:  # a rule across settings (e.g. production needs WEB_GATEWAY): its message names them
-            raise StartupError(f"settings are invalid: {err['msg'].removeprefix('Value error, ')}") from None
-        raise StartupError(f"setting {field} is invalid: {err['msg']}") from None
-    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
-        raise StartupError(f"setting LOG_LEVEL is invalid: {settings.log_level!r} is not a logging level "
-                           "(DEBUG, INFO, WARNING, ERROR, CRITICAL)")
-    return settings
+        raise StartupError("\n".join(settings_problems(exc))) from None
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One line per invalid variable, then one per rule across settings (production's). When a
+    variable is invalid, the rules across settings are checked again with it at its default, so
+    that every problem is reported at once (not the ones about that variable twice)."""
+    lines, invalid = _problem_lines(exc)
+    if invalid:
+        try:
+            Settings(**{name: Settings.model_fields[name].get_default(call_default_factory=True) for name in invalid})
+        except ValidationError as again:
+            more, _ = _problem_lines(again)
+            lines += [line for line in more if not any(name.upper() in line for name in invalid)]
+    return lines
+
+
+def _problem_lines(exc: ValidationError) -> tuple[list[str], set[str]]:
+    lines: list[str] = []
+    invalid: set[str] = set()
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if field:
+            invalid.add(field)
+            lines.append(f"setting {field.upper()} is invalid: {message}")
+        else:  # rules across settings (production's): their message is one line per problem
+            lines += message.splitlines()
+    return lines, invalid
 
 
 async def connect_redis(url: str) -> aioredis.Redis:
-    # The URL may carry a password: only its redacted form is ever printed.
+    """A client that answered PING, on any topology; else StartupError, one line (the URL may
+    carry a password: only its redacted form is ever printed)."""
     try:
         redis: aioredis.Redis = redis_from_url(url)
-    except ValueError as exc:
-        raise StartupError(f"setting REDIS_URL is not a Redis URL: {redact_url(url)} ({exc})") from None
+    except (ValueError, RedisError, RedisClusterException) as exc:
+        raise StartupError(f"setting REDIS_URL is not a Redis URL: {redact_url(url)} ({describe_error(exc)})") from None
     try:
         await redis.ping()
-    except (RedisError, OSError) as exc:
-        await redis.aclose()
-        raise StartupError(f"Redis at {redact_url(url)} does not answer: {exc}") from None
+    except Exception as exc:  # any topology, any failure: one line, never a traceback
+        with contextlib.suppress(Exception):
+            await redis.aclose()
+        raise StartupError(f"Redis at {redact_url(url)} does not answer: {describe_error(exc)}") from None
     return redis
 
 
@@ -128,15 +152,32 @@ async def check_bot_api(bot: Bot, settings: Settings) -> None:
         raise StartupError(f"the Bot API at {base} (TELEGRAM_API_BASE) refused getMe: {exc.message}") from None
 
 
+def check_locally(settings: Settings) -> Catalog:
+    """What needs no network (the token's presence, the business data), reported together;
+    returns the catalog."""
+    problems: list[str] = []
+    catalog: Catalog | None = None
+    try:
+        bot_token(settings)
+    except StartupError as exc:
+        problems.append(str(exc))
+    try:
+        catalog = load_catalog_or_fail(settings)
+    except StartupError as exc:
+        problems.append(str(exc))
+    if problems or catalog is None:
+        raise StartupError("\n".join(problems))
+    return catalog
+
+
 async def serve(settings: Settings) -> None:
-    bot_token(settings)
+    catalog = check_locally(settings)
     redis = await connect_redis(settings.redis_url)
     bot: Bot | None = None
     try:
-        catalog = load_catalog_or_fail(settings)
         from bot.runtime.logs import setup_logging  # imports aiogram, like bot.app: only now
 
-        setup_logging(settings.log_level, settings.log_format)
+        setup_logging(settings.log_level, settings.log_format)  # LOG_LEVEL was checked with the settings
         await warn_if_not_durable(redis, settings)
         from bot.app import build_context, build_dispatcher  # imports aiogram
 
@@ -155,6 +196,7 @@ async def serve(settings: Settings) -> None:
     log.info("gc.tuned thresholds=%s frozen=%d", ",".join(map(str, settings.gc_thresholds)), gc.get_freeze_count())
     stop = stop_on_signals()
     workflow = {"dispatcher": dp, "bots": [bot], **dp.workflow_data}
+    metrics_runner = await start_metrics(settings)
     jobs = start_background(dp["app"], bot, dp["desk"])
     try:
         await dp.emit_startup(bot=bot, **workflow)
@@ -165,6 +207,8 @@ async def serve(settings: Settings) -> None:
     finally:
         # Only now that nothing is in flight any more: the Bot session and Redis.
         await stop_background(jobs)
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await dp.emit_shutdown(bot=bot, **workflow)
         await bot.session.close()
         await redis.aclose()
@@ -280,7 +324,29 @@ async def start_web(dp: Dispatcher, bot: Bot, settings: Settings, *, required: b
         log.error("web.not_served address=%s error=%s: the chat works, the web checkout does not",
                   where, exc.strerror or exc)
         return None
-    log.info("web.start address=%s:%s public=%s", settings.web_host, settings.web_port, settings.public_base_url)
+    log.info("web.start host=%s port=%s public=%s", settings.web_host, settings.web_port, settings.public_base_url)
+    return runner
+
+
+async def start_metrics(settings: Settings) -> web.AppRunner | None:
+    """/metrics on its internal listener, METRICS_HOST:METRICS_PORT, when METRICS_PORT is set.
+    A taken port is logged, not fatal: the bot serves its users without it."""
+    if settings.metrics_port is None:
+        return None
+    from aiohttp import web
+
+    from bot.web.app import build_metrics_app
+
+    runner = web.AppRunner(build_metrics_app(settings), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        log.error("metrics.not_served host=%s port=%s error=%s", settings.metrics_host, settings.metrics_port,
+                  exc.strerror or exc)
+        return None
+    log.info("metrics.start host=%s port=%s", settings.metrics_host, settings.metrics_port)
     return runner
 
 
@@ -289,7 +355,8 @@ def run() -> int:
         settings = load_settings()
         asyncio.run(serve(settings))
     except StartupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

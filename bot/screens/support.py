@@ -13,6 +13,7 @@ from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.catalog import Catalog, format_fen
 from services.orders import Order
+from services.quotes import QuoteProposal
 from services.support import (
     Agent,
     Intake,
@@ -24,6 +25,7 @@ from services.support import (
     TranscriptEntry,
 )
 from services.support_config import SupportConfig, WorkingHours
+from services.text_input import neutralise
 
 TOPIC_NAME_MAX = 128  # Bot API limit for a forum topic's name
 MESSAGE_MAX = 4096
@@ -152,7 +154,10 @@ def quote_offer(tr: Translator, order: Order, *, minutes: int, url: str | None) 
 
 
 def display_name(first_name: str, last_name: str | None = None) -> str:
-    return " ".join(part for part in (first_name, last_name) if part).strip() or "?"
+    """A Telegram name as staff see it: whatever its owner put in it, without the direction,
+    zero-width and control characters (services.text_input.neutralise)."""
+    name = " ".join(part for part in (first_name, last_name) if part)
+    return " ".join(neutralise(name).split()) or "?"
 
 
 def topic_name(tr: Translator, customer: SupportCustomer, status: TicketStatus | None) -> str:
@@ -347,3 +352,20 @@ def quote_confirm(tr: Translator, ticket: Ticket, edition: str, years: int, pack
         [button(tr("support.staff.btn_cancel"), StaffQuote(ticket=ticket.id, step="x"))],
     )
     return Screen("\n".join(text), markup)
+
+
+def quote_approval(tr: Translator, proposal: QuoteProposal, proposer: Agent | None, floor_fen: int,
+                   floor_percent: int) -> Screen:
+    """A quote below the floor, in the customer's topic: another agent approves or withdraws it."""
+    text = tr("support.staff.quote_needs_approval_card", agent=staff_agent_label(proposer),
+              edition=edition_name(tr, proposal.edition), years=proposal.years,
+              pack=pack_name(tr, proposal.pack) if proposal.pack else tr("support.staff.quote_no_pack"),
+              price=format_fen(proposal.price_fen), listed=format_fen(proposal.listed_fen),
+              floor=format_fen(floor_fen), percent=floor_percent)
+    markup = inline(
+        [button(tr("support.staff.btn_approve_quote", price=format_fen(proposal.price_fen)),
+                StaffAction(action="approve", ticket=proposal.ticket_id, ref=proposal.id))],
+        [button(tr("support.staff.btn_withdraw_quote"),
+                StaffAction(action="withdraw", ticket=proposal.ticket_id, ref=proposal.id))],
+    )
+    return Screen(text, markup)

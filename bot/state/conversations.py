@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -35,6 +36,8 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import DEFAULT_DESTINY, BaseStorage, DefaultKeyBuilder, StorageKey
 from redis.asyncio import Redis
+
+from bot.runtime.metrics import LOCK_WAIT
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +185,14 @@ class ConversationStore:
         keys = [lock_key, self.keys.build(key, "state"), self.keys.build(key, "data"), seen or lock_key]
         args: list[str | int] = [token, self.lock_ttl_ms, "1" if seen else "0"]
         delay = LOCK_RETRY_FIRST
+        started: float | None = None
         while True:
             reply = await self._open_script(keys=keys, args=args)
             if int(reply[0]) != 0:
+                LOCK_WAIT.observe(0.0 if started is None else time.perf_counter() - started)
                 return reply
+            if started is None:
+                started = time.perf_counter()
             await asyncio.sleep(delay)  # another update of this user is being handled
             delay = min(delay * 2, LOCK_RETRY_MAX)
 

@@ -9,7 +9,9 @@ polling and webhook mode), the playground and the tests all use it.
     /payments/notify/{gateway}               asynchronous payment notices (bot/web/payments.py)
     /healthz                                 liveness: the process answers (200)
     /readyz                                  readiness: Redis answers: 200, else 503
-    /metrics                                 Prometheus metrics (bot/runtime/metrics.py)
+    /metrics                                 Prometheus metrics (bot/runtime/metrics.py), only with
+                                             `Authorization: Bearer <METRICS_TOKEN>`; with METRICS_PORT
+                                             only on the internal listener (build_metrics_app)
     /static/...                              CSS and the optional JavaScript
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, Dispatcher
@@ -24,7 +27,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.context import AppContext
-from bot.runtime.metrics import exposition
+from bot.runtime.metrics import WEB_LATENCY, WEB_REQUESTS, exposition, precreate_routes
 from bot.web import pages, payments
 from bot.web.render import STATIC, Renderer, choose_lang
 from bot.web.security import Csrf, RateLimiter, redact_path, security_headers
@@ -65,11 +68,12 @@ def build_web_app(
         headers=security_headers(https=https, form_action_origins=sorted(
             {origin for gateway in app_context.gateways for origin in gateway.form_action_origins})),
     )
-    web_app = web.Application(middlewares=[guard], client_max_size=256 * 1024)
+    web_app = web.Application(middlewares=[timed, guard], client_max_size=256 * 1024)
     web_app[STATE] = st
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)
-    web_app.router.add_get("/metrics", metrics)
+    if settings.metrics_port is None:  # else only on the internal listener
+        web_app.router.add_get("/metrics", metrics_handler(settings))
     pages.add_routes(web_app.router)
     payments.add_routes(web_app.router)
     web_app.router.add_static("/static/", STATIC, append_version=False)
@@ -81,7 +85,43 @@ def build_web_app(
             await gateway.close()
 
     web_app.on_cleanup.append(close_gateway)
+    precreate_routes([*{route_name(r) for r in web_app.router.resources()}, UNMATCHED])
     return web_app
+
+
+def build_metrics_app(settings: Settings) -> web.Application:
+    """The internal listener of METRICS_HOST:METRICS_PORT: /metrics alone (and METRICS_TOKEN,
+    when set, checked there too)."""
+    metrics_app = web.Application()
+    metrics_app.router.add_get("/metrics", metrics_handler(settings, open_without_token=True))
+    return metrics_app
+
+
+UNMATCHED = "unmatched"
+
+
+def route_name(resource: web.AbstractResource) -> str:
+    """The route's pattern (`/checkout/{token}`), never the path itself: a bounded label."""
+    return resource.canonical or UNMATCHED
+
+
+@web.middleware
+async def timed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """esign_web_request_seconds by route, esign_web_requests_total by route and status class."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = route_name(resource) if resource is not None else UNMATCHED
+        WEB_LATENCY.labels(route).observe(time.perf_counter() - started)
+        WEB_REQUESTS.labels(route, f"{status // 100}xx").inc()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -98,9 +138,25 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "redis": "up"})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body, content_type = exposition()
-    return web.Response(body=body, headers={"Content-Type": content_type})
+def metrics_handler(settings: Settings, *, open_without_token: bool = False) -> Handler:
+    """/metrics for Prometheus. With METRICS_TOKEN, only a request carrying it as a bearer token
+    is answered (401 otherwise); without one, the web app does not serve it at all (404), the
+    internal listener (`open_without_token`) does."""
+    token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b""
+
+    async def metrics(request: web.Request) -> web.Response:
+        if not token and not open_without_token:
+            raise web.HTTPNotFound()
+        if token:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
+                log.info("metrics.refused")
+                return web.Response(status=401, text="a bearer token is needed\n",
+                                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        body, content_type = exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+    return metrics
 
 
 def error_page(request: web.Request, status: int, key: str, *, lang: str | None = None,

@@ -349,7 +349,9 @@ async def send_code(request: web.Request) -> web.StreamResponse:
     messages = {
         "cooldown": (200, tr("phone.cooldown", seconds=outcome.retry_after)),
         "phone_limit": (429, tr("phone.phone_limit", minutes=-(-outcome.retry_after // 60))),
+        "prove_ownership": (429, tr("phone.prove_ownership_web", minutes=-(-outcome.retry_after // 60))),
         "user_limit": (429, tr("phone.user_limit")),
+        "not_served": (400, tr("phone.not_served")),
         "invalid_phone": (400, tr("phone.invalid")),
         "send_failed": (502, tr("phone.send_failed")),
         "no_buyer": (400, tr("checkout.verify.no_buyer")),

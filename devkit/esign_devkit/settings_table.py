@@ -37,15 +37,15 @@ def _comments_above_fields() -> dict[str, str]:
 
 def _default(name: str) -> str:
     field = Settings.model_fields[name]
-    value = field.default
+    value = field.get_default(call_default_factory=True)
     if isinstance(value, SecretStr) or name.endswith(("_secret", "_token", "_key")):
         return "(secret)" if value not in (None, SecretStr("")) else "—"
     if value is None or value == "":
         return "—"
     if isinstance(value, Path):  # shown relative to the project, the same on every machine
         value = value.relative_to(ROOT)
-    if isinstance(value, tuple):  # as the environment gives it: JSON
-        value = json.dumps(list(value), separators=(",", ":"))
+    if isinstance(value, tuple | dict):  # as the environment gives it: JSON
+        value = json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"))
     return f"`{value}`".replace("|", "\\|")
 
 

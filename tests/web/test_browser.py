@@ -225,7 +225,7 @@ async def test_F12_browser_as_a_mini_app_checks_telegrams_init_data(web_world: W
     page checks it with the server at once, and refuses another user's (or forged) data."""
     from urllib.parse import quote, urlencode
 
-    from bot.web.miniapp import sign_init_data
+    from esign_devkit.testing.fake_telegram import sign_init_data
 
     w, h = web_world, web_world.harness
     owner, other = h.user(), h.user()

@@ -378,7 +378,7 @@ async def test_F12_a_paid_order_still_shows_its_result_after_the_link_expired(we
 
 
 async def test_F12_another_users_miniapp_data_on_a_link_is_refused(web_world):
-    from bot.web.miniapp import sign_init_data
+    from esign_devkit.testing.fake_telegram import sign_init_data
 
     w = web_world
     h = w.harness

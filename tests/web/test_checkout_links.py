@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
+from esign_devkit.testing.fake_telegram import sign_init_data
 
-from bot.web.miniapp import InitDataRejected, sign_init_data, validate_init_data
+from bot.web.miniapp import InitDataRejected, validate_init_data
 from services import keys
 from services.catalog import Cart, load_catalog, quote
 from services.checkout import CheckoutLinks
@@ -110,12 +111,33 @@ def test_F12_miniapp_init_data_signed_for_this_bot_and_recent_is_accepted():
     (init_data(auth_date=NOW - timedelta(hours=2)), "too_old"),
     (init_data(token="999:ANOTHER-BOT"), "bad_hash"),
     (init_data().replace("query_id=AAH", "query_id=BBH"), "bad_hash"),
-    (init_data() + "&user=%7B%22id%22%3A1%7D", "malformed"),
+    (init_data() + "&user=%7B%22id%22%3A1%7D", "bad_hash"),  # a second user field: not what was signed
     ("", "malformed"),
-    ("garbage", "malformed"),
+    ("garbage", "bad_hash"),
+    ("x" * 9000, "malformed"),
     (init_data(auth_date=NOW + timedelta(hours=1)), "from_future"),
 ])
 def test_F12_miniapp_init_data_too_old_forged_or_for_another_bot_is_refused(data, reason):
     with pytest.raises(InitDataRejected) as refusal:
         validate_init_data(data, BOT_TOKEN, now=NOW, max_age_seconds=3600)
     assert refusal.value.reason == reason
+
+
+def test_F12_miniapp_signature_is_aiograms_check(monkeypatch):
+    """Issue 18.9: the signature is aiogram's check_webapp_signature; only the age is ours."""
+    calls = []
+
+    def spy(token: str, data: str) -> bool:
+        calls.append(token)
+        return False
+
+    monkeypatch.setattr("bot.web.miniapp.check_webapp_signature", spy)
+    with pytest.raises(InitDataRejected) as refusal:
+        validate_init_data(init_data(), BOT_TOKEN, now=NOW, max_age_seconds=3600)
+    assert refusal.value.reason == "bad_hash" and calls == [BOT_TOKEN]
+    signed_without_user = {"auth_date": str(int(NOW.timestamp())), "query_id": "AAH"}
+    data = urlencode({**signed_without_user, "hash": sign_init_data(signed_without_user, BOT_TOKEN)})
+    monkeypatch.undo()
+    with pytest.raises(InitDataRejected) as refusal:
+        validate_init_data(data, BOT_TOKEN, now=NOW, max_age_seconds=3600)
+    assert refusal.value.reason == "malformed"

@@ -22,6 +22,7 @@ from bot.screens.base import Markup, Screen
 from bot.state.states import Phone
 from config.texts import Translator
 from services.support import Agent, SupportCustomer, Ticket, TicketStatus, TranscriptEntry
+from services.text_input import neutralise
 
 log = logging.getLogger(__name__)
 Speaker = Literal["customer", "agent", "note", "system"]  # who a transcript entry is from
@@ -295,7 +296,9 @@ class Desk:
         await self.support.count_message(ticket.id)
 
     async def note(self, ticket: Ticket, text: str, who: Speaker = "system", agent_id: int | None = None) -> None:
-        await self.support.record(ticket.id, TranscriptEntry(at=self.support.now(), who=who, text=text,
+        """Kept in the transcript staff read back: what a customer wrote is kept as written, less
+        direction, zero-width and control characters (services.text_input.neutralise)."""
+        await self.support.record(ticket.id, TranscriptEntry(at=self.support.now(), who=who, text=neutralise(text),
                                                              agent_id=agent_id))
 
     # --- the customer's chat ---------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -38,19 +39,30 @@ from services.support import QuoteRecord, SupportCustomer, Ticket
 
 log = logging.getLogger(__name__)
 
-NO_PACK = {"-", "none", "no", "0", "无", "不加购"}
+NO_PACK = {"-", "none", "no", "无", "不加购"}  # never a number: a number is a price
 YEARS = re.compile(r"^(\d+)\s*(年|y|yr|yrs|year|years)?$", re.IGNORECASE)
+# Yuan, ASCII digits after NFKC: 80000, 80,000 (groups of three), 80000.5, 0.01; at most ten
+# digits before the point and two after. No sign, exponent, NaN or Infinity.
+AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,9}|[1-9][0-9]{0,2}(?:,[0-9]{3}){1,3})(?:\.[0-9]{1,2})?")
 
 
 def parse_price(text: str) -> int | None:
-    """"80000", "¥80,000", "80000.50元" → fen; None when the text is not an amount."""
-    cleaned = text.strip().replace(",", "").replace("，", "").removeprefix("¥").removeprefix("￥").removesuffix("元")
-    if not re.fullmatch(r"\d+(\.\d{1,2})?", cleaned):
+    """"80000", "¥80,000", "80000.50元", "８００００" → fen; None when the text is not an amount
+    written plainly ("1e5", "-5", "80000.555", "8,0000", "NaN"). Zero parses: price_quote refuses it."""
+    cleaned = unicodedata.normalize("NFKC", text).strip().removeprefix("¥").removesuffix("元").strip()
+    if not AMOUNT.fullmatch(cleaned):
         return None
     try:
-        return int(Decimal(cleaned) * 100)
+        return int(Decimal(cleaned.replace(",", "")) * 100)
     except InvalidOperation:  # pragma: no cover - the pattern already says it is a number
         return None
+
+
+def looks_like_amount(token: str) -> bool:
+    """A token meant as a price (a digit, sign, currency sign or point first, or 元 last): parsed as one, so
+    nonsense such as "1e5" or "-1" is refused as a price, never read as a pack."""
+    text = unicodedata.normalize("NFKC", token.strip())
+    return text[:1].isdigit() or text[:1] in "+-¥.," or text.endswith("元")
 
 
 def _names(app: AppContext, prefix: str, code: str) -> set[str]:
@@ -83,8 +95,8 @@ def parse_quote_args(app: AppContext, args: list[str]) -> tuple[str, int, str | 
         found = next((p.code for p in catalog.addon_packs if token in _names(app, "pack", p.code)), None)
         if found is not None or token in NO_PACK:
             pack = found
-        elif len(rest) == 1 and parse_price(token) is not None:
-            rest.insert(0, "-")  # `/quote flagship 1 80000`: a price without a pack
+        elif len(rest) == 1 and looks_like_amount(token):
+            rest.insert(0, "-")  # `/quote flagship 1 80000`: a price without a pack ("0" too: refused as a price)
         else:
             codes = ", ".join(["none"] + [p.code for p in catalog.addon_packs])
             raise QuoteProblem("support.staff.quote_bad_pack", value=rest[0], codes=codes)
@@ -114,10 +126,11 @@ def problem_text(staff: Translator, problem: QuoteProblem) -> str:
 
 
 async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, edition: str, years: int,
-                      pack: str | None, price_fen: int | None, agent_id: int) -> str:
+                      pack: str | None, price_fen: int | None, agent_id: int, approved_by: int | None = None) -> str:
     """Create the consultation order and send it to the customer; returns what to tell staff.
     Priced for the customer's enterprise when it is known (services.quotes); raises
-    QuoteProblem when it cannot be made for it."""
+    QuoteProblem when it cannot be made for it, QuoteNeedsApproval for a price below the floor
+    that no second agent (`approved_by`) approved."""
     app, staff = desk.app, desk.staff_tr
     cart = Cart(edition=edition, years=years, pack=pack, pack_chosen=True)
     checkout = getattr(app, "checkout", None)
@@ -125,7 +138,8 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
         enterprise = customer_enterprise(await flow.phone_enterprises(), flow.session.phone,
                                          ticket.intake.enterprise_name or flow.session.enterprise_name)
         priced = price_quote(app.catalog, cart, enterprise=enterprise, phone=flow.session.phone,
-                             price_fen=price_fen, now=app.clock.now())
+                             price_fen=price_fen, now=app.clock.now(),
+                             floor_percent=app.settings.quote_floor_percent, approved=approved_by is not None)
         q, listed = priced.quote, priced.listed_fen
         delivery: Literal["invoice", "link", "none"]
         delivered_to = enterprise if priced.delivered_at_once else None
@@ -157,7 +171,7 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
         else:
             delivery, told = "none", staff("support.staff.quote_no_link", order_id=order.id, total=total)
     await app.support.record_quote(QuoteRecord(
-        order_id=order.id, ticket_id=ticket.id, user_id=customer.user_id, agent_id=agent_id,
+        order_id=order.id, ticket_id=ticket.id, user_id=customer.user_id, agent_id=agent_id, approved_by=approved_by,
         list_total_fen=listed, total_fen=order.total_fen, delivery=delivery, created_at=app.support.now()))
     if enterprise is not None:
         told += "\n" + staff(f"support.staff.quote_for_{priced.plan.kind}", name=enterprise.name,
@@ -167,9 +181,12 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
             told += "\n" + staff("support.staff.quote_bind_after", name=enterprise.name)
     if price_fen is not None:
         told += "\n" + staff("support.staff.quote_negotiated", price=total, listed=format_fen(listed))
+    if approved_by is not None:
+        approver = await app.support.agent(approved_by)
+        told += "\n" + staff("support.staff.quote_approved_by", agent=support_screens.staff_agent_label(approver))
     await desk.note(ticket, told, who="system")
-    log.info("support.quote ticket=%s order=%s delivery=%s kind=%s", ticket.id, order.id, delivery,
-             priced.plan.kind)
+    log.info("support.quote ticket=%s order=%s delivery=%s kind=%s agent=%s approved_by=%s total=%s listed=%s",
+             ticket.id, order.id, delivery, priced.plan.kind, agent_id, approved_by, order.total_fen, listed)
     return told
 
 

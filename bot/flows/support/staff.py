@@ -6,7 +6,8 @@ per customer. What an agent writes in a customer's topic goes to the customer as
     /claim              take the topic's ticket (or 🙋 接单 on its card or in /queue)
     /transfer [agent]   hand it to another agent (alias, @username or id; buttons without one)
     /note text          an internal note: kept in the transcript, never relayed
-    /quote [edition years [pack] [price]]   issue an order for the customer (buttons without args)
+    /quote [edition years [pack] [price]]   issue an order for the customer (buttons without args);
+                        a price below QUOTE_FLOOR_PERCENT of the list waits for another agent's approval
     /invoiced [order]   R16: the invoice is issued; the customer is told
     /close              resolve the ticket; the customer lands on 首页
     /ban [reason], /unban   stop / resume relaying this customer
@@ -29,14 +30,15 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from bot.callbacks import StaffAction, StaffQuote
 from bot.context import AppContext
 from bot.filters import When
-from bot.flows.base import show
+from bot.flows.base import show, unsafe_or
 from bot.flows.support import lifecycle
 from bot.flows.support.desk import Desk, content_kind, staff_texts
 from bot.flows.support.quotes import catalog_quote, issue_quote, parse_quote_args, problem_text, quote_lines
 from bot.screens import support as support_screens
 from bot.screens.base import Screen
-from services.quotes import QuoteProblem
+from services.quotes import QuoteNeedsApproval, QuoteProblem, QuoteProposals
 from services.support import Agent, SupportCustomer, Ticket, TicketStatus
+from services.text_input import TextRefused, clean_free_text, clean_line
 
 log = logging.getLogger(__name__)
 ALIAS_MAX = 20
@@ -140,8 +142,10 @@ def router() -> Router:
             await app.support.set_alias(agent.id, None)
             await message.answer(staff("support.staff.alias_cleared", alias=staff("support.agent_default")))
             return
-        if len(wanted) > ALIAS_MAX:
-            await message.answer(staff("support.staff.alias_too_long", max=ALIAS_MAX))
+        try:  # customers see it: NFKC, no direction or invisible characters (services.text_input)
+            wanted = clean_line(wanted, max_len=ALIAS_MAX)
+        except TextRefused as refused:
+            await message.answer(staff(unsafe_or(refused, "support.staff.alias_too_long"), max=ALIAS_MAX))
             return
         await app.support.set_alias(agent.id, wanted)
         await message.answer(staff("support.staff.alias_set", alias=wanted))
@@ -174,8 +178,12 @@ def router() -> Router:
         topic = await in_topic(message, app)
         if topic is None:
             return
-        text = (command.args or "").strip()
-        if not text or topic.ticket is None:
+        try:
+            text = clean_free_text(command.args or "")
+        except TextRefused as refused:
+            await message.answer(desk.staff_tr(unsafe_or(refused, "support.staff.note_usage")))
+            return
+        if topic.ticket is None:
             await message.answer(desk.staff_tr("support.staff.note_usage"))
             return
         await desk.note(topic.ticket, text, who="note", agent_id=agent.id)
@@ -211,8 +219,12 @@ def router() -> Router:
         topic = await in_topic(message, app)
         if topic is None:
             return
-        change = await app.support.ban(topic.customer.user_id, agent_id=agent.id,
-                                       reason=(command.args or "").strip() or None)
+        try:
+            reason = clean_free_text(command.args or "", max_len=500) if (command.args or "").strip() else None
+        except TextRefused as refused:
+            await message.answer(desk.staff_tr(unsafe_or(refused, "support.staff.note_usage")))
+            return
+        change = await app.support.ban(topic.customer.user_id, agent_id=agent.id, reason=reason)
         if change.status == "already":
             await message.answer(desk.staff_tr("support.staff.already_banned"))
             return
@@ -279,6 +291,17 @@ def router() -> Router:
             edition, years, pack, price = parse_quote_args(app, args)
             told = await issue_quote(desk, topic.customer, ticket, edition=edition, years=years, pack=pack,
                                      price_fen=price, agent_id=agent.id)
+        except QuoteNeedsApproval as below:  # a second agent must approve it (services.quotes)
+            assert price is not None  # only a negotiated price can be below the floor
+            proposal = await QuoteProposals(app.redis, app.clock).propose(
+                ticket_id=ticket.id, user_id=topic.customer.user_id, agent_id=agent.id, edition=edition,
+                years=years, pack=pack, price_fen=price, listed_fen=below.listed_fen)
+            screen = support_screens.quote_approval(staff, proposal, agent, below.floor_fen,
+                                                    app.settings.quote_floor_percent)
+            await message.answer(screen.text, reply_markup=screen.markup)
+            log.info("support.quote_proposed ticket=%s agent=%s price=%s listed=%s", ticket.id, agent.id, price,
+                     below.listed_fen)
+            return
         except QuoteProblem as problem:
             await message.answer(problem_text(staff, problem))
             return
@@ -379,6 +402,45 @@ def router() -> Router:
             callback_answer.text = desk.staff_tr("support.staff.transfer_unknown", who=callback_data.ref)
             return
         callback_answer.text = await lifecycle.transfer(desk, callback_data.ticket, target, agent)
+
+    @r.callback_query(StaffAction.filter(F.action == "approve"))
+    async def approve_quote(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                            callback_answer: CallbackAnswer, desk: Desk) -> None:
+        """A second agent lets a price below the floor through: the quote is issued once."""
+        agent = await agent_of(query, app)
+        staff, proposals = desk.staff_tr, QuoteProposals(app.redis, app.clock)
+        proposal = await proposals.get(callback_data.ref)
+        if proposal is not None and proposal.agent_id == agent.id:
+            callback_answer.text, callback_answer.show_alert = staff("support.staff.quote_own_approval"), True
+            return
+        proposal = await proposals.take(callback_data.ref) if proposal is not None else None
+        if proposal is None:
+            callback_answer.text = staff("support.staff.quote_approval_gone")
+            return
+        ticket = await app.support.ticket(proposal.ticket_id)
+        customer = await app.support.customer(proposal.user_id)
+        if ticket is None or not ticket.live or customer is None:
+            await show(query, Screen(staff("support.staff.not_live")))
+            return
+        try:
+            told = await issue_quote(desk, customer, ticket, edition=proposal.edition, years=proposal.years,
+                                     pack=proposal.pack, price_fen=proposal.price_fen, agent_id=proposal.agent_id,
+                                     approved_by=agent.id)
+        except QuoteProblem as problem:
+            told = problem_text(staff, problem)
+        await show(query, Screen(told))
+
+    @r.callback_query(StaffAction.filter(F.action == "withdraw"))
+    async def withdraw_quote(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,
+                             callback_answer: CallbackAnswer, desk: Desk) -> None:
+        agent = await agent_of(query, app)
+        proposal = await QuoteProposals(app.redis, app.clock).take(callback_data.ref)
+        if proposal is None:
+            callback_answer.text = desk.staff_tr("support.staff.quote_approval_gone")
+            return
+        log.info("support.quote_withdrawn ticket=%s by=%s", proposal.ticket_id, agent.id)
+        await show(query, Screen(desk.staff_tr("support.staff.quote_withdrawn",
+                                               agent=support_screens.staff_agent_label(agent))))
 
     @r.callback_query(StaffAction.filter(F.action == "quote"))
     async def quote_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,

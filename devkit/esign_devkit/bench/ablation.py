@@ -142,8 +142,8 @@ def _stock_storage_class() -> type:
 # The SMS-code check as it was: one script takes a try and returns the stored HMAC, a second
 # one uses the code up.
 _STOCK_TRY = """
-local v = redis.call('HMGET', KEYS[1], 'digest', 'expires_at', 'tries', 'uid')
-if not v[1] or v[4] ~= ARGV[3] then return {'no_code', 0, ''} end
+local v = redis.call('HMGET', KEYS[1], 'digest', 'expires_at', 'tries')
+if not v[1] then return {'no_code', 0, ''} end
 if tonumber(v[2]) <= tonumber(ARGV[1]) then return {'expired', 0, ''} end
 local max = tonumber(ARGV[2])
 if tonumber(v[3]) >= max then return {'too_many', 0, ''} end
@@ -173,15 +173,15 @@ def _patch_stock_scripts() -> None:
         entered = "".join(code.split())
         args = [repr(self.clock.now().timestamp()), self.policy.max_attempts, str(user_id)]
         if not (len(entered) == CODE_DIGITS and entered.isdecimal()):
-            _, left, _ = await script(keys=[keys.code(phone)], args=[*args, "0"])
+            _, left, _ = await script(keys=[keys.code(phone, user_id)], args=[*args, "0"])
             return VerifyResult(status="malformed", attempts_left=int(left))
         entered = f"{int(entered):0{CODE_DIGITS}d}"
-        status, left, stored = await script(keys=[keys.code(phone)], args=[*args, "1"])
+        status, left, stored = await script(keys=[keys.code(phone, user_id)], args=[*args, "1"])
         left = int(left)
         if status != "check":
             return VerifyResult(status=status)
         if hmac.compare_digest(stored, self._digest(phone, entered)):
-            if await self._consume(keys=[keys.code(phone)], args=[stored]):
+            if await self._consume(keys=[keys.code(phone, user_id)], args=[stored]):
                 return VerifyResult(status="ok")
             return VerifyResult(status="no_code")
         return VerifyResult(status="wrong" if left > 0 else "too_many", attempts_left=left)

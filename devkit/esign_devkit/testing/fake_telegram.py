@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
+import hmac
 import inspect
 import itertools
 import json
@@ -201,6 +203,7 @@ class FakeTelegram:
         self.commands: dict[str, list[JSON]] = {}
         self.webhook_url = ""
         self.blocked: set[int] = set()  # user ids that blocked the bot
+        self.left: set[int] = set()  # groups the bot left (leaveChat)
         self.on_bot_message: list[Callable[[JSON], None]] = []
         self.bot_log: list[JSON] = []  # snapshot of every message the bot sent or edited, in order
         self._chats: dict[int, _Chat] = {}
@@ -251,6 +254,7 @@ class FakeTelegram:
             "unpinChatMessage": self._unpin_chat_message,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
+            "leaveChat": self._leave_chat,
             "copyMessage": self._copy_message,
             **{f"send{kind.capitalize()}": self._media_handler(kind)
                for kind in ("photo", "document", "voice", "video", "sticker")},
@@ -493,6 +497,28 @@ class FakeTelegram:
                     content["entities"] = entities
         msg = self._user_message(user, chat_id, content, message_thread_id, reply_to_message_id)
         return self._update(message=msg)
+
+    def my_chat_member_update(self, user: FakeUser, chat_id: int, status: str = "member",
+                              old_status: str = "left") -> Update:
+        """`user` changed the bot's membership of a group (added it: "member" or "administrator";
+        removed it: "left" or "kicked")."""
+        chat = self._chat_by_id(chat_id)
+        bot = {**self.bot_user}
+
+        def member(state: str) -> JSON:
+            if state == "administrator":
+                rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+                          "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                          "can_delete_stories", "can_send_welcome_messages")
+                return {"status": state, "user": bot, "can_be_edited": False, "is_anonymous": False,
+                        "can_promote_members": False, **dict.fromkeys(rights, True)}
+            if state == "kicked":
+                return {"status": state, "user": bot, "until_date": 0}
+            return {"status": state, "user": bot}
+
+        change = {"chat": copy.deepcopy(chat.info), "from": user.to_dict(), "date": int(self.clock()),
+                  "old_chat_member": member(old_status), "new_chat_member": member(status)}
+        return self._update(my_chat_member=change)
 
     def contact_update(
         self, user: FakeUser, phone_number: str | None = None, *, own: bool = True, chat_id: int | None = None
@@ -1013,6 +1039,13 @@ class FakeTelegram:
                                         "unique_gifts": False, "premium_subscription": False,
                                         "gifts_from_channels": False}}
 
+    def _leave_chat(self, p: JSON) -> bool:
+        chat = self._chat_by_id(p.get("chat_id"))
+        if chat.info.get("type") == "private":
+            raise _bad("chat member status can't be changed in private chats")
+        self.left.add(chat.info["id"])
+        return True
+
     def _get_chat_member(self, p: JSON) -> JSON:
         """The bot is an administrator (topics included) of every group it is in; people are
         members of the groups they wrote in, and of their private chat."""
@@ -1110,3 +1143,11 @@ class FakeTelegramSession(BaseSession):
     ) -> AsyncGenerator[bytes, None]:
         raise NotImplementedError("FakeTelegram serves no files")
         yield b""  # pragma: no cover - makes this an async generator
+
+
+def sign_init_data(fields: dict[str, str], bot_token: str) -> str:
+    """The hash Telegram puts in a Mini App's initData for these fields, as Telegram computes it
+    (tests build initData with it; the bot checks it with aiogram's check_webapp_signature)."""
+    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
+    return hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
