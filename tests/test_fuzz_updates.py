@@ -19,7 +19,7 @@ from bot.runtime.redis_client import redis_from_url
 from services.orders import OrderStatus
 from tests.conftest import TEST_REDIS_URL
 
-RUNS = int(os.environ.get("FUZZ_UPDATE_RUNS", "100"))
+RUNS = int(os.environ.get("FUZZ_UPDATE_RUNS", "40"))
 DEMO_PHONE = "+8613800138000"
 LEGAL_NEXT = {
     OrderStatus.PENDING: set(OrderStatus),

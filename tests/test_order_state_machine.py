@@ -31,7 +31,7 @@ LEGAL = {
 }
 PHONE = "+8613800138000"
 USERS = (1, 2)
-RUNS = int(os.environ.get("ORDER_STATE_MACHINE_RUNS", "1000"))
+RUNS = int(os.environ.get("ORDER_STATE_MACHINE_RUNS", "250"))
 
 
 class OrderMachine(RuleBasedStateMachine):
