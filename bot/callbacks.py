@@ -77,7 +77,7 @@ class StaffQuote(CallbackData, prefix="sq"):
     addon: str = ""
 
 
-# --- the rest of the catalogue (issue 5): 费用管理, renew, upgrade, value-added, trial, info -----
+# --- the rest of the catalogue: 费用管理, renew, upgrade, value-added, trial, info -----
 
 
 class BillingEnt(CallbackData, prefix="blent"):

@@ -1,4 +1,4 @@
-"""`python -m bot flows --mermaid` (issue 8): the diagram is read off the code, and docs/flows.md is current."""
+"""`python -m bot flows --mermaid`: the diagram is read off the code, and docs/flows.md is current."""
 import subprocess
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Issue 6, guarantee 10: Hypothesis drives random update sequences through the production
+"""docs/reliability.md, row 10: Hypothesis drives random update sequences through the production
 dispatcher (random text, huge and odd Unicode, stale and forged buttons, other people's
 contacts, payments for unknown orders, mixed with valid taps that walk the flows).
 

@@ -1,4 +1,4 @@
-"""Structured logs (issue 8): one JSON object per line, ids in context, phones masked."""
+"""Structured logs: one JSON object per line, ids in context, phones masked."""
 import json
 import logging
 

@@ -1,4 +1,4 @@
-"""Issue 8: /metrics counts support tickets by the state each transition reaches (F11)."""
+"""/metrics counts support tickets by the state each transition reaches (F11)."""
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,4 @@
-"""Issue 8, operations: the webhook is registered once across instances and restarts, and the
+"""Operations: the webhook is registered once across instances and restarts, and the
 environment-variable table in docs/deploy.md is the one read off config/settings.py."""
 from pathlib import Path
 

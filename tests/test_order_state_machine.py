@@ -1,4 +1,4 @@
-"""Issue 6, guarantee 11: a Hypothesis stateful test of the order state machine on real Redis.
+"""docs/reliability.md, row 11: a Hypothesis stateful test of the order state machine on real Redis.
 
 Random sequences of creates, payments (right, wrong, replayed), clock moves, cancels,
 expiries and binds; after every step the orders must only have moved along legal

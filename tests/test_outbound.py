@@ -1,4 +1,4 @@
-"""Outbound limits (issue 6, guarantee 9): a 429 is waited out, bursts to one chat are paced,
+"""Outbound limits (docs/reliability.md, row 9): a 429 is waited out, bursts to one chat are paced,
 nothing is dropped or sent twice."""
 import asyncio
 

@@ -1,4 +1,4 @@
-"""Issue 8: Redis Sentinel and Redis Cluster URLs (bot/runtime/redis_client.py, services/keys.py).
+"""Redis Sentinel and Redis Cluster URLs (bot/runtime/redis_client.py, services/keys.py).
 
 - REDIS_URL is read for each topology, and a URL it cannot read is refused with the reason.
 - Every key carries a hash tag, so each operation keeps to one Cluster slot: the ledger's

@@ -1,4 +1,4 @@
-"""Issue 8: two bot processes in webhook mode on one Redis, fed interleaved updates for the same
+"""Two bot processes in webhook mode on one Redis, fed interleaved updates for the same
 buyers (round-robin, a share delivered to both at once as a Telegram retry would be): every
 purchase completes once, with no order lost or doubled. Real sockets and processes
 (devkit/esign_devkit/loadtest.py); no speed is asserted."""

@@ -1,4 +1,4 @@
-"""Prometheus metrics (issues 8 and 18), served at /metrics (bot/web/app.py: behind a bearer
+"""Prometheus metrics, served at /metrics (bot/web/app.py: behind a bearer
 token, or on an internal listener of its own; docs/security.md).
 
 Counted where the bot sees them: updates by type and outcome, handler latency, orders and

@@ -1,4 +1,4 @@
-"""Outbound limits for the Bot API (issue 6): wait out a 429 `retry_after` and try again, and
+"""Outbound limits for the Bot API: wait out a 429 `retry_after` and try again, and
 pace messages to one chat to about one a second after a short burst, as Telegram asks.
 
 A 429 means the message was not sent, so sending it again after the wait neither drops

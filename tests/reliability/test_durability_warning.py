@@ -1,4 +1,4 @@
-"""Issue 6, guarantee 15: in production the bot warns at start-up when Redis keeps nothing on disk."""
+"""docs/reliability.md, row 15: in production the bot warns at start-up when Redis keeps nothing on disk."""
 import logging
 
 from bot.runtime.runner import warn_if_not_durable

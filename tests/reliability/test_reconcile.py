@@ -1,4 +1,4 @@
-"""Issue 6, guarantee 5 (F12 web payments): `python -m bot reconcile` lists the orders whose state
+"""docs/reliability.md, row 5 (F12 web payments): `python -m bot reconcile` lists the orders whose state
 differs between the web payment gateway (asked through its `query` API) and Redis. Real Redis;
 the sandbox gateway keeps its payments there too, as a provider keeps them on its side."""
 from __future__ import annotations

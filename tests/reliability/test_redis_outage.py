@@ -1,4 +1,4 @@
-"""Issue 6, guarantee 8: Redis stops mid-flow for 10 s under a running `python -m bot run`.
+"""docs/reliability.md, row 8: Redis stops mid-flow for 10 s under a running `python -m bot run`.
 
 A private redis-server (never the shared one) with an append-only file is started for the
 test, killed while the buyer is at the confirmation step, and started again on the same port

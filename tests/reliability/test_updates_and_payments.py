@@ -1,4 +1,4 @@
-"""Issue 6, guarantees 2 and 4: repeated updates and payments, through the dispatcher.
+"""docs/reliability.md, rows 2 and 4: repeated updates and payments, through the dispatcher.
 
 The figures these tests print (pytest -s) go into docs/reliability.md.
 """

@@ -1,4 +1,4 @@
-"""Issue 6, guarantee 12 (F12): every web endpoint, fed generated requests, never answers 5xx and
+"""docs/reliability.md, row 12 (F12): every web endpoint, fed generated requests, never answers 5xx and
 never logs an exception.
 
 Hypothesis draws requests against the production web app (bot.web.build_web_app, with the

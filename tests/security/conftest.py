@@ -1,2 +1,2 @@
-"""The security tests (issue 18, docs/security.md) reuse the web checkout's world."""
+"""The security tests (docs/security.md) reuse the web checkout's world."""
 from tests.web.conftest import web_world  # noqa: F401 (a fixture)

@@ -1,4 +1,4 @@
-"""Issue 18.6: an agent's quote parses its price explicitly and refuses nonsense; a price below
+"""An agent's quote parses its price explicitly and refuses nonsense; a price below
 the floor (QUOTE_FLOOR_PERCENT of the list price, 80 by default) waits for a second agent's
 approval; the quoting agent cannot approve it, and it is issued once (docs/security.md)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 18, attacked from outside: `python -m bot run` against the fake Bot API over a socket,
+"""Attacked from outside: `python -m bot run` against the fake Bot API over a socket,
 its web port reached over HTTP, as docs/security.md describes. One process for the attacks on
 the chat and on /metrics with a token; one with /metrics on an internal listener."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 18.1: nobody can lock a buyer out of their own phone (docs/security.md, "SMS codes").
+"""Nobody can lock a buyer out of their own phone (docs/security.md, "SMS codes").
 
 Strangers asking codes for a victim's number share part of the phone's budget; the rest is
 its owner's (a shared contact of their own, or a code they verified before). The SMS vendor's

@@ -1,4 +1,4 @@
-"""Issue 18.1 through the real dispatcher: strangers typing a victim's number in the chat
+"""Through the real dispatcher: strangers typing a victim's number in the chat
 cannot spend the victim's live code nor lock them out; the victim is told to share their own
 contact when strangers used up the share open to anyone, and that works."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 18.5: in any group but the staff group the bot says nothing and leaves (docs/security.md,
+"""In any group but the staff group the bot says nothing and leaves (docs/security.md,
 "Groups"); the staff group keeps working; nothing of a stranger's group is stored."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 18.7: log lines carry the update's ids as JSON fields (bound per update, on a failed
+"""Log lines carry the update's ids as JSON fields (bound per update, on a failed
 update's line too), a line's own key=value placeholders become fields, and phone numbers are
 masked in every format phonenumbers takes (docs/security.md, "Logs")."""
 from __future__ import annotations

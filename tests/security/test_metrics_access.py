@@ -1,4 +1,4 @@
-"""Issue 18.3 and 18.8: /metrics only with the bearer token (or only on the internal listener),
+"""/metrics only with the bearer token (or only on the internal listener),
 with the standard process collectors, every labelled series there from the start, and the
 series the issue asked for (429s, scheduler runs, lock waits, web latency)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 18.2: production refuses every development stand-in and default secret, and says all
+"""Production refuses every development stand-in and default secret, and says all
 that is wrong at once, one line each, exit 2, no traceback, whatever the Redis topology."""
 from __future__ import annotations
 

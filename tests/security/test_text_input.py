@@ -1,4 +1,4 @@
-"""Issue 18.4: names and free texts are normalised (NFKC) and direction, zero-width and control
+"""Names and free texts are normalised (NFKC) and direction, zero-width and control
 characters refused with a clear message before they are stored; what others control (Telegram
 names, relayed messages) is shown to staff without them (docs/security.md)."""
 from __future__ import annotations

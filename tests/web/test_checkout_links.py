@@ -124,7 +124,7 @@ def test_F12_miniapp_init_data_too_old_forged_or_for_another_bot_is_refused(data
 
 
 def test_F12_miniapp_signature_is_aiograms_check(monkeypatch):
-    """Issue 18.9: the signature is aiogram's check_webapp_signature; only the age is ours."""
+    """The signature is aiogram's check_webapp_signature; only the age is ours."""
     calls = []
 
     def spy(token: str, data: str) -> bool:
