@@ -17,10 +17,11 @@ the WeChat Pay public key (or platform certificate) named by `Wechatpay-Serial`,
 A notice's `resource` is AES-256-GCM ciphertext under the APIv3 key (its nonce and
 associated_data given beside it): it decrypts only if nobody changed it.
 
-Crypto comes from `cryptography` directly, not from the wechatpayv3 SDK: the SDK's client is
-synchronous (requests) and would block the event loop, and the protocol needs only RSA PKCS#1
-v1.5 with SHA-256, AES-256-GCM and base64, which `cryptography` provides typed and maintained.
-HTTP is aiohttp, like the rest of the bot.
+Crypto comes from `cryptography` directly, not from the wechatpayv3 SDK: its default client is
+synchronous (requests) and would block the event loop, its async extra brings a second HTTP stack
+(httpx), and the protocol needs only RSA PKCS#1 v1.5 with SHA-256, AES-256-GCM and base64, which
+`cryptography` provides typed and maintained (docs/payments.md, "Why no SDK"). HTTP is aiohttp,
+like the rest of the bot.
 """
 from __future__ import annotations
 
