@@ -3,9 +3,10 @@ expires unpaid.
 
 - `open(order, method, ...)`: the payment at the chosen gateway, in the chosen way (WeChat Pay
   native QR, H5 or JSAPI; Alipay's computer or phone cashier; the sandbox). An order is paid one
-  way at a time: WeChat Pay refuses the same out_trade_no in another scene, and two open ways
-  could both take money. Choosing another way closes the first one at its provider first; when
-  that one turns out paid, the payment is applied instead of opening another.
+  way at a time: two open ways could both take money. Choosing another provider closes the first
+  one at its provider first; when that one turns out paid, the payment is applied instead of
+  opening another. Within WeChat Pay the first scene stays: it refuses the same out_trade_no in
+  another scene, and any scene once it is closed.
 - `follow(order)`: the buyer's page waits for the notice; after a while it asks the provider
   (at most once per FOLLOW_SECONDS per order), and a payment the provider confirms, in its signed
   answer, is applied like a notice.
@@ -112,7 +113,13 @@ class WebPayments:
         if gateway is None:
             raise ValueError(f"no gateway {method.gateway!r}")
         before = await self.current(order.id)
-        if before is not None and (before.gateway, before.way) != (method.gateway, method.way):
+        if before is not None and before.gateway == method.gateway and isinstance(gateway, WechatPayGateway):
+            if before.way != method.way:
+                # WeChat Pay takes one scene per out_trade_no, and none once it is closed: the way
+                # opened first stays the order's (a QR code works on a phone and inside WeChat too).
+                log.info("web_payment.kept order=%s way=%s asked=%s", order.id, before.way, method.way)
+                return Opened(status="open", payment=before)
+        elif before is not None and (before.gateway, before.way) != (method.gateway, method.way):
             paid = await self._close_or_apply(order, before)
             if paid is not None:
                 return Opened(status="paid", applied=paid)

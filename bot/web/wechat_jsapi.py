@@ -66,6 +66,9 @@ async def jsapi_page(request: web.Request) -> web.StreamResponse:
     if order.status is not OrderStatus.PENDING:
         return see_other(f"{base_path(link)}/result")
     opened = await st.app.web_payments.current(order.id)
+    if opened is not None and opened.gateway == gateway.name and opened.way != "jsapi":
+        # Opened in another scene before (a computer's QR code): WeChat Pay keeps that one.
+        return see_other(f"{base_path(link)}/wechat" if opened.way == "native" else opened.pay_url)
     if opened is None or opened.way != "jsapi" or not opened.prepay_id:
         if not st.checkout.verified(link):
             return see_other(base_path(link))

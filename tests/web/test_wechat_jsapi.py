@@ -140,3 +140,29 @@ async def test_F12_inside_wechat_without_jsapi_the_qr_code_is_shown(provider_wor
     w = await provider_world("wechat")
     sent, url = await flagship_submitted(w, w.harness.user(), user_agent=IN_WECHAT)
     assert sent.location == w.path(f"{url}/wechat")
+
+
+async def test_F12_a_qr_code_opened_on_a_computer_stays_the_way_to_pay_inside_wechat(provider_world):
+    """WeChat Pay takes one scene per out_trade_no, and none once closed: the QR code opened first
+    is kept (long-press it inside WeChat), rather than closed for a JSAPI payment it would refuse."""
+    w = await provider_world("wechat", wechat_jsapi=True)
+    h, fake = w.harness, w.wechat
+    buyer = h.user()
+    sent, url = await flagship_submitted(w, buyer)  # on a computer: the QR code
+    order = await h.expect_order(buyer, "pending_payment")
+    assert sent.location == w.path(f"{url}/wechat")
+
+    await w.get(url, headers=UA)  # the same link, opened inside WeChat
+    again = await w.post(f"{url}/pay", headers=UA)
+    assert again.status == 303 and again.location == w.path(f"{url}/wechat/jsapi")
+    kept = await w.get(again.location, headers=UA)
+
+    assert kept.status == 303 and kept.location == w.path(f"{url}/wechat"), kept.text
+    tx = fake.transaction(MCHID, order.id)
+    assert tx.trade_type == "NATIVE" and tx.trade_state == "NOTPAY"  # still payable
+    assert not fake.oauth_requests
+    assert (await w.get(kept.location, headers=UA)).status == 200
+    await fake.scan(f"weixin://wxpay/bizpayurl?pr={tx.prepay_id[-10:]}")
+    await fake.notices.drain()
+    await h.expect_order(buyer, "paid")
+    await told_paid_once(w, buyer)
