@@ -57,15 +57,14 @@ class PaymentMethod(BaseModel):
 
 class OpenPayment(BaseModel):
     """What the page needs to send the buyer on: a URL (H5, Alipay, the sandbox), a code to show
-    as a QR (native), or the parameters for WeChat's in-browser sheet (JSAPI)."""
+    as a QR (native), or the prepay id for WeChat's in-browser sheet (JSAPI)."""
 
     gateway: str
     way: Way
     payment_id: str
     pay_url: str = ""
     code_url: str | None = None
-    jsapi_params: dict[str, str] | None = None
-    prepay_id: str | None = None  # JSAPI: the sheet is signed afresh from it each time it is shown
+    prepay_id: str | None = None  # JSAPI: the sheet's parameters are signed afresh from it when shown
     opened_at: datetime
 
 
@@ -113,13 +112,12 @@ class WebPayments:
         if gateway is None:
             raise ValueError(f"no gateway {method.gateway!r}")
         before = await self.current(order.id)
-        if before is not None and before.gateway == method.gateway and isinstance(gateway, WechatPayGateway):
-            if before.way != method.way:
+        if before is not None and (before.gateway, before.way) != (method.gateway, method.way):
+            if before.gateway == gateway.name and isinstance(gateway, WechatPayGateway):
                 # WeChat Pay takes one scene per out_trade_no, and none once it is closed: the way
                 # opened first stays the order's (a QR code works on a phone and inside WeChat too).
                 log.info("web_payment.kept order=%s way=%s asked=%s", order.id, before.way, method.way)
                 return Opened(status="open", payment=before)
-        elif before is not None and (before.gateway, before.way) != (method.gateway, method.way):
             paid = await self._close_or_apply(order, before)
             if paid is not None:
                 return Opened(status="paid", applied=paid)
@@ -137,8 +135,7 @@ class WebPayments:
         opened = OpenPayment(gateway=gateway.name, way=method.way, payment_id=session.payment_id,
                              pay_url=session.pay_url, opened_at=self._clock.now())
         if isinstance(session, WechatPaySession):
-            opened.code_url, opened.jsapi_params, opened.prepay_id = (session.code_url, session.jsapi_params,
-                                                                      session.prepay_id)
+            opened.code_url, opened.prepay_id = session.code_url, session.prepay_id
         keep = max(60, int((order.expires_at + RECORD_GRACE - self._clock.now()).total_seconds()))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.web_payment(order.id), opened.model_dump_json(), ex=keep)
