@@ -59,6 +59,7 @@ from services.support import SupportService
 from services.support_config import SupportConfig, load_support_config
 from services.trials import TrialService
 from services.web_payments import WebPayments
+from services.wechat_oauth import WechatOAuth
 from services.wechat_pay import API_BASE as WECHAT_API
 from services.wechat_pay import H5_CASHIER_ORIGIN, wechat_pay_gateway
 
@@ -156,6 +157,10 @@ def build_gateway(settings: Settings, redis: Redis, clock: Clock, name: str | No
             # H5 sends the buyer to WeChat's cashier; a local stand-in serves it from its API's origin.
             cashier_origins=(H5_CASHIER_ORIGIN,) if settings.wechat_api_base == WECHAT_API else (
                 origin_of(settings.wechat_api_base),),
+            oauth=WechatOAuth(appid=settings.wechat_appid or "", secret=settings.wechat_app_secret.get_secret_value(),
+                              clock=clock, oauth_base=settings.wechat_oauth_base,
+                              api_base=settings.wechat_sns_api_base)
+            if settings.wechat_jsapi and settings.wechat_app_secret else None,
         )
     if name == "alipay":
         assert settings.alipay_app_private_key and settings.alipay_public_key

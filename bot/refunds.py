@@ -11,7 +11,7 @@ from bot.context import AppContext
 from config.texts import Translator
 from services.catalog import format_amount
 from services.payment_refunds import ProviderError
-from services.refunds import RefundCase, RefundOutcome, StarRefundRefused
+from services.refunds import BY_HAND, RefundCase, RefundOutcome, StarRefundRefused
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,15 @@ async def refund_case(bot: Bot, app: AppContext, case_id: str, *, by: str,
     return outcome
 
 
+async def mark_done(bot: Bot | None, app: AppContext, case_id: str, *, by: str, note: str) -> RefundOutcome:
+    """Record that a person paid the case back outside the bot, and tell the buyer (once)."""
+    outcome = await app.refunds.mark_done(case_id, by=by, note=note)
+    log.info("refund.mark_%s case=%s by=%s", outcome.status, case_id, by)
+    if outcome.status == "marked" and outcome.case is not None and bot is not None:
+        await tell_buyer(bot, app, outcome.case)
+    return outcome
+
+
 async def tell_buyer(bot: Bot, app: AppContext, case: RefundCase) -> None:
     """The buyer hears that the money is back, once per case; a failure lets a later try tell."""
     if not await app.refunds.claim_telling(case.id):
@@ -62,8 +71,9 @@ async def tell_buyer(bot: Bot, app: AppContext, case: RefundCase) -> None:
         return  # a web payment for an order we never had: no chat to tell
     tr = app.texts.for_lang(await buyer_lang(app, case.order_id, order.user_id if order else chat_id))
     amount = format_amount(case.state.refunded_fen or case.amount_fen, case.currency)
+    key = "refunds.buyer_refunded_by_hand" if case.state.provider_status == BY_HAND else "refunds.buyer_refunded"
     try:
-        await bot.send_message(chat_id, tr("refunds.buyer_refunded", order_id=case.order_id, amount=amount))
+        await bot.send_message(chat_id, tr(key, order_id=case.order_id, amount=amount))
     except TelegramAPIError as exc:
         log.info("refund.buyer_not_told case=%s error=%s", case.id, exc.message)
         await app.refunds.release_telling(case.id)
@@ -86,9 +96,15 @@ def outcome_text(tr: Translator, app: AppContext, outcome: RefundOutcome, case_i
     amount = format_amount(case.state.refunded_fen or case.amount_fen, case.currency)
     fields = {"case_id": case.id, "order_id": case.order_id, "amount": amount, "rail": rail_label(app, case),
               "problem": outcome.problem or case.state.problem or "", "currency": case.currency,
-              "provider": case.provider, "status": tr(f"refunds.status_{case.state.status}")}
+              "provider": case.provider, "status": tr(f"refunds.status_{case.state.status}"),
+              "by": case.state.by or "-", "note": case.state.note or ""}
     key = {"refunded": "done", "refunding": "processing", "already": "already", "refused": "refused",
-           "retry": "retry", "manual": "manual", "no_rail": "no_rail"}.get(outcome.status, "unknown")
+           "retry": "retry", "manual": "manual", "no_rail": "no_rail", "marked": "marked_done",
+           "busy": "busy"}.get(outcome.status, "unknown")
+    if outcome.status == "already" and case.state.provider_status == BY_HAND:
+        key = "already_by_hand"
+    if outcome.status == "refused" and outcome.problem == "note":
+        key = "note_needed"
     return tr(f"refunds.{key}", **fields)
 
 

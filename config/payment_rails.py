@@ -109,6 +109,8 @@ def _missing(settings: Settings, names: list[str]) -> list[str]:
 def _wechat_problems(settings: Settings) -> list[str]:
     missing = _missing(settings, ["wechat_mchid", "wechat_appid", "wechat_merchant_serial",
                                   "wechat_merchant_private_key", "wechat_apiv3_key", "wechat_platform_public_keys"])
+    if settings.wechat_jsapi:  # JSAPI cannot find the buyer's openid without the AppSecret
+        missing += [f"{name} (WECHAT_JSAPI=true)" for name in _missing(settings, ["wechat_app_secret"])]
     problems = [f"WEB_GATEWAY=wechat needs {', '.join(missing)}"] if missing else []
     private_key = settings.wechat_merchant_private_key.get_secret_value() if settings.wechat_merchant_private_key else ""
     for check in (lambda: private_key and wechat_private_key(private_key),

@@ -165,6 +165,15 @@ class Settings(BaseSettings):
     wechat_platform_public_keys: dict[str, str] = Field(default_factory=dict)
     # WeChat Pay's API (a local fake in tests and the playground).
     wechat_api_base: str = "https://api.mch.weixin.qq.com"
+    # Inside WeChat's own browser, pay with WeChat's payment sheet (JSAPI) instead of the QR code: the
+    # buyer's openid comes from WeChat's OAuth (snsapi_base). Needs WECHAT_APP_SECRET (docs/payments.md).
+    wechat_jsapi: bool = False
+    # The AppSecret of WECHAT_APPID (the 服务号's), to exchange WeChat's OAuth codes for openids.
+    wechat_app_secret: SecretStr | None = None
+    # WeChat's OAuth page, where the buyer's browser goes (a local fake in tests and the playground).
+    wechat_oauth_base: str = "https://open.weixin.qq.com"
+    # WeChat's API that exchanges an OAuth code for the openid (a local fake in tests and the playground).
+    wechat_sns_api_base: str = "https://api.weixin.qq.com"
     # Alipay open platform app id (应用 APPID).
     alipay_app_id: str | None = None
     # The app private key (应用私钥): PEM text, the path of a PEM file, or the bare base64 Alipay's key tool writes.

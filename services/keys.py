@@ -43,6 +43,7 @@ On a single Redis or Sentinel the tags change nothing but the names.
 | {esign}:web-payment:<order_id>               | string  | the provider and scene an order is paid through   |
 | {esign}:web-payments:open                    | zset    | orders open at a provider, by expiry (closed then)|
 | {esign}:web-query:<order_id>                 | string  | the provider was asked about this order lately    |
+| {esign}:wechat-oauth:<nonce>                 | string  | a WeChat OAuth state already used (JSAPI, once)   |
 | {esign}:orders:pending                       | zset    | unpaid order ids by expiry (services.scheduler)   |
 | {esign}:phone:<e164>:chats                   | hash    | chats where a phone was verified: chat id → lang  |
 | {esign}:trial-lead:<lead_id>                 | string  | a trial application for sales, JSON (trials)      |
@@ -189,6 +190,10 @@ def open_web_payments() -> str:
 
 def web_query(order_id: str) -> str:
     return f"{NS}:web-query:{order_id}"
+
+
+def wechat_oauth_state(nonce: str) -> str:
+    return f"{NS}:wechat-oauth:{nonce}"
 
 
 # --- what enterprises buy for themselves: billing, trials, the scheduler ---------------------

@@ -17,7 +17,8 @@ Problems reported:
 - `amount_differs`: the gateway's paid amount is not the order's total;
 - refunds: `refunded_here_not_at_provider` (the case says refunded, the provider knows no such
   refund), `refunded_at_provider_not_here` (the provider made it, the case does not say so),
-  `refund_amount_differs`.
+  `refund_amount_differs`, `refunded_by_hand_and_at_provider` (recorded as paid back by hand, and
+  the provider refunded it too: paid twice).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from services.orders import Channel, Order, OrderStatus
 from services.payment_gateway import PaymentGateway, PaymentStatus
 from services.payment_refunds import ProviderError, RefundingGateway
 from services.redis_text import text
-from services.refunds import RefundCase, RefundService
+from services.refunds import BY_HAND, RefundCase, RefundService
 from services.web_payments import OpenPayment
 
 PAID_STATES = (OrderStatus.PAID, OrderStatus.BOUND)
@@ -152,6 +153,11 @@ class Reconciler:
         def mismatch(problem: str, detail: str = "") -> Mismatch:
             return Mismatch(case.order_id, problem, f"refund {case.id} {here}", there, detail)
 
+        if case.state.provider_status == BY_HAND:
+            # Paid back outside the bot: the provider knows no refund of ours, unless it was paid twice.
+            if made is not None and made.status in ("succeeded", "processing"):
+                return mismatch("refunded_by_hand_and_at_provider", f"refund={made.amount_fen}")
+            return None
         if here == "refunded" and (made is None or made.status != "succeeded"):
             return mismatch("refunded_here_not_at_provider")
         if made is not None and made.status == "succeeded" and here != "refunded":

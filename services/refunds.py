@@ -7,6 +7,7 @@ A refund case is a payment kept for a refund (services.orders: `refund_record`, 
                            │    └───▶ refused         the provider will not (a person looks)
                            └────────▶ manual          no rail can do it (see below); a person does
     refunding ──provider unreachable──▶ pending       asked again later: the same refund id
+    pending, refused, manual ──done by hand──▶ refunded  a person paid it back outside the bot
 
 The case id (`rf_<hex>`) is the refund's id at the provider (WeChat Pay's out_refund_no,
 Alipay's out_request_no), so asking twice never pays twice. Besides, a case is claimed in one
@@ -48,6 +49,8 @@ OPEN: tuple[RefundStatus, ...] = ("pending", "refunding", "refused", "manual")
 # closed and abnormal: the provider gave up on it (another account, by hand): a person's turn.
 RESULT_STATUS: dict[str, RefundStatus] = {"succeeded": "refunded", "processing": "refunding",
                                           "closed": "manual", "abnormal": "manual"}
+BY_HAND = "by_hand"  # provider_status of a case a person paid back outside the bot
+NOTE_MAX = 500
 CLAIM_SECONDS = 600
 TOLD_SECONDS = 90 * 86400
 REASON_TEXT = "订单 {order_id} 退款"
@@ -79,6 +82,7 @@ class RefundState(BaseModel):
     provider_status: str | None = None  # the rail's own word (processing, succeeded, ...)
     problem: str | None = None  # why it is pending again, refused or manual
     refunded_at: datetime | None = None
+    note: str | None = None  # done by hand: what the person wrote (how, where, a reference)
 
 
 class RefundCase(BaseModel):
@@ -109,7 +113,8 @@ class RefundCase(BaseModel):
 class RefundOutcome(BaseModel):
     """What asking for a refund did. `called`: the rail was asked this time."""
 
-    status: Literal["refunded", "refunding", "refused", "manual", "already", "retry", "unknown", "no_rail"]
+    status: Literal["refunded", "refunding", "refused", "manual", "already", "retry", "unknown", "no_rail",
+                    "marked", "busy"]
     case: RefundCase | None = None
     called: bool = False
     problem: str | None = None
@@ -194,6 +199,37 @@ class RefundService:
             "refunded" if case.state.status == "refunded" else "manual" if case.state.status == "manual"
             else "refunding")
         return RefundOutcome(status=status, case=case, called=True)
+
+    async def mark_done(self, case_id: str, *, by: str, note: str) -> RefundOutcome:
+        """A person paid the case back outside the bot (the provider's dashboard, a bank transfer):
+        the case is refunded by hand, with who, when and their note. Once: marking it again, or a
+        case refunded already, changes nothing ("already"). Refused while a rail is refunding it
+        ("busy": its outcome comes first, or the buyer would be paid twice)."""
+        note = " ".join(note.split())[:NOTE_MAX]
+        case = await self.case(case_id)
+        if case is None:
+            return RefundOutcome(status="unknown")
+        if not note:
+            return RefundOutcome(status="refused", case=case, problem="note")
+        now, amount = self._clock.now(), case.amount_fen
+        seen: list[RefundStatus] = []
+
+        def mark(state: RefundState) -> RefundState | None:
+            seen[:] = [state.status]
+            if state.status in ("refunded", "refunding"):
+                return None
+            return state.model_copy(update={
+                "status": "refunded", "by": by, "note": note, "provider_status": BY_HAND, "problem": None,
+                "refunded_fen": state.refunded_fen or amount, "refunded_at": now, "claimed_at": None})
+
+        case = await self._record(case_id, mark)
+        before = seen[0] if seen else case.state.status
+        if before == "refunding":
+            return RefundOutcome(status="busy", case=case, problem="refunding")
+        if before == "refunded":
+            return RefundOutcome(status="already", case=case)
+        log.info("refund.marked_done case=%s by=%s", case_id, by)
+        return RefundOutcome(status="marked", case=case)
 
     async def apply_notice(self, notice: RefundNotice, *, provider: str) -> tuple[RefundCase | None, bool]:
         """A verified refund notice: the case's outcome is stored. Returns the case (None when the

@@ -3,15 +3,19 @@ expires unpaid.
 
 - `open(order, method, ...)`: the payment at the chosen gateway, in the chosen way (WeChat Pay
   native QR, H5 or JSAPI; Alipay's computer or phone cashier; the sandbox). An order is paid one
-  way at a time: WeChat Pay refuses the same out_trade_no in another scene, and two open ways
-  could both take money. Choosing another way closes the first one at its provider first; when
-  that one turns out paid, the payment is applied instead of opening another.
+  way at a time: two open ways could both take money. Choosing another provider closes the first
+  one at its provider first; when that one turns out paid, the payment is applied instead of
+  opening another. Within WeChat Pay the first scene stays: it refuses the same out_trade_no in
+  another scene, and any scene once it is closed.
 - `follow(order)`: the buyer's page waits for the notice; after a while it asks the provider
   (at most once per FOLLOW_SECONDS per order), and a payment the provider confirms, in its signed
   answer, is applied like a notice.
+- `cancel(order_id, user_id)`: the buyer cancels the order; its payment is closed at the
+  provider at once (not only at expiry). One paid meanwhile is kept and applied: a cancelled
+  order's payment becomes a refund case (R21).
 - `close_expired()`: the scheduler closes, at their providers, the payments of orders that
-  expired unpaid, so that nobody pays them later; one paid meanwhile is applied (an expired
-  order's payment becomes a refund case, R21).
+  expired unpaid (or were cancelled while the provider could not be reached), so that nobody
+  pays them later; one paid meanwhile is applied (a refund case, R21).
 
 What is open is kept in Redis: `{esign}:web-payment:<order>` (gateway, way, the provider's
 payment) and `{esign}:web-payments:open` (order ids by expiry).
@@ -30,7 +34,7 @@ from services.alipay import AlipayGateway, AlipayRequest
 from services.checkout import NoticeOutcome, WebCheckout
 from services.clock import Clock
 from services.orders import Order, OrderService, OrderStatus
-from services.payment_gateway import PaymentGateway, PaymentNotice, PaymentRequest, PaymentStatus
+from services.payment_gateway import PaymentGateway, PaymentNotice, PaymentRequest, PaymentStatus, SandboxGateway
 from services.payment_refunds import ProviderError
 from services.redis_text import text
 from services.wechat_pay import WechatPayGateway, WechatPayRequest, WechatPaySession
@@ -53,14 +57,14 @@ class PaymentMethod(BaseModel):
 
 class OpenPayment(BaseModel):
     """What the page needs to send the buyer on: a URL (H5, Alipay, the sandbox), a code to show
-    as a QR (native), or the parameters for WeChat's in-browser sheet (JSAPI)."""
+    as a QR (native), or the prepay id for WeChat's in-browser sheet (JSAPI)."""
 
     gateway: str
     way: Way
     payment_id: str
     pay_url: str = ""
     code_url: str | None = None
-    jsapi_params: dict[str, str] | None = None
+    prepay_id: str | None = None  # JSAPI: the sheet's parameters are signed afresh from it when shown
     opened_at: datetime
 
 
@@ -75,6 +79,14 @@ class Applied(BaseModel):
 class Opened(BaseModel):
     status: Literal["open", "paid"]  # paid: the way opened before was paid meanwhile
     payment: OpenPayment | None = None
+    applied: Applied | None = None
+
+
+class Cancelled(BaseModel):
+    """The buyer's cancel: the order as it is now, and the payment found made at the provider
+    when closing it (applied: kept for a refund, R21)."""
+
+    order: Order | None
     applied: Applied | None = None
 
 
@@ -101,6 +113,11 @@ class WebPayments:
             raise ValueError(f"no gateway {method.gateway!r}")
         before = await self.current(order.id)
         if before is not None and (before.gateway, before.way) != (method.gateway, method.way):
+            if before.gateway == gateway.name and isinstance(gateway, WechatPayGateway):
+                # WeChat Pay takes one scene per out_trade_no, and none once it is closed: the way
+                # opened first stays the order's (a QR code works on a phone and inside WeChat too).
+                log.info("web_payment.kept order=%s way=%s asked=%s", order.id, before.way, method.way)
+                return Opened(status="open", payment=before)
             paid = await self._close_or_apply(order, before)
             if paid is not None:
                 return Opened(status="paid", applied=paid)
@@ -118,7 +135,7 @@ class WebPayments:
         opened = OpenPayment(gateway=gateway.name, way=method.way, payment_id=session.payment_id,
                              pay_url=session.pay_url, opened_at=self._clock.now())
         if isinstance(session, WechatPaySession):
-            opened.code_url, opened.jsapi_params = session.code_url, session.jsapi_params
+            opened.code_url, opened.prepay_id = session.code_url, session.prepay_id
         keep = max(60, int((order.expires_at + RECORD_GRACE - self._clock.now()).total_seconds()))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.web_payment(order.id), opened.model_dump_json(), ex=keep)
@@ -146,6 +163,26 @@ class WebPayments:
             log.info("web_payment.follow_failed order=%s code=%s", order.id, error.code)
             return None
         return await self._apply_if_paid(gateway, status)
+
+    async def cancel(self, order_id: str, *, user_id: int) -> Cancelled:
+        """Cancel the buyer's own pending order and close its payment at the provider at once, so
+        that nobody pays it later. A payment the provider says was made meanwhile is kept (money
+        first): applied to the cancelled order, it becomes a refund case. When the provider cannot
+        be reached, the scheduler's next tick closes it (close_expired)."""
+        order = await self._orders.cancel(order_id, user_id=user_id)
+        if order is None or order.status is not OrderStatus.CANCELLED:
+            return Cancelled(order=order)
+        opened = await self.current(order_id)
+        if opened is None:
+            return Cancelled(order=order)
+        await self._redis.zadd(keys.open_web_payments(), {order_id: self._clock.now().timestamp()})
+        try:
+            applied = await self._close_or_apply(order, opened)
+        except ProviderError as error:
+            log.warning("web_payment.close_failed order=%s code=%s", order_id, error.code)
+            return Cancelled(order=order)
+        await self._redis.zrem(keys.open_web_payments(), order_id)
+        return Cancelled(order=applied.outcome.order or order if applied else order, applied=applied)
 
     async def close_expired(self) -> list[Applied]:
         """Close at their providers the payments of orders that can no longer be paid. Returns
@@ -178,8 +215,11 @@ class WebPayments:
             return None
         if isinstance(gateway, WechatPayGateway | AlipayGateway):
             result: str = await gateway.close_payment(order.id)
+        elif isinstance(gateway, SandboxGateway):
+            cancelled = await gateway.cancel(opened.payment_id)
+            result = "already_paid" if cancelled is not None and cancelled.status == "paid" else "closed"
         else:
-            result = "not_found"  # the sandbox's cashier refuses an expired order by itself
+            result = "not_found"
         log.info("web_payment.closed order=%s gateway=%s result=%s", order.id, gateway.name, result)
         if result != "already_paid":
             await self._redis.delete(keys.web_payment(order.id))

@@ -17,10 +17,11 @@ the WeChat Pay public key (or platform certificate) named by `Wechatpay-Serial`,
 A notice's `resource` is AES-256-GCM ciphertext under the APIv3 key (its nonce and
 associated_data given beside it): it decrypts only if nobody changed it.
 
-Crypto comes from `cryptography` directly, not from the wechatpayv3 SDK: the SDK's client is
-synchronous (requests) and would block the event loop, and the protocol needs only RSA PKCS#1
-v1.5 with SHA-256, AES-256-GCM and base64, which `cryptography` provides typed and maintained.
-HTTP is aiohttp, like the rest of the bot.
+Crypto comes from `cryptography` directly, not from the wechatpayv3 SDK: its default client is
+synchronous (requests) and would block the event loop, its async extra brings a second HTTP stack
+(httpx), and the protocol needs only RSA PKCS#1 v1.5 with SHA-256, AES-256-GCM and base64, which
+`cryptography` provides typed and maintained (docs/payments.md, "Why no SDK"). HTTP is aiohttp,
+like the rest of the bot.
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ from services.payment_refunds import (
     check_refund,
     header,
 )
+from services.wechat_oauth import WechatOAuth
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +205,7 @@ class WechatPayGateway:
         max_skew_seconds: int = MAX_SKEW_SECONDS,
         cashier_origins: tuple[str, ...] = (H5_CASHIER_ORIGIN,),
         timeout_seconds: float = 10.0,
+        oauth: WechatOAuth | None = None,
     ) -> None:
         if len(apiv3_key) != 32:
             raise ValueError("the APIv3 key is 32 bytes")
@@ -222,10 +225,15 @@ class WechatPayGateway:
         self._cashier_origins = list(cashier_origins)
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
+        # JSAPI inside WeChat's browser: the buyer's openid comes from WeChat's OAuth (None: off).
+        self.oauth = oauth
+        if oauth is not None and oauth.appid != appid:
+            raise ValueError("JSAPI's openid must be under the appid the payments are made with")
 
     @property
     def form_action_origins(self) -> list[str]:
-        return list(self._cashier_origins)  # h5 sends the buyer to wx.tenpay.com
+        # h5 sends the buyer to wx.tenpay.com; JSAPI to WeChat's OAuth page first.
+        return [*self._cashier_origins, *([self.oauth.origin] if self.oauth is not None else [])]
 
     # --- paying ---------------------------------------------------------------------------------
 
@@ -524,6 +532,8 @@ class WechatPayGateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.oauth is not None:
+            await self.oauth.close()
 
 
 def wechat_pay_gateway(
@@ -538,6 +548,7 @@ def wechat_pay_gateway(
     api_base: str = API_BASE,
     refund_notify_url: str | None = None,
     cashier_origins: tuple[str, ...] = (H5_CASHIER_ORIGIN,),
+    oauth: WechatOAuth | None = None,
 ) -> WechatPayGateway:
     """The gateway from the settings' strings: the merchant key's PEM, the APIv3 key, and the
     WeChat Pay public key(s) or platform certificate(s) in PEM, by their serial (PUB_KEY_ID_...)."""
@@ -546,6 +557,7 @@ def wechat_pay_gateway(
         merchant_key=load_private_key(merchant_private_key_pem), apiv3_key=apiv3_key.encode(),
         platform_keys={serial: load_public_key(pem) for serial, pem in platform_public_keys.items()},
         clock=clock, api_base=api_base, refund_notify_url=refund_notify_url, cashier_origins=cashier_origins,
+        oauth=oauth,
     )
 
 

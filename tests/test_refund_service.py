@@ -99,3 +99,32 @@ async def test_more_than_was_paid_and_an_unknown_case_are_refused(redis, clock, 
     assert (await service.refund("rf_000000000000", by="cli")).status == "unknown"
     assert (await RefundService(redis, clock, {}).refund(case_id, by="cli")).status == "no_rail"
     assert (await service.case(case_id)).state.status == "pending"
+
+
+async def test_a_refund_done_by_hand_is_recorded_once_and_no_rail_pays_it_again(redis, clock, case):
+    sandbox, case_id = case
+    service = RefundService(redis, clock, {"sandbox": sandbox})
+
+    marks = await asyncio.gather(*(service.mark_done(case_id, by=f"agent:{n}", note=f"转账 {n}") for n in range(3)))
+
+    assert sorted(m.status for m in marks) == ["already", "already", "marked"]
+    first = next(m for m in marks if m.status == "marked")
+    case_now = await service.case(case_id)
+    assert case_now.state.status == "refunded" and case_now.state.provider_status == "by_hand"
+    assert (case_now.state.by, case_now.state.note) == (first.case.state.by, first.case.state.note)
+    assert case_now.state.refunded_at == clock.now() and case_now.state.refunded_fen == 480_000
+    assert (await service.refund(case_id, by="agent:9")).status == "already"
+    assert await sandbox.query_refund(order_id=case_now.order_id, refund_id=case_id) is None  # never paid twice
+    assert await service.open_cases() == []
+
+
+async def test_a_refund_by_hand_needs_a_note_and_waits_for_a_rail_at_work(redis, clock, case):
+    sandbox, case_id = case
+    service = RefundService(redis, clock, {"sandbox": sandbox})
+    assert (await service.mark_done(case_id, by="cli", note="   ")).problem == "note"
+    assert (await service.mark_done("rf_000000000000", by="cli", note="x")).status == "unknown"
+    await service._claim(case_id, "agent:1")  # a rail is being asked right now
+
+    busy = await service.mark_done(case_id, by="cli", note="转账")
+
+    assert busy.status == "busy" and (await service.case(case_id)).state.status == "refunding"

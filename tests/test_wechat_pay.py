@@ -14,10 +14,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from esign_devkit.testing.fake_provider import MerchantEndpoint
 from esign_devkit.testing.fake_wechat_pay import FakeWechatPay, new_rsa_key
+from pydantic import ValidationError
 
+from config.settings import Settings
 from services.clock import FixedClock
 from services.payment_gateway import NoticeRejected, PaymentGateway, PaymentRequest
 from services.payment_refunds import ProviderError, RefundingGateway, RefundRefused, ResponseNotTrusted
+from services.wechat_oauth import OAuthFailed, WechatOAuth
 from services.wechat_pay import WechatPayGateway, WechatPayRequest, rsa_sign
 
 MCHID, APPID, SERIAL = "1900000109", "wxd678efh567hg6787", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
@@ -407,3 +410,65 @@ def test_the_merchant_signature_covers_method_url_time_nonce_and_body(world: Wor
     assert rsa_verify(World.merchant_key.public_key(), fields["signature"], message)
     assert not rsa_verify(World.merchant_key.public_key(), fields["signature"], message.replace(b"POST", b"GET"))
     assert rsa_sign(World.merchant_key, message) == fields["signature"]  # PKCS#1 v1.5 is deterministic
+
+
+async def test_oauth_codes_become_the_openid_once_and_only_with_the_appsecret(world: World) -> None:
+    w = world
+    w.fake.app_secrets[APPID] = "0123456789abcdef0123456789abcdef"
+    oauth = WechatOAuth(appid=APPID, secret="0123456789abcdef0123456789abcdef", clock=w.clock,
+                        oauth_base=w.fake.base_url, api_base=w.fake.base_url)
+    wrong = WechatOAuth(appid=APPID, secret="not-the-app-secret", clock=w.clock, oauth_base=w.fake.base_url,
+                        api_base=w.fake.base_url)
+    try:
+        async def code() -> str:
+            state = oauth.state("o1a2b3c4d5e6f", "browser")
+            url = oauth.authorize_url("https://shop.example/checkout/t/wechat/oauth", state)
+            async with aiohttp.ClientSession() as wechat, wechat.get(url, allow_redirects=False) as resp:
+                assert resp.status == 302
+                back = resp.headers["Location"]
+            assert back.startswith("https://shop.example/checkout/t/wechat/oauth?code=") and f"state={state}" in back
+            return back.split("code=", 1)[1].split("&", 1)[0]
+
+        first = await code()
+        with pytest.raises(OAuthFailed) as refused:
+            await wrong.openid(first)
+        assert refused.value.code == "40125"
+        assert await oauth.openid(first) == w.fake.oauth_openid
+        with pytest.raises(OAuthFailed) as refused:
+            await oauth.openid(first)  # a code is good once
+        assert refused.value.code == "40163"
+        with pytest.raises(OAuthFailed) as refused:
+            await oauth.openid("made-up")
+        assert refused.value.code == "40029"
+        stale = await code()
+        w.clock.advance(seconds=301)
+        with pytest.raises(OAuthFailed):
+            await oauth.openid(stale)
+    finally:
+        await oauth.close()
+        await wrong.close()
+
+
+def test_the_oauth_state_is_bound_to_the_order_the_browser_and_its_age(world: World) -> None:
+    oauth = WechatOAuth(appid=APPID, secret="s" * 32, clock=world.clock)
+    state = oauth.state("o1a2b3c4d5e6f", "browser-1")
+    assert len(state) <= 128 and state.isalnum()
+    assert oauth.check_state(state, "o1a2b3c4d5e6f", "browser-1") == state[:24]
+    assert oauth.check_state(state, "o999999999999", "browser-1") is None
+    assert oauth.check_state(state, "o1a2b3c4d5e6f", "browser-2") is None
+    assert WechatOAuth(appid=APPID, secret="t" * 32, clock=world.clock).check_state(
+        state, "o1a2b3c4d5e6f", "browser-1") is None  # signed with another AppSecret's key
+    world.clock.advance(seconds=601)
+    assert oauth.check_state(state, "o1a2b3c4d5e6f", "browser-1") is None
+
+
+def test_jsapi_without_its_appsecret_is_refused_naming_every_missing_setting() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, web_gateway="wechat", wechat_jsapi=True, wechat_mchid=MCHID)
+    text = str(refused.value)
+    assert "WECHAT_APP_SECRET (WECHAT_JSAPI=true)" in text
+    assert all(name in text for name in ("WECHAT_APPID", "WECHAT_MERCHANT_SERIAL", "WECHAT_APIV3_KEY"))
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, environment="production", web_gateway="wechat", wechat_jsapi=True)
+    text = str(refused.value)
+    assert "WECHAT_APP_SECRET (WECHAT_JSAPI=true)" in text and "CODE_SECRET" in text  # all at once

@@ -1,21 +1,25 @@
-"""`python -m bot refunds list|refund ID`: the payments kept for a refund (R21), and paying one
-back through the rail that took it — so that a refund case is seen, and made, even where no
-staff group is configured.
+"""`python -m bot refunds list|refund ID|done ID`: the payments kept for a refund (R21), paying
+one back through the rail that took it, and recording one a person paid back outside the bot —
+so that a refund case is seen, and made, even where no staff group is configured.
 
     list [--open]             every case (or the open ones), oldest first, one line each
     refund ID [--amount Y]    refund the case (all of it, or Y yuan / Y stars of it) once,
                               through its rail; the buyer is told in chat when BOT_TOKEN is set
+    done ID --note TEXT       the case was paid back by hand (the provider's dashboard, a
+                              transfer): recorded once, with the note; the buyer is told
 
-Exit codes: 0 listed, or refunded (or under way, or done before); 1 the rail refused it, cannot
-be reached, or no rail can refund it (manual); 2 bad usage, an unknown case, bad settings or
-Redis not answering."""
+Exit codes: 0 listed, refunded (or under way, or done before), or recorded; 1 the rail refused
+it, cannot be reached, no rail can refund it (manual), or a rail is refunding it right now; 2
+bad usage, an unknown case, bad settings or Redis not answering."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -25,7 +29,12 @@ from services import keys
 from services.catalog import format_amount
 from services.orders import STARS, refund_cases
 
-SUCCESS = ("refunded", "refunding", "already")
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+    from bot.context import AppContext
+
+SUCCESS = ("refunded", "refunding", "already", "marked")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     refund = sub.add_parser("refund", help="refund a case through the rail that took the money")
     refund.add_argument("case_id", metavar="ID", help="the case id, rf_...")
     refund.add_argument("--amount", help="a part only: yuan (e.g. 100.00), or whole stars for Telegram Stars")
+    done = sub.add_parser("done", help="record a case paid back outside the bot (by hand)")
+    done.add_argument("case_id", metavar="ID", help="the case id, rf_...")
+    done.add_argument("--note", required=True, help="how it was paid back: where, a reference")
     return p
 
 
@@ -81,22 +93,28 @@ async def _list(url: str, only_open: bool) -> int:
     return 0
 
 
+async def _done(url: str, case_id: str, note: str) -> int:
+    from bot.refunds import mark_done, outcome_text
+
+    async def act(app: AppContext, bot: Bot | None) -> int:
+        if not note.strip():
+            raise ValueError("--note must say how the case was paid back")
+        outcome = await mark_done(bot, app, case_id, by="cli", note=note)
+        if outcome.status == "unknown":
+            print(f"no refund case {case_id}", file=sys.stderr)
+            return 2
+        print(outcome_text(app.texts.for_lang("en"), app, outcome, case_id))
+        if outcome.status == "marked" and bot is None:
+            print("the buyer was not told: BOT_TOKEN is not set")
+        return 0 if outcome.status in SUCCESS else 1
+
+    return await _with_app(url, act)
+
+
 async def _refund(url: str, case_id: str, amount_text: str | None) -> int:
-    from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
-    from bot.app import build_context
     from bot.refunds import BotStarRefunds, outcome_text, refund_case
-    from config.settings import Settings
 
-    settings = Settings()
-    client = redis_from_url(url)
-    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
-    bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))) \
-        if token else None
-    app = build_context(settings, client)
-    try:
+    async def act(app: AppContext, bot: Bot | None) -> int:
         case = await app.refunds.case(case_id)
         if case is None:
             print(f"no refund case {case_id}", file=sys.stderr)
@@ -111,6 +129,28 @@ async def _refund(url: str, case_id: str, amount_text: str | None) -> int:
         if outcome.status == "refunded" and bot is None:
             print("the buyer was not told: BOT_TOKEN is not set")
         return 0 if outcome.status in SUCCESS else 1
+
+    return await _with_app(url, act)
+
+
+async def _with_app(url: str, act: Callable[[AppContext, Bot | None], Awaitable[int]]) -> int:
+    """The services as `python -m bot run` builds them, and the bot when BOT_TOKEN is set (to
+    tell the buyer), for one action."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.app import build_context
+    from config.settings import Settings
+
+    settings = Settings()
+    client = redis_from_url(url)
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))) \
+        if token else None
+    app = build_context(settings, client)
+    try:
+        return await act(app, bot)
     finally:
         for gateway in app.gateways:
             await gateway.close()
@@ -123,6 +163,8 @@ async def _amain(url: str, args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             return await _list(url, args.open)
+        if args.action == "done":
+            return await _done(url, args.case_id, args.note)
         return await _refund(url, args.case_id, args.amount)
     except UNREACHABLE as exc:
         print(f"Redis at {redact_url(url)} does not answer: {describe_error(exc)}", file=sys.stderr)

@@ -1,17 +1,18 @@
-"""Refunds from the staff group: the alert's 🔁 退款 button and /refunds (the open cases, each with
-its button). The refund itself is services.refunds (once per case, however often it is pressed);
-bot.refunds tells the buyer."""
+"""Refunds from the staff group: the alert's 🔁 退款 button, /refunds (the open cases, each with
+its button) and /refund_done ID NOTE (a case an agent paid back outside the bot, recorded once).
+The refund itself is services.refunds (once per case, however often it is pressed); bot.refunds
+tells the buyer."""
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import StaffAction
 from bot.context import AppContext
 from bot.flows.support.staff import in_staff_chat
-from bot.refunds import case_line, outcome_text, refund_case
+from bot.refunds import case_line, mark_done, outcome_text, refund_case
 from bot.screens.base import button, inline
 
 LISTED = 20  # /refunds shows the oldest open cases, this many
@@ -34,6 +35,17 @@ def router() -> Router:
         rows = [[button(f"{tr('refunds.btn_refund')} {c.id}", StaffAction(action="refund", ticket="-", ref=c.id))]
                 for c in shown if c.state.status == "pending" and app.refunds.rail_name(c) not in ("manual", "none")]
         await message.answer(text, reply_markup=inline(*rows) if rows else None)
+
+    @r.message(Command("refund_done"))
+    async def refund_done(message: Message, command: CommandObject, app: AppContext, bot: Bot) -> None:
+        tr = app.texts.for_lang("zh")
+        case_id, _, note = (command.args or "").strip().partition(" ")
+        if not case_id:
+            await message.answer(tr("refunds.done_usage"))
+            return
+        by = f"agent:{message.from_user.id}" if message.from_user else "agent"
+        outcome = await mark_done(bot, app, case_id, by=by, note=note)
+        await message.answer(outcome_text(tr, app, outcome, case_id))
 
     @r.callback_query(StaffAction.filter(F.action == "refund"))
     async def refund_button(query: CallbackQuery, callback_data: StaffAction, app: AppContext, bot: Bot,

@@ -5,6 +5,7 @@ polling and webhook mode), the playground and the tests all use it.
 
     /telegram/webhook (WEBHOOK_PATH)         updates, handled inside the request (bot/web/webhook.py)
     /checkout/{token}                        the purchase, step by step (bot/web/pages.py)
+    /checkout/{token}/wechat/jsapi|oauth     WeChat Pay JSAPI inside WeChat (bot/web/wechat_jsapi.py)
     /sandbox/pay/{payment_id}                the sandbox gateway's cashier page
     /payments/notify/{gateway}               asynchronous payment notices (bot/web/payments.py)
     /healthz                                 liveness: the process answers (200)
@@ -28,7 +29,7 @@ from redis.exceptions import RedisError
 
 from bot.context import AppContext
 from bot.runtime.metrics import WEB_LATENCY, WEB_REQUESTS, exposition, precreate_routes
-from bot.web import pages, payments
+from bot.web import pages, payments, wechat_jsapi
 from bot.web.render import STATIC, Renderer, choose_lang
 from bot.web.security import Csrf, RateLimiter, redact_path, security_headers
 from bot.web.state import STATE, PageError, WebState, state
@@ -76,6 +77,7 @@ def build_web_app(
         web_app.router.add_get("/metrics", metrics_handler(settings))
     pages.add_routes(web_app.router)
     payments.add_routes(web_app.router)
+    wechat_jsapi.add_routes(web_app.router)
     web_app.router.add_static("/static/", STATIC, append_version=False)
     if dispatcher is not None and webhook_path:
         add_webhook_route(web_app, webhook_path, dispatcher, bot, webhook_secret_token or webhook_secret(settings, bot.token))

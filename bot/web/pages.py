@@ -432,20 +432,23 @@ def in_wechat(request: web.Request) -> bool:
 
 
 def way_for(gateway: PaymentGateway, request: web.Request) -> Way:
-    """How this browser pays: WeChat Pay's QR on a computer, its H5 page on a phone (inside
-    WeChat's own browser, which refuses H5, the QR to long-press); Alipay's computer or phone
-    cashier; the sandbox's own page."""
+    """How this browser pays: WeChat Pay's QR on a computer, its H5 page on a phone; inside
+    WeChat's own browser (which refuses H5) its JSAPI sheet when configured, else the QR to
+    long-press; Alipay's computer or phone cashier; the sandbox's own page."""
     if isinstance(gateway, WechatPayGateway):
-        return "h5" if is_phone(request) and not in_wechat(request) else "native"
+        if in_wechat(request):
+            return "jsapi" if gateway.oauth is not None else "native"
+        return "h5" if is_phone(request) else "native"
     if isinstance(gateway, AlipayGateway):
         return "wap" if is_phone(request) else "pc"
     return "cashier"
 
 
 async def to_cashier(request: web.Request, link: CheckoutLink, order: Order, lang: str, *,
-                     gateway_name: str | None = None) -> web.StreamResponse:
+                     gateway_name: str | None = None, openid: str | None = None) -> web.StreamResponse:
     """Open (or reuse) the payment of the order at the chosen gateway, in the way that suits the
-    browser, and send the buyer on: to the provider's page, or to our page with its QR code."""
+    browser, and send the buyer on: to the provider's page, or to our page with its QR code or
+    WeChat's sheet. JSAPI needs the buyer's openid first (bot/web/wechat_jsapi.py)."""
     st = state(request)
     tr = st.renderer.tr(lang)
     gateway = st.app.gateway_named(gateway_name) if gateway_name else st.gateway
@@ -453,10 +456,12 @@ async def to_cashier(request: web.Request, link: CheckoutLink, order: Order, lan
         raise PageError(400, "bad_request", lang=lang)
     base = st.settings.public_base_url
     method = PaymentMethod(gateway=gateway.name, way=way_for(gateway, request))
+    if method.way == "jsapi" and openid is None:
+        return see_other(f"{base_path(link)}/wechat/jsapi")  # WeChat's OAuth first, for the openid
     try:
         opened = await st.app.web_payments.open(
             order, method, description=order_label(tr, order), notify_url=f"{base}/payments/notify/{gateway.name}",
-            return_url=f"{base}{base_path(link)}/result", client_ip=client_ip(request))
+            return_url=f"{base}{base_path(link)}/result", client_ip=client_ip(request), openid=openid)
     except Exception:
         log.exception("web.gateway_failed order=%s gateway=%s", order.id, gateway.name)
         return await render_checkout(request, link, lang, status=502,
@@ -469,6 +474,8 @@ async def to_cashier(request: web.Request, link: CheckoutLink, order: Order, lan
              method.way)
     if opened.payment.way == "native":
         return see_other(f"{base_path(link)}/wechat")
+    if opened.payment.way == "jsapi":
+        return see_other(f"{base_path(link)}/wechat/jsapi")
     return see_other(opened.payment.pay_url)
 
 

@@ -12,6 +12,12 @@
   with AES-256-GCM under the APIv3 key, is posted to notify_url, again on WeChat Pay's schedule
   (15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h) until answered 2xx.
   Refunds finish after `refund_delay` seconds and post REFUND.SUCCESS to their notify_url.
+- WeChat's web authorisation (网页授权, snsapi_base) for JSAPI: `/connect/oauth2/authorize`
+  sends the browser back to redirect_uri with a code (and the state as given) for the WeChat
+  user `oauth_openid`; `/sns/oauth2/access_token` exchanges a code once, within five minutes,
+  for the openid, given the app's AppSecret ({"errcode": ...} with HTTP 200 otherwise).
+  `pay_jsapi(params, openid)` is WeChat's sheet: it checks paySign with the merchant's key and
+  that the payer is the openid the payment was made for, then pays.
 - Test hooks: `tamper_answers` changes answers after signing them; `answer_key` signs them with
   another key; `notice_for`/`signed_headers`/`encrypt_resource` build notices to forge from.
 """
@@ -27,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -48,6 +55,8 @@ from services.wechat_pay import (
 WECHAT_RETRY_SCHEDULE: tuple[float, ...] = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600,
                                             10800, 10800, 10800, 21600, 21600)
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
+OAUTH_CODE_SECONDS = 300  # WeChat's OAuth code: once, within five minutes
+OAUTH_STATE = re.compile(r"^[A-Za-z0-9]{0,128}$")
 TRADE_TYPES = {"native": "NATIVE", "h5": "MWEB", "jsapi": "JSAPI"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -123,6 +132,10 @@ class FakeWechatPay:
         self.notices = NoticeSender(retry_schedule, lambda status, _answer: 200 <= status < 300)
         self._tasks: set[asyncio.Task[None]] = set()
         self._seq = 0
+        self.app_secrets: dict[str, str] = {}  # appid -> AppSecret (the 服务号's)
+        self.oauth_openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"  # the WeChat user whose browser authorises
+        self.oauth_codes: dict[str, OAuthCode] = {}
+        self.oauth_requests: list[tuple[str, str]] = []  # (path, outcome): authorisations and exchanges
         app = web.Application()
         app.router.add_post("/v3/pay/transactions/{scene}", self._api(self._create))
         app.router.add_get("/v3/pay/transactions/out-trade-no/{out_trade_no}", self._api(self._query))
@@ -132,6 +145,9 @@ class FakeWechatPay:
         # The buyer's side: the H5 cashier page, and paying through it (the playground's browser).
         app.router.add_get("/cgi-bin/mmpayweb-bin/checkmweb", self._h5_page)
         app.router.add_post("/fake/pay/{mchid}/{out_trade_no}", self._pay_form)
+        # WeChat's OAuth (open.weixin.qq.com and api.weixin.qq.com in real life).
+        app.router.add_get("/connect/oauth2/authorize", self._oauth_authorize)
+        app.router.add_get("/sns/oauth2/access_token", self._oauth_access_token)
         self._server = LocalServer(app)
         self.base_url = ""
 
@@ -168,10 +184,12 @@ class FakeWechatPay:
         talk to this fake as to WeChat Pay. Call it once the fake has started."""
         key = new_rsa_key()
         self.add_merchant(mchid=mchid, appid=appid, serial=serial, public_key=key.public_key())
+        self.app_secrets[appid] = secrets.token_hex(16)
         return {"wechat_mchid": mchid, "wechat_appid": appid, "wechat_merchant_serial": serial,
                 "wechat_merchant_private_key": private_pem(key), "wechat_apiv3_key": self.apiv3_key.decode(),
                 "wechat_platform_public_keys": {self.platform_serial: public_pem(self.platform_public_key)},
-                "wechat_api_base": self.base_url}
+                "wechat_api_base": self.base_url, "wechat_app_secret": self.app_secrets[appid],
+                "wechat_oauth_base": self.base_url, "wechat_sns_api_base": self.base_url}
 
     def by_code_url(self, code_url: str) -> FakeTransaction | None:
         """The transaction a Native QR code stands for: what scanning it finds."""
@@ -208,6 +226,23 @@ class FakeWechatPay:
             raise ValueError(f"the order is {tx.trade_state}")
         self.notices.send(tx.notify_url, lambda: self.notice_for(tx))
         return tx
+
+    async def pay_jsapi(self, params: dict[str, str], *, openid: str | None = None) -> FakeTransaction:
+        """WeChat's payment sheet (getBrandWCPayRequest) with the page's parameters: paySign must
+        be the merchant's signature over appId, timeStamp, nonceStr and package, and the buyer
+        the openid the payment was made for."""
+        prepay_id = params.get("package", "").removeprefix("prepay_id=")
+        tx = next((t for t in self.transactions.values() if t.prepay_id == prepay_id), None)
+        if tx is None or tx.trade_type != "JSAPI":
+            raise LookupError(f"no JSAPI transaction for {params.get('package')}")
+        merchant = self.merchants[tx.mchid]
+        message = "".join(f"{params.get(k, '')}\n" for k in ("appId", "timeStamp", "nonceStr", "package")).encode()
+        if (params.get("appId") != tx.appid or params.get("signType") != "RSA"
+                or not rsa_verify(merchant.public_key, params.get("paySign", ""), message)):
+            raise ValueError("支付验证签名失败")
+        if (openid or self.oauth_openid) != tx.openid:
+            raise ValueError("该订单不属于当前微信用户")
+        return await self.pay(tx.mchid, tx.out_trade_no, openid=tx.openid)
 
     # --- notices ---------------------------------------------------------------------------------
 
@@ -485,6 +520,55 @@ class FakeWechatPay:
             return web.Response(status=400, text=str(problem))
         back = str(form.get("redirect_url", ""))
         return web.Response(status=303, headers={"Location": back}) if back else web.Response(text="支付成功")
+
+
+    # --- WeChat's OAuth (网页授权) ------------------------------------------------------------------
+
+    async def _oauth_authorize(self, request: web.Request) -> web.Response:
+        q = request.query
+        appid, redirect_uri, state = q.get("appid", ""), q.get("redirect_uri", ""), q.get("state", "")
+        problem = ("appid" if appid not in self.app_secrets else
+                   "redirect_uri" if not redirect_uri.startswith(("http://", "https://")) else
+                   "response_type" if q.get("response_type") != "code" else
+                   "scope" if q.get("scope") not in ("snsapi_base", "snsapi_userinfo") else
+                   "state" if not OAUTH_STATE.match(state) else None)
+        self.oauth_requests.append((request.path, problem or "code"))
+        if problem is not None:  # WeChat shows its own error page; nobody is sent back
+            return web.Response(status=400, text=f"{problem} 参数错误")
+        code = secrets.token_hex(16)
+        self.oauth_codes[code] = OAuthCode(appid, self.oauth_openid, self.clock.now().timestamp())
+        back = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode({"code": code, "state": state})
+        return web.Response(status=302, headers={"Location": back})
+
+    async def _oauth_access_token(self, request: web.Request) -> web.Response:
+        q = request.query
+        appid, code = q.get("appid", ""), q.get("code", "")
+        found = self.oauth_codes.get(code)
+        if appid not in self.app_secrets:
+            answer: dict[str, Any] = {"errcode": 40013, "errmsg": "invalid appid"}
+        elif q.get("secret") != self.app_secrets[appid]:
+            answer = {"errcode": 40125, "errmsg": "invalid appsecret"}
+        elif q.get("grant_type") != "authorization_code":
+            answer = {"errcode": 40002, "errmsg": "invalid grant_type"}
+        elif found is None or found.appid != appid or \
+                self.clock.now().timestamp() - found.issued > OAUTH_CODE_SECONDS:
+            answer = {"errcode": 40029, "errmsg": "invalid code"}
+        elif found.used:
+            answer = {"errcode": 40163, "errmsg": "code been used"}
+        else:
+            found.used = True
+            answer = {"access_token": secrets.token_urlsafe(32), "expires_in": 7200,
+                      "refresh_token": secrets.token_urlsafe(32), "openid": found.openid, "scope": "snsapi_base"}
+        self.oauth_requests.append((request.path, str(answer.get("errcode", "openid"))))
+        return web.json_response(answer)  # WeChat answers 200 with an errcode when it refuses
+
+
+@dataclass
+class OAuthCode:
+    appid: str
+    openid: str
+    issued: float
+    used: bool = False
 
 
 def _attr(value: str) -> str:
