@@ -267,6 +267,13 @@ def _https_urls(s: Settings) -> Iterator[str]:
         yield "PUBLIC_BASE_URL must be an https:// origin in production (checkout pages carry payments and codes)"
     if s.webhook_url and not s.webhook_url.startswith("https://"):
         yield "WEBHOOK_URL must be an https:// URL in production"
+    # The providers' endpoints carry keys and payments; a local fake's http URL must not reach production.
+    provider_urls = {"wechat": ["wechat_api_base"] + (["wechat_oauth_base", "wechat_sns_api_base"] if s.wechat_jsapi else []),
+                     "alipay": ["alipay_gateway_url"]}
+    for gateway in s.web_gateways:
+        for name in provider_urls.get(gateway, []):
+            if not str(getattr(s, name)).startswith("https://"):
+                yield f"{name.upper()} must be the provider's https:// URL in production"
 
 
 def _protected_metrics(s: Settings) -> Iterator[str]:

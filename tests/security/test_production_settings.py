@@ -23,7 +23,7 @@ GOOD = {  # what a production deployment sets (WEB_GATEWAY aside: only real gate
 
 def production(**changes: object) -> Settings:
     """Settings as production would read them, built without validation, so that each rule can
-    be asked on its own (a real gateway name does not exist on this branch yet)."""
+    be asked on its own (the payment providers' keys are checked elsewhere)."""
     return Settings.model_construct(**{**Settings.model_construct().__dict__, **GOOD, "web_gateway": "wechat",
                                        **changes})
 
@@ -48,10 +48,19 @@ def test_a_complete_production_configuration_has_no_problems():
     ({"metrics_token": None}, "METRICS_TOKEN"),
     ({"metrics_token": SecretStr("short")}, "METRICS_TOKEN"),
     ({"metrics_port": 8080, "metrics_host": "127.0.0.1", "web_port": 8080, "web_host": "127.0.0.1"}, "METRICS_PORT"),
+    ({"wechat_api_base": "http://127.0.0.1:9001"}, "WECHAT_API_BASE"),
+    ({"wechat_jsapi": True, "wechat_oauth_base": "http://127.0.0.1:9001"}, "WECHAT_OAUTH_BASE"),
+    ({"wechat_jsapi": True, "wechat_sns_api_base": "http://127.0.0.1:9001"}, "WECHAT_SNS_API_BASE"),
+    ({"web_gateway": "alipay", "alipay_gateway_url": "http://127.0.0.1:9002/gateway.do"}, "ALIPAY_GATEWAY_URL"),
 ])
 def test_each_development_stand_in_is_refused_in_production(change, named):
     problems = production_problems(production(**change))
     assert len(problems) == 1 and named in problems[0], problems
+
+
+def test_a_fakes_url_is_only_refused_for_a_provider_in_use():
+    assert production_problems(production(web_gateway="wechat", alipay_gateway_url="http://127.0.0.1:9002")) == []
+    assert production_problems(production(wechat_jsapi=False, wechat_oauth_base="http://127.0.0.1:9001")) == []
 
 
 def test_stars_in_chat_need_no_provider_token():
