@@ -189,8 +189,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _every_problem_at_once(self) -> Settings:
-        from config.payment_rails import payment_rail_problems  # it imports the provider modules
-
         problems = payment_rail_problems(self)
         if self.environment == "production":
             problems += production_problems(self)
@@ -301,3 +299,63 @@ def production_problems(settings: Settings) -> list[str]:
     """What production refuses in these settings, one line each (empty: none)."""
     return [line for check in PRODUCTION_CHECKS for line in check(settings)]
 
+
+# --- the payment providers' settings, checked in every environment ---------------------------------
+
+def payment_rail_problems(settings: Settings) -> list[str]:
+    """A provider chosen without its settings, or with a key that does not load, in any environment.
+    (What production refuses besides, the sandbox and plain-http URLs among it, is in PRODUCTION_CHECKS.)"""
+    problems: list[str] = []
+    gateways = settings.web_gateways
+    if "wechat" in gateways:
+        problems += _wechat_problems(settings)
+    if "alipay" in gateways:
+        problems += _alipay_problems(settings)
+    return problems
+
+
+def _missing(settings: Settings, names: list[str]) -> list[str]:
+    missing = []
+    for name in names:
+        value = getattr(settings, name)
+        text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        if not text:
+            missing.append(name.upper())
+    return missing
+
+
+def _wechat_problems(settings: Settings) -> list[str]:
+    from config import payment_rails as rails  # the key loaders import the provider modules: only when used
+    missing = _missing(settings, ["wechat_mchid", "wechat_appid", "wechat_merchant_serial",
+                                  "wechat_merchant_private_key", "wechat_apiv3_key", "wechat_platform_public_keys"])
+    if settings.wechat_jsapi:  # JSAPI cannot find the buyer's openid without the AppSecret
+        missing += [f"{name} (WECHAT_JSAPI=true)" for name in _missing(settings, ["wechat_app_secret"])]
+    problems = [f"WEB_GATEWAY=wechat needs {', '.join(missing)}"] if missing else []
+    private_key = settings.wechat_merchant_private_key.get_secret_value() if settings.wechat_merchant_private_key else ""
+    for check in (lambda: private_key and rails.wechat_private_key(private_key),
+                  lambda: rails.wechat_platform_keys(settings.wechat_platform_public_keys)):
+        try:
+            check()
+        except rails.KeyProblem as problem:
+            problems.append(str(problem))
+    apiv3 = settings.wechat_apiv3_key.get_secret_value() if settings.wechat_apiv3_key else ""
+    if apiv3 and len(apiv3.encode()) != 32:
+        problems.append("WECHAT_APIV3_KEY: must be the 32 characters set in the merchant platform")
+    return problems
+
+
+def _alipay_problems(settings: Settings) -> list[str]:
+    from config import payment_rails as rails  # the key loaders import the provider modules: only when used
+    missing = _missing(settings, ["alipay_app_id", "alipay_app_private_key", "alipay_public_key"])
+    problems = [f"WEB_GATEWAY=alipay needs {', '.join(missing)}"] if missing else []
+    if settings.alipay_app_private_key and settings.alipay_app_private_key.get_secret_value():
+        try:
+            rails.alipay_private_key(settings.alipay_app_private_key.get_secret_value())
+        except rails.KeyProblem as problem:
+            problems.append(str(problem))
+    if settings.alipay_public_key:
+        try:
+            rails.alipay_public_key(settings.alipay_public_key)
+        except rails.KeyProblem as problem:
+            problems.append(str(problem))
+    return problems
