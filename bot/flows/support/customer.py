@@ -250,9 +250,11 @@ def relay_router() -> Router:
 
     @r.edited_message(When(F.chat.type == "private"))
     async def edited(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
-        if enabled(app) and await desk.mirror_edit(message):
-            ticket = await app.support.live_ticket(message.chat.id)
-            if ticket is not None:
-                await desk.note(ticket, "✏️ " + (message.text or message.caption or ""), who="customer")
+        if not enabled(app):
+            return
+        _, ticket = await app.support.current(message.chat.id)
+        prefix = desk.customer_prefix(ticket) if ticket is not None else ""
+        if await desk.mirror_edit(message, prefix=prefix) and ticket is not None and ticket.live:
+            await desk.note(ticket, "✏️ " + (message.text or message.caption or ""), who="customer")
 
     return r

@@ -216,6 +216,8 @@ class Desk:
     # --- relaying --------------------------------------------------------------------------
 
     async def relay_from_customer(self, message: Message, ticket: Ticket) -> None:
+        """Copy a customer's message into their topic under a customer label, so agents tell
+        the customer's words from their own and the bot's at a glance."""
         customer_id = message.chat.id
         reply_to = None
         if message.reply_to_message is not None:
@@ -223,10 +225,32 @@ class Desk:
             if target and target[0] == self.staff_chat:
                 reply_to = target[1]
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
-        copied = await self.to_topic(customer_id, lambda thread: self.bot.copy_message(
-            self.staff_chat, customer_id, message.message_id, message_thread_id=thread, reply_parameters=reply))
-        await self.support.link((customer_id, message.message_id), (self.staff_chat, copied.message_id))
+        prefix = self.customer_prefix(ticket)
+        kind = content_kind(message)
+
+        async def send(thread: int) -> int:
+            if kind == "text":
+                sent = await self.bot.send_message(
+                    self.staff_chat, prefix + (message.text or ""), message_thread_id=thread, parse_mode=None,
+                    entities=shifted(message.entities, utf16_len(prefix)), reply_parameters=reply)
+                return sent.message_id
+            if kind in CAPTIONED:
+                copied = await self.bot.copy_message(
+                    self.staff_chat, customer_id, message.message_id, message_thread_id=thread,
+                    caption=prefix + (message.caption or ""), parse_mode=None,
+                    caption_entities=shifted(message.caption_entities, utf16_len(prefix)), reply_parameters=reply)
+            else:  # stickers and round videos take no caption: the label goes just above
+                await self.bot.send_message(self.staff_chat, prefix.rstrip(), message_thread_id=thread)
+                copied = await self.bot.copy_message(self.staff_chat, customer_id, message.message_id,
+                                                     message_thread_id=thread, reply_parameters=reply)
+            return copied.message_id
+
+        copy_id = await self.to_topic(customer_id, send)
+        await self.support.link((customer_id, message.message_id), (self.staff_chat, copy_id))
         await self.record(ticket, message, "customer")
+
+    def customer_prefix(self, ticket: Ticket) -> str:
+        return self.staff_tr("support.staff.customer_prefix", name=ticket.intake.name)
 
     async def relay_from_agent(self, message: Message, customer: SupportCustomer, ticket: Ticket,
                                agent: Agent | None) -> bool:
@@ -312,7 +336,8 @@ class Desk:
             return False
 
     async def show_banner(self, customer_id: int, tr: Translator) -> None:
-        """Pin a "conversation open" banner in the customer's chat (one per live ticket)."""
+        """Pin a one-line "conversation open" banner in the customer's chat (one per live
+        ticket). 结束咨询 is on the ticket screen below it, not repeated here."""
         screen = support_screens.banner(tr)
         message = await self.bot.send_message(customer_id, screen.text, reply_markup=screen.markup)
         await self._quietly(self.bot.pin_chat_message(customer_id, message.message_id, disable_notification=True))
