@@ -117,6 +117,26 @@ def ticket_screen(
     return Screen("\n".join(lines), markup)
 
 
+def direct_contact(tr: Translator, config: SupportConfig, kind: TicketKind, order_id: str | None = None) -> Screen:
+    """联系客服, 购买咨询 or 开具发票 when the bot has no staff group: how to reach the service
+    (config/support.toml [contact]) and when; never an invitation to write here."""
+    contact = config.contact
+    lines = [tr(f"support.title_{kind.value}"), tr("support.direct_hours", hours=working_hours(tr, config))]
+    if contact.phone:
+        lines.append(tr("support.direct_phone", phone=contact.phone))
+    if contact.email:
+        lines.append(tr("support.direct_email", email=contact.email))
+    if contact.page:
+        lines.append(tr("support.direct_page", url=contact.page))
+    lines.append("")
+    if kind is TicketKind.INVOICE:
+        lines.append(tr("support.direct_invoice", order_id=order_id) if order_id else tr("support.direct_contact"))
+    else:
+        lines.append(tr(f"support.direct_{kind.value}"))
+    rows = [[link(tr("support.btn_contact_page"), contact.page)]] if contact.page else []
+    return Screen("\n".join(lines), inline(*rows, nav_row(tr)))
+
+
 def banned(tr: Translator) -> Screen:
     return Screen(tr("support.banned"), inline(nav_row(tr)))
 
