@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 from esign_devkit.playground import AGENT_ALIAS, Playground, generous_codes, web_settings
 from esign_devkit.testing.harness import BotHarness
@@ -153,3 +154,39 @@ def test_generous_codes_keep_the_resend_cool_down():
     policy = generous_codes(CodePolicy())
     assert policy.cooldown_seconds == CodePolicy().cooldown_seconds
     assert policy.phone_per_hour >= 100 and policy.unproven_per_hour < policy.phone_per_hour
+
+
+# --- the README's sample session ------------------------------------------------------------------
+
+
+def readme_home() -> str:
+    """The home screen in the README's sample session: from the bot's first message to `you>`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    session = readme.split("$ bash scripts/playground.sh", 1)[1].split("```", 1)[0]
+    home = session[session.index("🤖 "):session.index("you>")]
+    return home.strip()
+
+
+async def test_the_readme_shows_the_real_home(esign_harness):
+    play, out = terminal(esign_harness)
+    await play.handle("/start")
+    real = out.getvalue().strip()
+    assert readme_home() == real, f"README.md's sample session shows:\n{readme_home()}\nthe playground prints:\n{real}"
+    assert len(re.findall(r"\[\d+\]", real)) == 9  # every home button, numbered
+
+
+def test_docs_cite_the_project_s_own_rule_book():
+    root = Path(__file__).resolve().parents[2]
+    rules = (root / "docs" / "rules.md").read_text(encoding="utf-8")
+    for n in range(1, 22):
+        assert f"**R{n}**" in rules, f"docs/rules.md does not state R{n}"
+    for n in range(1, 13):
+        assert f"**F{n}**" in rules, f"docs/rules.md does not state F{n}"
+    files = [path for folder in ("bot", "services", "config", "devkit", "tests", "docs", "scenarios")
+             for path in (root / folder).rglob("*")
+             if path.suffix in (".py", ".md", ".toml", ".yaml") and path.name != Path(__file__).name]
+    cited = [str(path.relative_to(root)) for path in files
+             if "DOMAIN.md" in path.read_text(encoding="utf-8", errors="replace")]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "DOMAIN.md" not in readme and "docs/rules.md" in readme
+    assert cited == [], f"cite docs/rules.md, not a rule book outside the repository: {cited}"
