@@ -64,6 +64,7 @@ class Playground:
         self.recorder, self.sms, self.app = recorder, sms, app
         self.choices: list[Choice] = []
         self.agent = FakeUser(id=AGENT_ID, first_name=AGENT_NAME, language_code="zh-hans")
+        self.alias_set = self.alias_recorded = False
         telegram.on_bot_message.append(self.print_message)
 
     @property
@@ -122,37 +123,42 @@ class Playground:
         if labels:
             self.say("   (" + " · ".join(labels) + ")")
 
-    async def as_agent(self, args: str) -> None:
-        """`/agent ...`: what an agent would do in the staff group, sent there as the agent."""
+    async def has_topic(self) -> bool:
+        customer = await self.app.support.customer(self.user.id) if self.app is not None else None
+        return customer is not None and customer.topic_id is not None
+
+    async def as_agent(self, args: str) -> str | None:
+        """`/agent ...`: what an agent would do in the staff group, sent there as the agent.
+        Returns what the agent wrote (a command or a reply), None when nothing was sent."""
         chat = self.staff_chat_id
         if chat is None or self.app is None:
             self.say("(this bot has no staff group: 联系客服 shows the contact details instead)")
-            return
-        if not getattr(self, "_alias_set", False):
-            await self.app.support.set_alias(AGENT_ID, AGENT_ALIAS, name=AGENT_NAME)
-            self._alias_set = True
+            return None
         words = args.split(maxsplit=1)
         verb, rest = (words[0].lower(), words[1] if len(words) > 1 else "") if words else ("", "")
+        thread = None
         if verb in ("", "list", "queue"):
-            await self.feed(self.telegram.message_update(self.agent, "/queue", chat_id=chat))
-            return
-        customer = await self.app.support.customer(self.user.id)
-        thread = customer.topic_id if customer is not None and customer.topic_chat_id == chat else None
-        if thread is None:
-            self.say("(no consultation yet: tap 联系客服 or 购买咨询 first)")
-            return
-        if verb in ("reply", "say"):
-            if not rest:
-                self.say("(usage: /agent reply TEXT)")
-                return
-            text = rest
-        elif verb in ("claim", "close", "quote", "note", "invoiced", "transfer", "history", "ban", "unban", "help"):
-            text = f"/{verb} {rest}".strip()
-        elif verb.startswith("/"):
-            text = args.strip()
+            text = "/queue"  # answered anywhere in the group
         else:
-            text = args.strip()  # anything else is a reply
+            customer = await self.app.support.customer(self.user.id)
+            thread = customer.topic_id if customer is not None and customer.topic_chat_id == chat else None
+            if thread is None:
+                self.say("(no consultation yet: tap 联系客服 or 购买咨询 first)")
+                return None
+            if verb in ("reply", "say"):
+                text = rest
+            elif verb in ("claim", "close", "quote", "note", "invoiced", "transfer", "history", "ban", "unban", "help"):
+                text = f"/{verb} {rest}".strip()
+            else:
+                text = args.strip()  # a staff command as typed, or else a reply
+            if not text:
+                self.say("(usage: /agent reply TEXT)")
+                return None
+        if not self.alias_set:  # customers see the alias, as they would a real agent's
+            await self.app.support.set_alias(AGENT_ID, AGENT_ALIAS, name=AGENT_NAME)
+            self.alias_set = True
         await self.feed(self.telegram.message_update(self.agent, text, chat_id=chat, message_thread_id=thread))
+        return text
 
     async def feed(self, update) -> None:
         await self.dp.feed_update(self.bot, update)
@@ -171,7 +177,12 @@ class Playground:
             label = await self.press(int(line))
             step = ("tap", label) if label else None
         elif line == "/agent" or line.startswith("/agent "):
-            await self.as_agent(line.removeprefix("/agent"))
+            wrote = await self.as_agent(line.removeprefix("/agent"))
+            if wrote and self.recorder and await self.has_topic():  # a replay's agent steps act in a topic
+                if not self.alias_recorded:  # the replay's agent takes the alias the way an agent does
+                    self.recorder.step("agent_command", f"/alias {AGENT_ALIAS}")
+                    self.alias_recorded = True
+                step = ("agent_command" if wrote.startswith("/") else "agent_send", wrote)
         elif line.startswith("/contact-other"):
             phone = line.removeprefix("/contact-other").strip() or "+8613900000000"
             await self.feed(self.telegram.contact_update(self.user, phone, own=False))

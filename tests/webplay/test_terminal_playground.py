@@ -9,6 +9,7 @@ from pathlib import Path
 
 from esign_devkit.playground import AGENT_ALIAS, Playground, generous_codes, web_settings
 from esign_devkit.testing.harness import BotHarness
+from esign_devkit.testing.scenario import Recorder, format_result, load_text, run_scenario
 from esign_devkit.webplay.server import checkout_port_for
 
 from config.settings import Settings
@@ -71,6 +72,25 @@ async def test_F11_the_terminal_plays_the_agent_of_a_consultation(esign_harness)
     assert f"✅ {AGENT_ALIAS}已结束本次咨询" in said_since(out, mark)
     ticket = await esign_harness.ticket_of(play.user)
     assert ticket.status.value == "resolved"
+
+
+async def test_F11_a_recorded_consultation_replays_with_its_agent_steps(esign_harness, redis):
+    recorder = Recorder(lang="zh", phone=DEMO_PHONE, enterprises=[], name="consultation")
+    play, out = terminal(esign_harness)
+    play.recorder = recorder
+    await play.handle("/agent")  # before any consultation: shown, not recorded (no topic yet)
+    await play.handle("/start")
+    await play.handle(press(out, "联系客服"))
+    for line in ("/agent", "/agent claim", "/agent reply 您好", "请问怎么开发票", "/agent close"):
+        await play.handle(line)
+    text = recorder.text()
+    assert "- agent_command: /alias 客服小李" in text and "- agent_send: 您好" in text
+    assert text.index("/alias") < text.index("/queue")
+
+    await redis.flushdb()
+    [scenario] = load_text(text)
+    result = await run_scenario(scenario, redis)
+    assert result.status == "passed", format_result(result)
 
 
 async def test_F11_agent_commands_before_any_consultation_say_what_to_do(esign_harness):
