@@ -91,3 +91,14 @@ async def test_R2_consultation_answers_with_one_message_carrying_end(esign_harne
     assert banner_pinned(buyer)  # the pinned reminder is one line, with no second 结束咨询
     banner = [m for m in new if m is not with_end[0]]
     assert all(len((m.get("text") or "").splitlines()) == 1 for m in banner)
+
+
+async def test_F11_a_full_length_message_keeps_its_words_and_gets_the_label_above(esign_harness):
+    buyer = esign_harness.user(name="Alice")
+    await consult_flagship(buyer)
+    agent = esign_harness.agent(alias="客服小李")
+    await agent.tap(CLAIM, topic=buyer)
+    long = "长" * 4096  # Telegram's longest message: no room for a label inside it
+    await buyer.send(long)
+    label, copy = agent.messages(buyer)[-2:]
+    assert label["text"] == "👤 客户 Alice：" and copy["text"] == long

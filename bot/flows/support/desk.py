@@ -31,6 +31,7 @@ T = TypeVar("T")
 # Telegram's words for a topic that is no longer there.
 TOPIC_GONE = ("message thread not found", "topic_deleted", "topic not found", "thread not found")
 CAPTIONED = ("photo", "document", "voice", "video", "audio", "animation")
+TEXT_MAX, CAPTION_MAX = 4096, 1024  # Bot API limits, in UTF-16 code units
 RELAYED = (*CAPTIONED, "text", "sticker", "video_note")
 
 
@@ -228,18 +229,26 @@ class Desk:
         prefix = self.customer_prefix(ticket)
         kind = content_kind(message)
 
+        text, caption = message.text or "", message.caption or ""
+        if kind == "text" and utf16_len(prefix + text) <= TEXT_MAX:
+            how = "text"
+        elif kind in CAPTIONED and utf16_len(prefix + caption) <= CAPTION_MAX:
+            how = "caption"
+        else:  # stickers and round videos take no caption, and a full-length text takes no more
+            how = "above"
+
         async def send(thread: int) -> int:
-            if kind == "text":
+            if how == "text":
                 sent = await self.bot.send_message(
-                    self.staff_chat, prefix + (message.text or ""), message_thread_id=thread, parse_mode=None,
+                    self.staff_chat, prefix + text, message_thread_id=thread, parse_mode=None,
                     entities=shifted(message.entities, utf16_len(prefix)), reply_parameters=reply)
                 return sent.message_id
-            if kind in CAPTIONED:
+            if how == "caption":
                 copied = await self.bot.copy_message(
                     self.staff_chat, customer_id, message.message_id, message_thread_id=thread,
-                    caption=prefix + (message.caption or ""), parse_mode=None,
+                    caption=prefix + caption, parse_mode=None,
                     caption_entities=shifted(message.caption_entities, utf16_len(prefix)), reply_parameters=reply)
-            else:  # stickers and round videos take no caption: the label goes just above
+            else:  # the label goes just above the copy
                 await self.bot.send_message(self.staff_chat, prefix.rstrip(), message_thread_id=thread)
                 copied = await self.bot.copy_message(self.staff_chat, customer_id, message.message_id,
                                                      message_thread_id=thread, reply_parameters=reply)
