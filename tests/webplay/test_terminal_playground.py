@@ -210,3 +210,20 @@ def test_docs_cite_the_project_s_own_rule_book():
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert "DOMAIN.md" not in readme and "docs/rules.md" in readme
     assert cited == [], f"cite docs/rules.md, not a rule book outside the repository: {cited}"
+
+
+# --- the browser playground's agents ---------------------------------------------------------------
+
+
+async def test_F11_the_page_s_agents_are_seen_under_their_names(playground):
+    world = playground
+    buyer_id = next(iter(world.buyers))
+    [agent] = world.agents.values()
+    await world.send_text(buyer_id, None, "/start")
+    message = world.telegram.last_message(buyer_id, from_bot=True)
+    button = next(b for row in message["reply_markup"]["inline_keyboard"] for b in row if b["text"] == "联系客服")
+    await world.press(buyer_id, None, message["message_id"], button["callback_data"])
+    customer = await world.app.support.customer(buyer_id)
+    await world.send_text(world.staff_chat_id, agent.id, "您好", thread_id=customer.topic_id)
+    said = world.telegram.last_message(buyer_id, from_bot=True)["text"]
+    assert said == f"💬 {agent.name}：\n您好"  # the name the page shows, never a bare 客服

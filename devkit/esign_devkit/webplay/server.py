@@ -129,6 +129,7 @@ class WebPlayground:
         self.buyers: dict[int, Person] = {}
         self.agents: dict[int, Person] = {}
         self.paid: set[tuple[int, int]] = set()  # (chat id, invoice message id) paid here
+        self.introduced: set[int] = set()  # agents whose alias is set
         self.errors: list[str] = []
         self.version = 0
         self._changed = asyncio.Event()
@@ -247,9 +248,21 @@ class WebPlayground:
 
     # --- feeding the dispatcher --------------------------------------------------------------------
 
+    async def _introduce(self, update: Update) -> None:
+        """An agent of the page is seen by customers under the name the page gives them (客服小李):
+        their alias, set on their first act as an agent would with /alias (which can change it)."""
+        event = update.message or update.edited_message or update.callback_query
+        who = event.from_user if event is not None else None
+        if who is None or who.id not in self.agents or who.id in self.introduced or not self.has_desk:
+            return
+        self.introduced.add(who.id)
+        name = self.agents[who.id].name
+        await self.app.support.set_alias(who.id, name[:20], name=name)
+
     async def feed(self, update: Update) -> str | None:
         """Feed one update to the production dispatcher; returns an error text if it raised."""
         try:
+            await self._introduce(update)
             await self.dp.feed_update(self.bot, update)
             return None
         except Exception as exc:  # the page must go on; the error shows as a red notice
@@ -674,10 +687,12 @@ def with_checkout_origin(settings: Settings, origin: str) -> Settings:
 
 def checkout_port_for(settings: Settings, host: str, page_port: int) -> int:
     """Where the web checkout (when this build has it) listens, and so where its links point:
-    WEB_PORT when it is set, else the port after the page's."""
+    WEB_PORT when it is set, else the port after the page's (a free one when that is taken)."""
     if "web_port" in settings.model_fields_set:
         return settings.web_port
-    return page_port + 1 if page_port else _free_port(host)
+    from esign_devkit.playground import _port_free
+
+    return page_port + 1 if page_port and _port_free(host, page_port + 1) else _free_port(host)
 
 
 def _free_port(host: str) -> int:
