@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.app import build_context, build_dispatcher
 from bot.cli.admin import seed_demo
+from bot.context import AppContext
 from bot.errors import PaymentNotStored
 from bot.runtime.logs import setup_logging
 from bot.runtime.runner import StartupError, load_settings
@@ -59,7 +60,8 @@ class Choice:
 
 class Playground:
     def __init__(self, telegram: FakeTelegram, dp, bot, user: FakeUser, out=sys.stdout,
-                 recorder: Recorder | None = None, sms: SmsGateway | None = None, app: Any = None) -> None:
+                 recorder: Recorder | None = None, sms: SmsGateway | None = None,
+                 app: AppContext | None = None) -> None:
         self.telegram, self.dp, self.bot, self.user, self.out = telegram, dp, bot, user, out
         self.recorder, self.sms, self.app = recorder, sms, app
         self.choices: list[Choice] = []
