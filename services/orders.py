@@ -182,7 +182,12 @@ local claim = redis.call('GET', KEYS[1])
 if claim and claim ~= ARGV[6] then return claim end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+-- A user's orders stay in creation order even when made in the same instant (a frozen clock
+-- in tests, two taps in one millisecond): a newer order always scores above the newest one.
+local score = tonumber(ARGV[4])
+local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.001 end
+redis.call('ZADD', KEYS[3], score, ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 return false
 """

@@ -71,6 +71,22 @@ class Flood(BaseModel):
     seconds: int = Field(gt=0, le=86400)
 
 
+class ContactDetails(BaseModel):
+    """How customers reach the service when the bot has no staff group to hand them to
+    (STAFF_CHAT_ID unset): shown on 联系客服 and 购买咨询 instead of an invitation to write."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    page: str = Field(default="", pattern=r"^(https://\S+)?$")  # the vendor's 联系我们 page
+    phone: str = Field(default="", max_length=40)
+    email: str = Field(default="", max_length=100, pattern=r"^([^@\s]+@[^@\s]+)?$")
+
+    @model_validator(mode="after")
+    def _something(self) -> ContactDetails:
+        if not (self.page or self.phone or self.email):
+            raise ValueError("give at least one of page, phone or email: customers must have a way to reach you")
+        return self
+
+
 class SupportConfig(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
@@ -84,6 +100,7 @@ class SupportConfig(BaseModel):
     flood: Flood = Flood(messages=20, seconds=60)
     hours: list[HoursBlock] = Field(min_length=1)
     closed_dates: list[date] = Field(default_factory=list)
+    contact: ContactDetails = ContactDetails(page="https://cloud.tencent.com/document/product/1323/59638")
 
     @field_validator("timezone")
     @classmethod

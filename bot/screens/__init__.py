@@ -92,10 +92,6 @@ def home(tr: Translator, enterprises: list[Enterprise], now: datetime) -> Screen
     return Screen("\n\n".join(parts), inline(*rows))
 
 
-def contact(tr: Translator) -> Screen:
-    return Screen(tr("contact.body"), inline(nav_row(tr)))
-
-
 # 购买套餐 → 版本选购 (F2) ---------------------------------------------------------------
 
 

@@ -117,22 +117,43 @@ def ticket_screen(
     return Screen("\n".join(lines), markup)
 
 
+def direct_contact(tr: Translator, config: SupportConfig, kind: TicketKind, order_id: str | None = None) -> Screen:
+    """联系客服, 购买咨询 or 开具发票 when the bot has no staff group: how to reach the service
+    (config/support.toml [contact]) and when; never an invitation to write here."""
+    contact = config.contact
+    lines = [tr(f"support.title_{kind.value}"), tr("support.direct_hours", hours=working_hours(tr, config))]
+    if contact.phone:
+        lines.append(tr("support.direct_phone", phone=contact.phone))
+    if contact.email:
+        lines.append(tr("support.direct_email", email=contact.email))
+    if contact.page:
+        lines.append(tr("support.direct_page", url=contact.page))
+    lines.append("")
+    if kind is TicketKind.INVOICE:
+        lines.append(tr("support.direct_invoice", order_id=order_id) if order_id else tr("support.direct_contact"))
+    else:
+        lines.append(tr(f"support.direct_{kind.value}"))
+    rows = [[link(tr("support.btn_contact_page"), contact.page)]] if contact.page else []
+    return Screen("\n".join(lines), inline(*rows, nav_row(tr)))
+
+
 def banned(tr: Translator) -> Screen:
     return Screen(tr("support.banned"), inline(nav_row(tr)))
 
 
 def banner(tr: Translator) -> Screen:
-    """Pinned in the customer's chat while a ticket is live (item 5 of the hand-off)."""
-    return Screen(tr("support.banner"), inline([button(tr("support.btn_end"), SupportAction(action="end"))]))
+    """Pinned in the customer's chat while a ticket is live: a reminder, not a second copy of
+    the ticket screen (which carries 结束咨询)."""
+    return Screen(tr("support.banner"))
 
 
 def agent_prefix(tr: Translator, agent: Agent | None) -> str:
     return tr("support.agent_prefix", agent=agent_label(tr, agent))
 
 
-def quote_offer(tr: Translator, order: Order, *, minutes: int, url: str | None) -> Screen:
+def quote_offer(tr: Translator, order: Order, *, minutes: int, url: str | None, agent: Agent | None = None) -> Screen:
     """An order an agent issued (F11): its lines and total, then how to pay."""
-    lines = [tr("support.quote_offer", order_id=order.id)]
+    lines = [tr("support.quote_offer", order_id=order.id, agent=agent_label(tr, agent))]
     for line in order.lines:
         label = (tr("buy.line_edition", name=edition_name(tr, line.code), years=line.quantity)
                  if line.kind == "edition" else pack_name(tr, line.code))
@@ -190,7 +211,7 @@ def intake_card(
         state = tr("support.staff.verified" if ent.verified else "support.staff.unverified")
         edition = ""
         if ent.edition and ent.edition != "experience":
-            expiry = local_moment(ent.expires_at, hours)[:5] if ent.expires_at else "—"
+            expiry = hours.local(ent.expires_at).strftime("%Y-%m-%d") if ent.expires_at else "—"
             edition = tr("support.staff.card_edition", edition=edition_name(tr, ent.edition), expiry=expiry)
         lines.append(tr("support.staff.card_enterprise", name=ent.name, state=state, edition=edition))
     if intake.enterprise_name and intake.enterprise_name not in {e.name for e in intake.enterprises}:

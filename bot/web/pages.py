@@ -524,17 +524,18 @@ async def result(request: web.Request) -> web.StreamResponse:
         return see_other(base_path(link))
     tr = st.renderer.tr(lang)
     summary = summary_view(st, tr, link, order)
-    refresh = 0
+    refresh, bind = 0, False
     if order.status in PAID:
         kind, index = "paid", 6
         title = tr("checkout.result.paid_title")
         lines = [tr("checkout.result.paid_body", order_id=order.id, label=order_label(tr, order),
                     total=format_fen(order.total_fen), status=tr(f"status.{order.status.value}"))]
-        delivery = getattr(order, "delivery", None)
-        if delivery is not None:  # an enterprise's own order: delivered with the payment (F7–F9)
+        delivery = order.delivery
+        if delivery is not None:  # delivered: with the payment (R19, F7–F9) or bound since (R12)
             lines.append(tr("checkout.result.delivered_next", name=delivery.enterprise_name))
-        else:
+        elif order.status is OrderStatus.PAID:
             lines += [tr("pay.reminder"), tr("checkout.result.paid_next")]
+        bind = delivery is None and order.status is OrderStatus.PAID  # only then is there a 立即绑定 to do
     elif order.status is OrderStatus.PENDING and request.query.get("payment") == "cancelled":
         kind, index = "cancelled", 4
         title = tr("checkout.result.cancelled_title")
@@ -553,7 +554,7 @@ async def result(request: web.Request) -> web.StreamResponse:
             lines.append(tr("checkout.result.refund_body", order_id=order.id))
     return st.renderer.page(
         request, "result.html", lang=lang, here=f"{base_path(link)}/result", base=base_path(link),
-        step_index=index, result={"kind": kind, "title": title, "lines": lines}, summary=summary,
+        step_index=index, result={"kind": kind, "title": title, "lines": lines, "bind": bind}, summary=summary,
         chat_url=await st.chat_url(f"web_{order.id}"), csrf=st.csrf.token(request, link.token),
         refresh_seconds=refresh,
     )

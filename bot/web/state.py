@@ -44,6 +44,8 @@ class WebState:
     https: bool
     headers: dict[str, str] = field(default_factory=dict)
     bot_username: str | None = None
+    # Where 返回聊天 goes instead of t.me: the playgrounds' own chat page ("" : no such link).
+    chat_page: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -63,6 +65,8 @@ class WebState:
 
     async def chat_url(self, payload: str | None = None) -> str | None:
         """https://t.me/<bot>?start=<payload>: back to the chat (None if getMe fails)."""
+        if self.chat_page is not None:
+            return self.chat_page or None
         if self.bot_username is None:
             try:
                 self.bot_username = (await self.bot.me()).username

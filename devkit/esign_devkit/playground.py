@@ -5,26 +5,34 @@ to the console, and payments go through a sandbox `/pay`. Redis is the one at RE
 it answers; otherwise an in-process store (nothing persists). The web app (bot.web: checkout
 pages, the sandbox gateway's cashier page, payment notices) is served on WEB_HOST:WEB_PORT, and
 each checkout link the bot hands out is printed to open in a browser (F12).
+
+Customer service (F11) works without a real staff group: the bot's staff group is a forum of the
+fake Telegram, its posts print here marked 🛎, and `/agent ...` lets you play the agent.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.app import build_context, build_dispatcher
 from bot.cli.admin import seed_demo
+from bot.context import AppContext
 from bot.errors import PaymentNotStored
 from bot.runtime.logs import setup_logging
 from bot.runtime.runner import StartupError, load_settings
+from config.settings import Settings
 from esign_devkit.local_redis import open_redis
 from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser, fresh_update_id
 from esign_devkit.testing.harness import screen_of
 from esign_devkit.testing.scenario import Recorder
+from esign_devkit.webplay.server import STAFF_TITLE, with_playground_staff_chat
 from services.catalog import CatalogError, format_fen
+from services.codes import CodePolicy
 from services.sms import ConsoleSms, SmsGateway
 
 HELP = """Type a message to send it. Commands:
@@ -32,7 +40,15 @@ HELP = """Type a message to send it. Commands:
   /contact [PHONE]  share your own phone (default: the demo super admin's)
   /contact-other P  share someone else's contact card
   /pay              pay the last invoice (sandbox: pre-checkout, then the payment)
-  /help             this help      /quit  leave"""
+  /help             this help      /quit  leave
+Customer service: after 联系客服 or 购买咨询, play the agent (the staff group's posts print with 🛎):
+  /agent            open consultations waiting for an agent (the staff group's /queue)
+  /agent claim      take your consultation           /agent close   end it
+  /agent reply TEXT answer you as the agent          /agent quote flagship 1 [pack] [price]
+  /agent /CMD ...   any staff command in your topic (/note, /invoiced, /transfer, /history, /help)"""
+
+AGENT_ID = 20001  # the agent you play (the browser playground's first agent too)
+AGENT_NAME, AGENT_ALIAS = "Li", "客服小李"
 
 
 @dataclass
@@ -44,16 +60,26 @@ class Choice:
 
 class Playground:
     def __init__(self, telegram: FakeTelegram, dp, bot, user: FakeUser, out=sys.stdout,
-                 recorder: Recorder | None = None, sms: SmsGateway | None = None) -> None:
+                 recorder: Recorder | None = None, sms: SmsGateway | None = None,
+                 app: AppContext | None = None) -> None:
         self.telegram, self.dp, self.bot, self.user, self.out = telegram, dp, bot, user, out
-        self.recorder, self.sms = recorder, sms
+        self.recorder, self.sms, self.app = recorder, sms, app
         self.choices: list[Choice] = []
+        self.agent = FakeUser(id=AGENT_ID, first_name=AGENT_NAME, language_code="zh-hans")
+        self.alias_set = self.alias_recorded = False
         telegram.on_bot_message.append(self.print_message)
+
+    @property
+    def staff_chat_id(self) -> int | None:
+        return self.app.settings.staff_chat_id if self.app is not None else None
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
     def print_message(self, message: dict[str, Any]) -> None:
+        if message["chat"]["id"] == self.staff_chat_id and self.staff_chat_id is not None:
+            self.print_staff_message(message)
+            return
         if message["chat"]["id"] != self.user.id:
             return
         edited = "✏️  " if message.get("edit_date") else ""
@@ -86,6 +112,56 @@ class Playground:
         if choices or not edited:
             self.choices = choices
 
+    def print_staff_message(self, message: dict[str, Any]) -> None:
+        """What the bot posts in the staff group, for the agent you play: new posts only (the
+        pinned card's edits would repeat it), buttons by label (/agent commands do what they do)."""
+        if message.get("edit_date") or "forum_topic_created" in message:
+            return
+        body = message.get("text") or message.get("caption") or ""
+        lines = body.splitlines() or [""]
+        self.say("\n🛎 " + "\n   ".join(lines))
+        labels = [button["text"] for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
+                  for button in row]
+        if labels:
+            self.say("   (" + " · ".join(labels) + ")")
+
+    async def has_topic(self) -> bool:
+        customer = await self.app.support.customer(self.user.id) if self.app is not None else None
+        return customer is not None and customer.topic_id is not None
+
+    async def as_agent(self, args: str) -> str | None:
+        """`/agent ...`: what an agent would do in the staff group, sent there as the agent.
+        Returns what the agent wrote (a command or a reply), None when nothing was sent."""
+        chat = self.staff_chat_id
+        if chat is None or self.app is None:
+            self.say("(this bot has no staff group: 联系客服 shows the contact details instead)")
+            return None
+        words = args.split(maxsplit=1)
+        verb, rest = (words[0].lower(), words[1] if len(words) > 1 else "") if words else ("", "")
+        thread = None
+        if verb in ("", "list", "queue"):
+            text = "/queue"  # answered anywhere in the group
+        else:
+            customer = await self.app.support.customer(self.user.id)
+            thread = customer.topic_id if customer is not None and customer.topic_chat_id == chat else None
+            if thread is None:
+                self.say("(no consultation yet: tap 联系客服 or 购买咨询 first)")
+                return None
+            if verb in ("reply", "say"):
+                text = rest
+            elif verb in ("claim", "close", "quote", "note", "invoiced", "transfer", "history", "ban", "unban", "help"):
+                text = f"/{verb} {rest}".strip()
+            else:
+                text = args.strip()  # a staff command as typed, or else a reply
+            if not text:
+                self.say("(usage: /agent reply TEXT)")
+                return None
+        if not self.alias_set:  # customers see the alias, as they would a real agent's
+            await self.app.support.set_alias(AGENT_ID, AGENT_ALIAS, name=AGENT_NAME)
+            self.alias_set = True
+        await self.feed(self.telegram.message_update(self.agent, text, chat_id=chat, message_thread_id=thread))
+        return text
+
     async def feed(self, update) -> None:
         await self.dp.feed_update(self.bot, update)
 
@@ -102,6 +178,13 @@ class Playground:
         elif line.isdigit() and len(line) <= 2 and self.choices:  # longer: a phone or a code
             label = await self.press(int(line))
             step = ("tap", label) if label else None
+        elif line == "/agent" or line.startswith("/agent "):
+            wrote = await self.as_agent(line.removeprefix("/agent"))
+            if wrote and self.recorder and await self.has_topic():  # a replay's agent steps act in a topic
+                if not self.alias_recorded:  # the replay's agent takes the alias the way an agent does
+                    self.recorder.step("agent_command", f"/alias {AGENT_ALIAS}")
+                    self.alias_recorded = True
+                step = ("agent_command" if wrote.startswith("/") else "agent_send", wrote)
         elif line.startswith("/contact-other"):
             phone = line.removeprefix("/contact-other").strip() or "+8613900000000"
             await self.feed(self.telegram.contact_update(self.user, phone, own=False))
@@ -179,18 +262,24 @@ class Playground:
 
 
 async def play(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = with_playground_staff_chat(load_settings())
     setup_logging("WARNING")
     say = lambda text: print(text, flush=True)  # noqa: E731
+    settings, note = web_settings(settings)
+    if note:
+        say(note)
     redis = await open_redis(settings.redis_url, say, fresh=bool(args.record))
     try:
         app = build_context(settings, redis)
     except CatalogError as exc:
         raise StartupError(str(exc)) from None
+    app.codes.policy = generous_codes(app.codes.policy)
     enterprise, phone = await seed_demo(app.enterprises)
     say(f"Demo enterprise: {enterprise.name} (verified, id {enterprise.id})")
     say(f"Demo phone (its super admin): {phone}  — share it with /contact")
     telegram = FakeTelegram(first_update_id=fresh_update_id())
+    if app.settings.staff_chat_id is not None:  # the help desk's forum, in the fake Telegram
+        telegram.add_chat(app.settings.staff_chat_id, type="supergroup", title=STAFF_TITLE, is_forum=True)
     bot = telegram.make_bot()
     user = FakeUser(id=args.user_id, first_name="Playground", phone=phone,
                     language_code="en" if args.lang == "en" else "zh-hans")
@@ -200,7 +289,7 @@ async def play(args: argparse.Namespace) -> int:
         recorder = Recorder(lang=args.lang, phone=phone, enterprises=await app.enterprises.all(),
                             name=Path(args.record).stem)
     dp = build_dispatcher(app, bot)
-    playground = Playground(telegram, dp, bot, user, recorder=recorder, sms=app.sms)
+    playground = Playground(telegram, dp, bot, user, recorder=recorder, sms=app.sms, app=app)
     web_runner = await serve_web(app, bot, dp, say)
     from bot.runtime.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
 
@@ -243,30 +332,55 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def web_settings(settings: Settings, port_free: Callable[[str, int], bool] = _port_free) -> tuple[Settings, str | None]:
+    """Where the playground's web app listens and where its links point, decided before the
+    services are built (checkout links and payment notices read PUBLIC_BASE_URL then).
+
+    Without PUBLIC_BASE_URL the links follow the server: WEB_HOST:WEB_PORT, or a free port when
+    that one is taken. A PUBLIC_BASE_URL given (a tunnel, say) is kept as it is. Returns the
+    settings and a note to print (None when all is as asked)."""
+    host, port = settings.web_host, settings.web_port
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if "public_base_url" in settings.model_fields_set:
+        if not port_free(host, port):
+            return settings, f"Web checkout: {host}:{port} is taken; the checkout links will not open (set WEB_PORT)."
+        return settings, None
+    note = None
+    if not port_free(host, port):
+        free = _free_port(host)
+        note = f"Web checkout: port {port} is taken, using {free} (the links say so)."
+        port = free
+    return settings.model_copy(update={"web_port": port, "public_base_url": f"http://{shown}:{port}"}), note
+
+
+def generous_codes(policy: CodePolicy) -> CodePolicy:
+    """The SMS vendor's limits (5 codes an hour for a phone) are for production: exploring the
+    playground with its one demo phone asks for many more. The resend cool-down is kept."""
+    return policy.model_copy(update={
+        "phone_spacing_seconds": 0, "phone_per_hour": 1000, "phone_per_day": 10_000,
+        "unproven_per_hour": 500, "unproven_per_day": 5000, "user_per_hour": 1000, "user_per_day": 10_000})
+
+
 async def serve_web(app, bot, dp, say):
-    """The web app (checkout, sandbox cashier, notices) on WEB_HOST:WEB_PORT. When that port is
-    taken and PUBLIC_BASE_URL is this machine's, another free port is used (and the links say so)."""
+    """The web app (checkout, sandbox cashier, notices) on WEB_HOST:WEB_PORT (see web_settings)."""
     from aiohttp import web
 
     from bot.web import build_web_app
     from bot.web.security import RedactingAccessLogger
+    from bot.web.state import STATE
 
     settings = app.settings
     host, port = settings.web_host, settings.web_port
-    local = settings.public_base_url in (f"http://{host}:{port}", f"http://127.0.0.1:{port}", f"http://localhost:{port}")
-    if not _port_free(host, port):
-        if not local:
-            say(f"Web checkout: {host}:{port} is taken; the checkout links will not open (set WEB_PORT).")
-            return None
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-        app.settings = settings.model_copy(update={"public_base_url": base, "web_port": port})
-        app.checkout.base_url = base
     web_app = build_web_app(app, bot, dp)
+    web_app[STATE].chat_page = ""  # 返回聊天: the chat is this terminal, not a t.me bot
     runner = web.AppRunner(web_app, access_log_class=RedactingAccessLogger, shutdown_timeout=1.0)
     await runner.setup()
     try:

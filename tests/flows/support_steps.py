@@ -2,9 +2,13 @@
 agents in the staff forum group, on the fake Telegram."""
 from __future__ import annotations
 
+import re
+
 from esign_devkit.testing.harness import BotHarness, ChatUser, StaffAgent
 
 from tests.flows import steps
+
+CUSTOMER_LABEL = re.compile(r"^👤 (客户|Customer) [^\n]*[：:]\n")
 
 CLAIM = "🙋 接单"
 END = "结束咨询"
@@ -51,3 +55,8 @@ def banner_pinned(buyer: ChatUser) -> bool:
     telegram = buyer.telegram
     return any("您正在联系客服" in (telegram.message(buyer.id, mid) or {}).get("text", "")
                for mid in telegram.pinned(buyer.id))
+
+
+def unlabelled(text: str | None) -> str | None:
+    """A customer's message as copied into their topic, less the customer label above it."""
+    return CUSTOMER_LABEL.sub("", text, count=1) if text else text

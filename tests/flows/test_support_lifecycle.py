@@ -13,7 +13,17 @@ from bot.flows.support.desk import Desk
 from config.settings import Settings
 from services.support import TicketStatus
 from tests.flows import steps
-from tests.flows.support_steps import CLAIM, END, banner_pinned, card, claimed, consult_flagship, contact, last_said
+from tests.flows.support_steps import (
+    CLAIM,
+    END,
+    banner_pinned,
+    card,
+    claimed,
+    consult_flagship,
+    contact,
+    last_said,
+    unlabelled,
+)
 
 
 def beijing(year, month, day, hour, minute=0) -> datetime:
@@ -83,7 +93,7 @@ async def test_F11_agent_close_tells_both_and_lands_the_customer_home_with_the_c
     topic = agent.topics()[agent.topic_id(buyer)]
     assert topic["is_closed"] and topic["name"].startswith("⚪")
     screen = buyer.screen
-    assert screen.text.startswith("✅ 客服已结束本次咨询")
+    assert screen.text.startswith("✅ 客服小李已结束本次咨询")  # the alias, as in every reply
     assert "👋 欢迎使用腾讯电子签" in screen.text  # 首页
     assert await esign_harness.state_of(buyer) is None
     assert (await esign_harness.session_of(buyer)).cart.edition == "flagship"  # the cart is still there
@@ -120,7 +130,7 @@ async def test_F11_a_message_within_the_window_reopens_the_ticket(esign_harness)
     ticket = await esign_harness.ticket_of(buyer)
     assert ticket.status is TicketStatus.OPEN and ticket.agent_id == agent.id
     agent.expect("工单已重新打开", topic=buyer)
-    assert agent.messages(buyer)[-1]["text"] == "还有一个问题"
+    assert unlabelled(agent.messages(buyer)[-1]["text"]) == "还有一个问题"
     assert not agent.topics()[agent.topic_id(buyer)]["is_closed"]
     assert "已为您重新接通客服" in buyer.screen.text and banner_pinned(buyer)
     await agent.send("请讲", topic=buyer)
@@ -247,7 +257,7 @@ async def test_F11_two_first_messages_at_once_make_one_topic(esign_harness):
 
     [(thread, topic)] = agent.topics().items()
     assert thread != old and topic["name"].endswith(f"#{buyer.id}")
-    texts = agent.texts(buyer, from_bot=True)
+    texts = [unlabelled(t) for t in agent.texts(buyer, from_bot=True)]
     assert texts.count("第一条") == 1 and texts.count("第二条") == 1 and texts.count("💰 staff side") == 1
     assert len(esign_harness.telegram.calls_of("createForumTopic")) == 2  # the first one and one more
 
@@ -270,7 +280,7 @@ async def test_F11_a_topic_deleted_by_staff_is_created_again_with_the_card(esign
     new = agent.topic_id(buyer)
     assert new != old
     assert "状态：🟢 处理中" in card(agent, buyer)  # the intake card, pinned again
-    assert agent.messages(buyer)[-1]["text"] == "你们还在吗？"
+    assert unlabelled(agent.messages(buyer)[-1]["text"]) == "你们还在吗？"
     await agent.send("在的", topic=buyer)
     assert last_said(buyer)["text"] == "💬 客服小李：\n在的"
     # Staff commands in the new topic find the customer.

@@ -40,7 +40,7 @@ async def test_F11_quote_within_the_chat_limit_is_paid_in_chat_and_the_topic_is_
     order = await esign_harness.last_order(buyer)
     assert order.channel is Channel.CONSULTATION and order.total_fen == 480_000
     assert order.phone == phone and order.enterprise_name == steps.ENTERPRISE_NAME
-    offer = [m for m in said_to(buyer) if (m.get("text") or "").startswith("🧾 客服为您创建了订单")][-1]
+    offer = [m for m in said_to(buyer) if (m.get("text") or "").startswith("🧾 客服小李为您创建了订单")][-1]
     assert f"订单 {order.id}" in offer["text"] and "合计：¥4,800.00" in offer["text"]
     invoice = buyer.last_invoice()
     assert invoice["payload"] == order.id and invoice["total_amount"] == 480_000

@@ -13,6 +13,7 @@ import pytest
 
 from tests.flows.steps import ENTERPRISE_NAME
 from tests.web.conftest import WebWorld, web_buy_url
+from tests.webplay.glyphs import assert_text_renders
 
 # CI (.ci/run) sets REQUIRE_BROWSER_TEST=1: there a missing browser is a failure, not a skip.
 REQUIRED = os.environ.get("REQUIRE_BROWSER_TEST") == "1"
@@ -66,6 +67,8 @@ async def new_phone_page(browser, lang: str):
 
 
 async def shot(page, name: str) -> None:
+    """Save the page as a picture, which must be readable: Chinese and emoji drawn, not boxes."""
+    await assert_text_renders(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 

@@ -26,6 +26,7 @@ from bot.context import AppContext
 from config.settings import Settings
 from services.orders import OrderStatus
 from tests.webplay.conftest import playground_settings
+from tests.webplay.glyphs import assert_text_renders
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -94,6 +95,8 @@ async def page(browser, server):
 
 
 async def screenshot(page, name: str) -> Path:
+    """Save the page as a picture, which must be readable: Chinese and emoji drawn, not boxes."""
+    await assert_text_renders(page)
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     await page.mouse.move(0, 0)  # no hover effects in the picture

@@ -18,7 +18,6 @@ from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot import screens
 from bot.callbacks import Nav, SupportAction
 from bot.context import AppContext
 from bot.filters import When
@@ -49,7 +48,7 @@ async def contact_screen(flow: Flow) -> Screen | None:
     """联系客服: the live ticket (or, without a staff group, the static contact screen)."""
     app = flow.app
     if not enabled(app):
-        return screens.contact(flow.tr)
+        return support_screens.direct_contact(flow.tr, app.support.config, TicketKind.CONTACT)
     customer, ticket = await app.support.current(flow.user_id)
     if customer is not None and customer.banned:
         return support_screens.banned(flow.tr)
@@ -104,14 +103,15 @@ async def build_intake(flow: Flow, user: User, kind: TicketKind, order: Order | 
     )
 
 
-async def go_below(event: Message | CallbackQuery, flow: Flow, step: State | None, notice: str | None = None) -> None:
-    """Like flow.go, but the step's screen is a new message at the bottom of the chat rather than
-    an edit of the tapped one: a conversation with an agent happens below, so an edit far up
-    would go unseen."""
+async def go_below(event: Message | CallbackQuery, flow: Flow, step: State | None, notice: str | None = None,
+                   screen: Screen | None = None) -> None:
+    """Like flow.go, but the step's screen (or `screen`) is a new message at the bottom of the
+    chat rather than an edit of the tapped one: a conversation with an agent happens below, so
+    an edit far up would go unseen."""
     if step != Phone.number and await flow.step() == Phone.number.state:
         await flow.close_keyboard(event, flow.tr("phone.closed"))
     await flow.state.set_state(step)
-    screen = await flow.screen_for(step.state if step else None)
+    screen = screen or await flow.screen_for(step.state if step else None)
     text = f"{notice}\n\n{screen.text}" if notice else screen.text
     chat_id = event.chat.id if isinstance(event, Message) else flow.user_id
     assert event.bot is not None
@@ -122,8 +122,9 @@ async def enter(event: Message | CallbackQuery, flow: Flow, desk: Desk, kind: Ti
                 order: Order | None = None) -> None:
     """One of the three entries: a ticket is opened (or the live one is returned to)."""
     app = flow.app
-    if not enabled(app):
-        await flow.go(event, Menu.contact)
+    if not enabled(app):  # no staff group: how to reach the service, as a new message (never a silent no-op)
+        screen = support_screens.direct_contact(flow.tr, app.support.config, kind, order.id if order else None)
+        await go_below(event, flow, Menu.contact, screen=screen)
         return
     assert event.from_user is not None
     intake = await build_intake(flow, event.from_user, kind, order)
@@ -250,9 +251,11 @@ def relay_router() -> Router:
 
     @r.edited_message(When(F.chat.type == "private"))
     async def edited(message: Message, app: AppContext, bot: Bot, desk: Desk) -> None:
-        if enabled(app) and await desk.mirror_edit(message):
-            ticket = await app.support.live_ticket(message.chat.id)
-            if ticket is not None:
-                await desk.note(ticket, "✏️ " + (message.text or message.caption or ""), who="customer")
+        if not enabled(app):
+            return
+        _, ticket = await app.support.current(message.chat.id)
+        prefix = desk.customer_prefix(ticket) if ticket is not None else ""
+        if await desk.mirror_edit(message, prefix=prefix) and ticket is not None and ticket.live:
+            await desk.note(ticket, "✏️ " + (message.text or message.caption or ""), who="customer")
 
     return r

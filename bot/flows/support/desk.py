@@ -31,6 +31,7 @@ T = TypeVar("T")
 # Telegram's words for a topic that is no longer there.
 TOPIC_GONE = ("message thread not found", "topic_deleted", "topic not found", "thread not found")
 CAPTIONED = ("photo", "document", "voice", "video", "audio", "animation")
+TEXT_MAX, CAPTION_MAX = 4096, 1024  # Bot API limits, in UTF-16 code units
 RELAYED = (*CAPTIONED, "text", "sticker", "video_note")
 
 
@@ -216,6 +217,8 @@ class Desk:
     # --- relaying --------------------------------------------------------------------------
 
     async def relay_from_customer(self, message: Message, ticket: Ticket) -> None:
+        """Copy a customer's message into their topic under a customer label, so agents tell
+        the customer's words from their own and the bot's at a glance."""
         customer_id = message.chat.id
         reply_to = None
         if message.reply_to_message is not None:
@@ -223,10 +226,40 @@ class Desk:
             if target and target[0] == self.staff_chat:
                 reply_to = target[1]
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
-        copied = await self.to_topic(customer_id, lambda thread: self.bot.copy_message(
-            self.staff_chat, customer_id, message.message_id, message_thread_id=thread, reply_parameters=reply))
-        await self.support.link((customer_id, message.message_id), (self.staff_chat, copied.message_id))
+        prefix = self.customer_prefix(ticket)
+        kind = content_kind(message)
+
+        text, caption = message.text or "", message.caption or ""
+        if kind == "text" and utf16_len(prefix + text) <= TEXT_MAX:
+            how = "text"
+        elif kind in CAPTIONED and utf16_len(prefix + caption) <= CAPTION_MAX:
+            how = "caption"
+        else:  # stickers and round videos take no caption, and a full-length text takes no more
+            how = "above"
+
+        async def send(thread: int) -> int:
+            if how == "text":
+                sent = await self.bot.send_message(
+                    self.staff_chat, prefix + text, message_thread_id=thread, parse_mode=None,
+                    entities=shifted(message.entities, utf16_len(prefix)), reply_parameters=reply)
+                return sent.message_id
+            if how == "caption":
+                copied = await self.bot.copy_message(
+                    self.staff_chat, customer_id, message.message_id, message_thread_id=thread,
+                    caption=prefix + caption, parse_mode=None,
+                    caption_entities=shifted(message.caption_entities, utf16_len(prefix)), reply_parameters=reply)
+            else:  # the label goes just above the copy
+                await self.bot.send_message(self.staff_chat, prefix.rstrip(), message_thread_id=thread)
+                copied = await self.bot.copy_message(self.staff_chat, customer_id, message.message_id,
+                                                     message_thread_id=thread, reply_parameters=reply)
+            return copied.message_id
+
+        copy_id = await self.to_topic(customer_id, send)
+        await self.support.link((customer_id, message.message_id), (self.staff_chat, copy_id))
         await self.record(ticket, message, "customer")
+
+    def customer_prefix(self, ticket: Ticket) -> str:
+        return self.staff_tr("support.staff.customer_prefix", name=ticket.intake.name)
 
     async def relay_from_agent(self, message: Message, customer: SupportCustomer, ticket: Ticket,
                                agent: Agent | None) -> bool:
@@ -312,7 +345,8 @@ class Desk:
             return False
 
     async def show_banner(self, customer_id: int, tr: Translator) -> None:
-        """Pin a "conversation open" banner in the customer's chat (one per live ticket)."""
+        """Pin a one-line "conversation open" banner in the customer's chat (one per live
+        ticket). 结束咨询 is on the ticket screen below it, not repeated here."""
         screen = support_screens.banner(tr)
         message = await self.bot.send_message(customer_id, screen.text, reply_markup=screen.markup)
         await self._quietly(self.bot.pin_chat_message(customer_id, message.message_id, disable_notification=True))

@@ -81,7 +81,8 @@ async def after_resolve(desk: Desk, ticket: Ticket, customer: SupportCustomer | 
     await desk.remove_banner(ticket.user_id)
     if move_customer and customer is not None:
         tr = desk.customer_tr(customer)
-        notice = tr("support.ended_by_agent" if by != "ban" else "support.ended_by_ban")
+        notice = (tr("support.ended_by_agent", agent=support_screens.agent_label(tr, agent)) if by != "ban"
+                  else tr("support.ended_by_ban"))
         if by != "ban" and desk.support.config.reopen_minutes:
             notice += "\n" + tr("support.reopen_hint", minutes=desk.support.config.reopen_minutes)
         await desk.send_home(customer, notice)

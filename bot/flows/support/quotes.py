@@ -132,6 +132,7 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
     QuoteProblem when it cannot be made for it, QuoteNeedsApproval for a price below the floor
     that no second agent (`approved_by`) approved."""
     app, staff = desk.app, desk.staff_tr
+    agent = await app.support.agent(agent_id)  # the customer sees the alias of the agent who quoted
     cart = Cart(edition=edition, years=years, pack=pack, pack_chosen=True)
     checkout = getattr(app, "checkout", None)
     async with desk.customer_flow(customer) as flow:
@@ -157,14 +158,14 @@ async def issue_quote(desk: Desk, customer: SupportCustomer, ticket: Ticket, *, 
         minutes = app.catalog.order_ttl_minutes
         total = format_fen(order.total_fen)
         if q.chat_payable:
-            offer = support_screens.quote_offer(flow.tr, order, minutes=minutes, url=None)
+            offer = support_screens.quote_offer(flow.tr, order, minutes=minutes, url=None, agent=agent)
             await desk.bot.send_message(customer.user_id, offer.text, reply_markup=offer.markup)
             await send_invoice(desk.bot, order, flow)
             flow.session.order_id = order.id
             delivery, told = "invoice", staff("support.staff.quote_sent_invoice", order_id=order.id, total=total)
         elif checkout is not None:
             url = await checkout.link_for_order(order, lang=flow.tr.lang)
-            offer = support_screens.quote_offer(flow.tr, order, minutes=minutes, url=url)
+            offer = support_screens.quote_offer(flow.tr, order, minutes=minutes, url=url, agent=agent)
             await desk.bot.send_message(customer.user_id, offer.text, reply_markup=offer.markup)
             flow.session.order_id = order.id
             delivery, told = "link", staff("support.staff.quote_sent_link", order_id=order.id, total=total)

@@ -433,7 +433,8 @@ class BotHarness:
         return orders[0]
 
     async def expect_order(self, user: ChatUser, status: OrderStatus | str) -> Order:
-        """The user's newest order must be in `status` (pending_payment, paid, bound, ...)."""
+        """The user's newest order (made last; ties of a frozen clock keep creation order) must be
+        in `status` (pending_payment, paid, bound, ...)."""
         order = await self.last_order(user)
         if order.status is not OrderStatus(status):
             raise StepFailed(

@@ -129,6 +129,7 @@ class WebPlayground:
         self.buyers: dict[int, Person] = {}
         self.agents: dict[int, Person] = {}
         self.paid: set[tuple[int, int]] = set()  # (chat id, invoice message id) paid here
+        self.introduced: set[int] = set()  # agents whose alias is set
         self.errors: list[str] = []
         self.version = 0
         self._changed = asyncio.Event()
@@ -157,6 +158,9 @@ class WebPlayground:
         settings = with_playground_staff_chat(settings)
         clock = clock or SystemClock()
         app = build_context(settings, redis, clock=clock, sms=ConsoleSms(clock))
+        from esign_devkit.playground import generous_codes  # the demo phone is not locked out
+
+        app.codes.policy = generous_codes(app.codes.policy)
         enterprise, phone = await seed_demo(app.enterprises)
         info = {"store": store, "demo_enterprise": enterprise.name, "demo_enterprise_id": enterprise.id,
                 "demo_phone": phone, "bot_name": "E-Sign Bot"}
@@ -244,9 +248,21 @@ class WebPlayground:
 
     # --- feeding the dispatcher --------------------------------------------------------------------
 
+    async def _introduce(self, update: Update) -> None:
+        """An agent of the page is seen by customers under the name the page gives them (客服小李):
+        their alias, set on their first act as an agent would with /alias (which can change it)."""
+        event = update.message or update.edited_message or update.callback_query
+        who = event.from_user if event is not None else None
+        if who is None or who.id not in self.agents or who.id in self.introduced or not self.has_desk:
+            return
+        self.introduced.add(who.id)
+        name = self.agents[who.id].name
+        await self.app.support.set_alias(who.id, name[:20], name=name)
+
     async def feed(self, update: Update) -> str | None:
         """Feed one update to the production dispatcher; returns an error text if it raised."""
         try:
+            await self._introduce(update)
             await self.dp.feed_update(self.bot, update)
             return None
         except Exception as exc:  # the page must go on; the error shows as a red notice
@@ -637,15 +653,19 @@ def build_web_app(playground: WebPlayground) -> web.Application:
     return app
 
 
-def checkout_web_app(playground: WebPlayground) -> web.Application | None:
+def checkout_web_app(playground: WebPlayground, chat_page: str | None = None) -> web.Application | None:
     """The web checkout's own app (bot/web, F12) on the playground's bot and dispatcher, so the
     chat's 网页端购买 links open a working checkout and a web payment shows up in the chat;
-    None in a build without the web checkout."""
+    None in a build without the web checkout. Its 返回聊天 goes to `chat_page` (the playground's
+    page), never to a t.me bot of that name: the fake Telegram's bot is no real one."""
     try:
         from bot.web import build_web_app as build_checkout_app
+        from bot.web.state import STATE
     except ImportError:
         return None
-    return build_checkout_app(playground.app, playground.bot, playground.dp)
+    checkout = build_checkout_app(playground.app, playground.bot, playground.dp)
+    checkout[STATE].chat_page = chat_page or ""
+    return checkout
 
 
 def _start_jobs(playground: WebPlayground) -> asyncio.Task | None:
@@ -663,6 +683,16 @@ def with_checkout_origin(settings: Settings, origin: str) -> Settings:
     if "public_base_url" in type(settings).model_fields:
         return settings.model_copy(update={"public_base_url": origin})
     return settings
+
+
+def checkout_port_for(settings: Settings, host: str, page_port: int) -> int:
+    """Where the web checkout (when this build has it) listens, and so where its links point:
+    WEB_PORT when it is set, else the port after the page's (a free one when that is taken)."""
+    if "web_port" in settings.model_fields_set:
+        return settings.web_port
+    from esign_devkit.playground import _port_free
+
+    return page_port + 1 if page_port and _port_free(host, page_port + 1) else _free_port(host)
 
 
 def _free_port(host: str) -> int:
@@ -690,8 +720,7 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
         print(text, flush=True)
 
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    # The web checkout (when this build has it) listens next to the page; its links point there.
-    checkout_port = port + 1 if port else _free_port(host)
+    checkout_port = checkout_port_for(settings, host, port)
     settings = with_checkout_origin(settings, f"http://{shown_host}:{checkout_port}")
     settings, provider = await start_provider(gateway, settings)
     if provider is not None:
@@ -729,7 +758,7 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
         else:
             say(f"Staff group: the fake Telegram's forum {playground.staff_chat_id} (agents write in it from the page)")
         jobs = _start_jobs(playground)
-        checkout = checkout_web_app(playground)
+        checkout = checkout_web_app(playground, chat_page=f"http://{shown_host}:{port}/" if port else None)
         if checkout is not None:
             await listen(checkout, checkout_port, "the web checkout")
             info["checkout_url"] = f"http://{shown_host}:{checkout_port}/"

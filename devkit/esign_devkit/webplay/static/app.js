@@ -29,9 +29,12 @@ function el(tag, className, text) {
 
 function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
+// Every time on the page is Beijing time, as the bot's orders, SMS and expiry dates are, whatever
+// the browser's own zone (the top bar says so).
+const BEIJING_CLOCK = new Intl.DateTimeFormat("en-GB", {timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hour12: false});
+
 function hhmm(seconds) {
-  const d = new Date(seconds * 1000);
-  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+  return BEIJING_CLOCK.format(new Date(seconds * 1000));
 }
 
 const URL_RE = /(https?:\/\/[^\s，。；、）)」]+)/g;
@@ -213,7 +216,9 @@ function messageElement(view, ctx) {
   const meta = el("div", "meta");
   if (view.pinned) meta.append(el("span", "pin", "📌"));
   if (view.edited) meta.append(el("span", "edited", "已编辑"));
-  meta.append(el("span", "time", hhmm(view.date)));
+  const time = el("span", "time", hhmm(view.date));
+  time.title = "北京时间 Beijing time (UTC+8)";
+  meta.append(time);
   if (mine) meta.append(el("span", "ticks", "✓✓"));
   bubble.append(meta);
 
