@@ -64,7 +64,7 @@ async def test_redis_stopped_for_10_seconds_mid_flow_loses_nothing(tmp_path):
         await buy_until_confirmation(world)
         # The outage starts once the confirmation step is stored (a kill during that write would
         # roll the step back; the buyer is then asked again at the step before).
-        for _ in range(100):
+        for _ in range(600):  # up to 30 s on a busy machine
             if await world.at_rest("Buy:confirm"):
                 break
             await asyncio.sleep(0.05)

@@ -127,7 +127,7 @@ async def test_F12_run_in_webhook_mode_serves_the_webhook_and_the_pages_on_one_p
     await bot.start()
     try:
         await wait_healthy(base, bot)
-        for _ in range(50):  # the webhook is registered right after the app listens
+        for _ in range(300):  # the webhook is registered right after the app listens (30 s at most)
             if fake.webhook_url:
                 break
             await asyncio.sleep(0.1)
