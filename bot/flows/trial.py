@@ -16,7 +16,7 @@ from bot.callbacks import BillingEnt, TrialPick
 from bot.filters import When
 from bot.flows.base import Flow, step_screen, unsafe_or
 from bot.flows.billing import remember_chat, start_sign_in
-from bot.flows.phone import own_contact, request_code
+from bot.flows.phone import code_refused, own_contact, request_code
 from bot.screens import trial as screens
 from bot.screens.base import Screen
 from bot.state.states import TrialApp
@@ -117,7 +117,7 @@ async def phone_screen(flow: Flow) -> Screen | None:
 @step_screen(TrialApp.code)
 async def code_screen(flow: Flow) -> Screen | None:
     pending = flow.session.trial.phone_pending
-    return screens.ask_code(flow.tr, pending) if pending and await _form_ready(flow) else None
+    return screens.ask_code(flow.tr, pending, flow.session.code_state) if pending and await _form_ready(flow) else None
 
 
 @step_screen(TrialApp.industry)
@@ -234,10 +234,8 @@ def router() -> Router:
         if result.ok:
             form.contact_phone, form.phone_pending = form.phone_pending, None
             await flow.go(message, next_step(form), notice=tr("phone.verified", phone=mask_phone(form.contact_phone)))
-        elif result.status == "wrong":
-            await flow.again(message, tr("phone.wrong", left=result.attempts_left))
         else:
-            await flow.again(message, tr(f"phone.{result.status}"))
+            await code_refused(message, flow, result)
 
     @r.message(StateFilter(*TEXT_STEPS))
     async def not_text(message: Message, flow: Flow) -> None:
