@@ -43,7 +43,7 @@ async def test_F3_five_wrong_codes_lock_the_code_until_a_new_one_is_sent(esign_h
     # A resend inside the cool-down is refused with the wait...
     esign_harness.clock.advance(seconds=10)
     screen = await buyer.tap("重新发送验证码")
-    assert "请 50 秒后再单击「重新发送验证码」" in screen.text
+    assert "请 50 秒后再试" in screen.text
     assert "验证码已发送至" not in screen.text and "验证码尚未发送" in screen.text  # no code to type yet
     assert esign_harness.sms.count(buyer.phone) == 1
 
