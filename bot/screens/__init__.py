@@ -104,9 +104,17 @@ def chat_payment_rule(tr: Translator, cat: Catalog) -> str:
     takes the editions the catalog marks chat-payable, up to its one per-order limit."""
     chat = [edition_name(tr, e.code) for e in cat.sellable_editions if e.chat_payable]
     web = [edition_name(tr, e.code) for e in cat.sellable_editions if not e.chat_payable]
-    sep = "、" if tr.lang == "zh" else ", "
-    return tr("common.chat_payment_rule", chat_names=sep.join(chat) or "—", web_names=sep.join(web) or "—",
+    return tr("common.chat_payment_rule", chat_names=name_list(tr, chat), web_names=name_list(tr, web),
               limit=format_fen(cat.chat_payment_limit_fen))
+
+
+def name_list(tr: Translator, names: list[str]) -> str:
+    """专业版、旗舰版 / Professional and Flagship."""
+    if not names:
+        return "—"
+    if tr.lang == "zh" or len(names) == 1:
+        return "、".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def catalog(tr: Translator, cat: Catalog) -> Screen:

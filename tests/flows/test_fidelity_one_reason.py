@@ -10,7 +10,7 @@ from tests.test_texts import INTERNAL_ID
 ADMIN = "+8613800138000"
 RULE_ZH = ("在本聊天中只能支付高级版订单，单笔不超过 ¥50,000.00；专业版、旗舰版请单击「购买咨询」由客服指引购买，"
            "或单击「网页端购买」在网页上下单支付。")
-RULE_EN = ("In this chat only Advanced orders can be paid, up to ¥50,000.00 per order; for Professional, Flagship, "
+RULE_EN = ("In this chat only Advanced orders can be paid, up to ¥50,000.00 per order; for Professional and Flagship, "
            "tap «Purchase consultation» and an agent will guide you, or tap «Buy on the web» to order and pay on the web.")
 OTHER_REASONS = ("微信支付限额", "小程序金额限制", "支付限额（单笔", "WeChat Pay limit", "mini-program's payment limit",
                  "payment limit (")
