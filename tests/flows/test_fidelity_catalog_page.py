@@ -170,6 +170,9 @@ async def test_english_the_page_and_the_product_page(esign_harness):
     assert "Contract add-on pack · Buy now" in screen.buttons and "Choose an edition" in screen.buttons
     screen = await buyer.tap("Choose an edition")
     assert "Apply for a trial" in screen.buttons and "Professional · Buy on the web" in screen.buttons
+    screen = await buyer.tap("Professional · Buy on the web")
+    _, web = buyer.telegram.find_button(buyer.id, "Buy on the web")
+    assert (web.get("url") or web["web_app"]["url"]).startswith(esign_harness.app.settings.public_base_url + "/checkout/")
 
     await buyer.send("/start")
     await buyer.tap("Buy a plan")

@@ -78,3 +78,25 @@ async def test_english_the_invoice_names_the_pack_within_telegrams_limit(esign_h
     assert invoice["title"] == "Advanced, 2 yr + 10k pack" and len(invoice["title"]) <= 32
     screen = await buyer.pay()
     assert "Advanced, 2 yr + Contract add-on pack, 10,000" in screen.text
+
+
+async def test_english_home_shows_the_pack_bought_with_the_edition(esign_harness):
+    h = esign_harness
+    await h.enterprise("Example Co.", members={ADMIN: "super_admin"})
+    admin = h.user(lang="en", phone=ADMIN)
+    await admin.send("/start")
+    await admin.tap("Buy a plan")
+    await admin.tap("Buy now")
+    await admin.tap(re.compile("^Advanced"))
+    await admin.tap(re.compile("^1 yr"))
+    await admin.tap("Contract add-on pack, 1,000 · +¥4,000.00")
+    await admin.tap("Buy now")
+    await admin.send("Example Co.")
+    await admin.share_contact()
+    await admin.send(h.sms.last_code(ADMIN))
+    await admin.tap("Submit order")
+    await admin.pay()
+
+    screen = await admin.send("/start")
+
+    assert "Value-added services: contract add-on packs, 1,000 contracts bought" in screen.text
