@@ -174,8 +174,12 @@ def router() -> Router:
         await flow.go(query, Buy.pack)
 
     @r.callback_query(Nav.filter(F.to == "review"), StateFilter(Buy.enterprise_name))
-    async def back_to_review(query: CallbackQuery, flow: Flow) -> None:
-        await flow.go(query, Buy.review)
+    async def back_from_name(query: CallbackQuery, flow: Flow) -> None:
+        """Back to where the name was asked from: 订单确认 (修改企业名称), else 产品选购页."""
+        if flow.session.phone and flow.session.enterprise_name:
+            await to_confirmation(query, flow)
+        else:
+            await flow.go(query, Buy.review)
 
     @r.callback_query(StateFilter(Buy.review), BuyAction.filter(F.action == "buy_now"))
     async def buy_now(query: CallbackQuery, flow: Flow) -> None:

@@ -21,6 +21,9 @@ async def test_the_confirmation_fixes_a_typo_and_the_order_carries_the_fix(esign
 
     screen = await buyer.tap("修改企业名称")
     assert "首次购买请补充企业名称" in screen.text and f"当前填写：{TYPO}" in screen.text
+    screen = await buyer.tap("返回")  # changed my mind: back to the confirmation, as it was
+    assert "订单确认" in screen.text and f"企业名称：{TYPO}" in screen.text
+    await buyer.tap("修改企业名称")
     screen = await buyer.send(ENTERPRISE_NAME)
 
     assert "订单确认" in screen.text and f"企业名称：{ENTERPRISE_NAME}" in screen.text  # the phone is kept
