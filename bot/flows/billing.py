@@ -208,8 +208,8 @@ async def signed_in(event: Message | CallbackQuery, flow: Flow, notice: str) -> 
             session.billing = BillingCart(enterprise_id=ent.id)
             await flow.go(event, Billing.enterprise, notice=notice)
             return
-    if pressed is not None and pressed.action == "trial":
-        session.trial = TrialForm()
+    if pressed is not None and pressed.action.startswith("trial"):  # "trial_<edition>": chosen before
+        session.trial = TrialForm(edition=pressed.action.removeprefix("trial_") if "_" in pressed.action else None)
         await flow.go(event, TrialApp.enterprise, notice=notice)
         return
     joined = await flow.app.enterprises.for_phone(session.phone or "")

@@ -33,8 +33,8 @@ def faq(tr: Translator, cat: Catalog, faq_url: str) -> Screen:
 
 def editions(tr: Translator, cat: Catalog) -> Screen:
     """版本详情页 (R9, and 购买套餐's 选购版本): each edition with its 立即购买 — in chat for
-    the chat-payable ones, otherwise 网页端购买 through the bot's own checkout (R2) — and
-    申请试用 (R14)."""
+    the chat-payable ones, otherwise 网页端购买 through the bot's own checkout (R2) — and its
+    申请试用 (R14: the edition chosen here, the enterprise and the one chance checked there)."""
     from bot.callbacks import BillingEnt
     from bot.screens.billing import NONE
 
@@ -46,10 +46,10 @@ def editions(tr: Translator, cat: Catalog) -> Screen:
                         contracts=f"{ed.contracts_per_year:,}"))
         lines.append(tr(f"info.edition_about_{ed.code}"))
         key = "info.buy_button" if ed.chat_payable else "info.web_button"
-        rows.append([button(tr(key, name=name), InfoPage(page=f"buy_{ed.code}"))])
+        rows.append([button(tr(key, name=name), InfoPage(page=f"buy_{ed.code}")),
+                     button(tr("info.trial_button", name=name), BillingEnt(action=f"trial_{ed.code}", ent=NONE))])
     lines += ["", tr("info.editions_chat_only", reason=chat_payment_rule(tr, cat))]
-    rows += [[button(tr("info.btn_trial"), BillingEnt(action="trial", ent=NONE))],
-             [button(tr("btn.consult"), Nav(to="consult"))]]
+    rows.append([button(tr("btn.consult"), Nav(to="consult"))])
     return Screen("\n".join(lines), inline(*rows, nav_row(tr)))
 
 

@@ -91,7 +91,7 @@ async def test_R9_a_user_with_no_enterprise_sees_about_the_enterprise_editions_w
     assert "在本聊天中只能支付高级版订单" in screen.text
     assert "高级版 · 立即购买" in screen.buttons
     assert not any(b.startswith(("专业版 · 立即购买", "旗舰版 · 立即购买")) for b in screen.buttons)
-    user.expect_buttons("购买咨询", "专业版 · 网页端购买", "旗舰版 · 网页端购买", "申请试用")
+    user.expect_buttons("购买咨询", "专业版 · 网页端购买", "旗舰版 · 网页端购买", "旗舰版 · 申请试用")
     screen = await user.tap("高级版 · 立即购买")  # R10: on to 1–3 years, then the add-on pack
     assert "请选择购买时长" in screen.text
     await user.tap(re.compile("^2年"))

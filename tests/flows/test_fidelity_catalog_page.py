@@ -40,8 +40,8 @@ async def test_the_page_carries_renewal_upgrade_services_and_the_edition_details
 
     screen = await buyer.tap("选购版本")  # 版本详情页
     assert "高级版：¥4,800.00/年" in screen.text and "旗舰版" in screen.text
-    assert {"高级版 · 立即购买", "专业版 · 网页端购买", "旗舰版 · 网页端购买", "申请试用"} <= set(screen.buttons)
-    screen = await buyer.tap("申请试用")  # the trial asks who is applying first
+    assert {"高级版 · 立即购买", "专业版 · 网页端购买", "旗舰版 · 网页端购买", "专业版 · 申请试用"} <= set(screen.buttons)
+    screen = await buyer.tap("专业版 · 申请试用")  # the trial asks who is applying first
     assert "验证手机号" in screen.text
     said_nothing_internal(buyer)
 
@@ -169,7 +169,7 @@ async def test_english_the_page_and_the_product_page(esign_harness):
     assert screen.buttons[:3] == ["Buy now", "Renew edition", "Upgrade edition"]
     assert "Contract add-on pack · Buy now" in screen.buttons and "Choose an edition" in screen.buttons
     screen = await buyer.tap("Choose an edition")
-    assert "Apply for a trial" in screen.buttons and "Professional · Buy on the web" in screen.buttons
+    assert "Flagship · Apply for a trial" in screen.buttons and "Professional · Buy on the web" in screen.buttons
     screen = await buyer.tap("Professional · Buy on the web")
     _, web = buyer.telegram.find_button(buyer.id, "Buy on the web")
     assert (web.get("url") or web["web_app"]["url"]).startswith(esign_harness.app.settings.public_base_url + "/checkout/")
@@ -191,3 +191,39 @@ async def test_review_step_survives_a_stray_message(esign_harness):
     await to_review(buyer)
     screen = await buyer.send("你好")
     assert screen.text.startswith("请使用下方按钮进行选择。") and "产品选购" in screen.text
+
+
+async def test_the_edition_chosen_on_the_details_page_is_the_one_applied_for(esign_harness):
+    """选购版本 → 版本详情页 → choose the edition and 申请试用 (the vendor's guide)."""
+    _, admin = await signed_in_admin(esign_harness)  # on 高级版
+    await admin.send("/start")
+    await admin.tap("购买套餐")
+    await admin.tap("选购版本")
+
+    screen = await admin.tap("旗舰版 · 申请试用")
+
+    assert "请确认申请版本" in screen.text and "试用版本：旗舰版" in screen.text
+    assert "确认申请旗舰版试用" in screen.buttons
+    await admin.send("/start")
+    await admin.tap("购买套餐")
+    await admin.tap("选购版本")
+    screen = await admin.tap("高级版 · 申请试用")  # not above the edition in effect: the ones that are
+    answer = esign_harness.fed[-1].callback_query.id
+    assert "只能申请高于当前生效版本的版本试用" in screen.text and answer in esign_harness.telegram.callback_answers
+    assert "试用专业版（7 天）" in screen.buttons
+
+
+async def test_english_a_trial_from_the_details_page(esign_harness):
+    h = esign_harness
+    await h.enterprise_on(ENTERPRISE_NAME, "advanced", expires_in_days=200, members={ADMIN: "super_admin"})
+    admin = h.user(lang="en", phone=ADMIN)
+    await admin.send("/start")
+    await admin.tap("Buy a plan")
+    await admin.tap("Choose an edition")
+    await admin.tap("Professional · Apply for a trial")
+    await admin.share_contact()  # who applies: the phone first, then straight to that edition
+    screen = await admin.send(h.sms.last_code(ADMIN))
+    assert ENTERPRISE_NAME in screen.buttons[0]
+    screen = await admin.tap(screen.buttons[0])
+    assert "Please confirm the edition" in screen.text and "Trial: Professional, 7 days" in screen.text
+    assert "Confirm the Professional trial" in screen.buttons
