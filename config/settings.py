@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     # the supervisor's stop timeout (systemd TimeoutStopSec, docker stop -t / stop_grace_period).
     shutdown_grace_seconds: float = Field(default=25.0, gt=0, le=600)
 
-    # Where purchases the chat cannot take are finished (R2, R4): the vendor's web purchase page.
-    web_purchase_url: str = "https://qian.tencent.com/#/pricing"
+    # 企业认证指引: the vendor's guide shown wherever an unverified buyer is told to verify.
+    enterprise_verification_guide_url: str = "https://cloud.tencent.com/document/product/1323/58758"
 
     # The business data: editions, prices, quotas, packs, services, the chat payment limit.
     catalog_path: Path = DEFAULT_CATALOG_PATH

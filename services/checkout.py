@@ -315,8 +315,19 @@ class WebCheckout:
             return None
         if link.buyer == PERSONAL:
             phone = link.verified_phone or link.pending_phone
-            return Buyer(PERSONAL, phone) if phone else None
+            if not phone:
+                return None
+            return Buyer(PERSONAL, phone, await self._secured_by(link, link.verified_phone))
         return next((b for b in await self.buyers(link) if b.key == link.buyer), None)
+
+    async def _secured_by(self, link: CheckoutLink, phone: str | None) -> Enterprise | None:
+        """R3, R19: a phone typed on the page (the chat knew none) and verified here that is the
+        安全手机 of one verified enterprise: the purchase is that enterprise's, delivered to it at
+        payment and priced on what it has (R18), not left to be bound."""
+        if phone is None or link.phone or link.enterprise_id:
+            return None
+        secured = [e for e in await self._enterprises.for_phone(phone) if e.verified and e.security_phone == phone]
+        return secured[0] if len(secured) == 1 else None
 
     def verified(self, link: CheckoutLink) -> bool:
         return link.verified_phone is not None

@@ -313,6 +313,16 @@ class PhoneCodeService:
         log.info("code.wrong phone=%s left=%s", _Masked(phone), left)
         return VerifyResult(status="wrong" if left > 0 else "too_many", attempts_left=left)
 
+    async def live(self, user_id: int, phone: str) -> bool:
+        """Whether `user_id` holds a code for `phone` that can still be typed (sent, not used,
+        not expired, tries left): a cool-down then means "type the code you have"."""
+        phone = normalize_phone(phone)
+        code_key = keys.code(phone, user_id)
+        status, _ = await self._try(keys=[code_key, code_key, keys.phone_owners(phone)],
+                                    args=[repr(self.clock.now().timestamp()), self.policy.max_attempts, "0", "", "", "",
+                                          str(user_id), self.policy.proof_days * DAY])
+        return status in ("peek", b"peek")
+
     async def cooldown_left(self, user_id: int, phone: str) -> int:
         """Seconds until `user_id` may ask for a new code to `phone` (0 = now), by the resend
         cool-down alone; the phone's and the user's limits are not included."""

@@ -145,6 +145,10 @@ def _deliver_edition(enterprise: Enterprise, order: Order, catalog: Catalog, now
     enterprise.edition = bought.code
     enterprise.expires_at = expiry
     enterprise.contracts_left += order.contracts
+    packs = sum(pack.contracts for line in order.lines if line.kind == "pack"
+                for pack in [catalog.pack(line.code)] if pack is not None)
+    if packs:  # 合同加量包 bought with the edition: shown with the enterprise's services (首页)
+        enterprise.services[CONTRACT_PACK] = enterprise.services.get(CONTRACT_PACK, 0) + packs
     enterprise.delivered_orders.append(order.id)
     return conversion
 

@@ -21,6 +21,7 @@ async def buy_until_confirmation(buyer, *, years: int = 1) -> None:
     await buyer.tap(ADVANCED)
     await buyer.tap(re.compile(rf"^{years}年"))
     await buyer.tap("不加购合同加量包")
+    await buyer.tap("立即购买")
     await buyer.send("深圳示例科技有限公司")
     await buyer.share_contact()
     await buyer.send_code()
@@ -81,6 +82,7 @@ async def test_share_contact_and_the_sms_outbox(esign_harness):
     await buyer.tap(ADVANCED)
     await buyer.tap(re.compile("^1年"))
     await buyer.tap("不加购合同加量包")
+    await buyer.tap("立即购买")
     screen = await buyer.send("深圳示例科技有限公司")
     assert "📱 分享我的手机号" in screen.keyboard  # the reply keyboard
     screen = await buyer.share_contact()  # their own phone, as the 📱 button sends it
@@ -95,7 +97,7 @@ async def test_share_contact_and_the_sms_outbox(esign_harness):
 async def test_share_someone_elses_contact(esign_harness):
     buyer = esign_harness.user()
     await buyer.send("/start")
-    for label in ("购买套餐", "立即购买", ADVANCED, re.compile("^1年"), "不加购合同加量包"):
+    for label in ("购买套餐", "立即购买", ADVANCED, re.compile("^1年"), "不加购合同加量包", "立即购买"):
         await buyer.tap(label)
     await buyer.send("深圳示例科技有限公司")
     screen = await buyer.share_contact("+8613700000000", own=False)

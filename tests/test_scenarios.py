@@ -223,11 +223,11 @@ def play(record: Path, before_code: str, after_code: str) -> str:
 
 async def test_a_recorded_playground_session_replays(tmp_path, redis):
     record = tmp_path / "session.yaml"
-    # 购买套餐 → 立即购买 → 高级版 → 1年 → no pack → name → share phone; then a wrong code, the
-    # code, 提交订单, pay: the demo user is the demo enterprise's super admin, so it is delivered
-    # to it at once (R19); then 我的订单.
-    output = play(record, "1\n1\n1\n1\n1\n深圳示例科技有限公司\n/contact\n", "1\n/pay\n2\n")
-    assert "支付成功，已发货" in output and f"Recorded 13 steps to {record}" in output
+    # 购买套餐 → 立即购买 → 高级版 → 1年 → no pack → 立即购买 → name → share phone; then a wrong
+    # code, the code, 提交订单, pay: the demo user is the demo enterprise's super admin, so it is
+    # delivered to it at once (R19); then 我的订单.
+    output = play(record, "1\n1\n1\n1\n1\n1\n深圳示例科技有限公司\n/contact\n", "1\n/pay\n2\n")
+    assert "支付成功，已发货" in output and f"Recorded 14 steps to {record}" in output
     text = record.read_text(encoding="utf-8")
     assert "  - wrong_code\n" in text and "  - code\n" in text and "  - pay\n" in text
     assert not re.search(r"o[0-9a-f]{12}|\d{4}-\d{2}-\d{2}", text)  # no order id, no date

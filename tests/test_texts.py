@@ -1,6 +1,7 @@
 """Locale texts (config/texts.py, config/locales/*.toml)."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -47,6 +48,51 @@ def test_every_shipped_template_formats_with_its_placeholders():
         for key, template in table.items():
             values = dict.fromkeys(placeholders(template), "X")
             texts.for_lang(lang)(key, **values)  # no KeyError, no IndexError
+
+
+# A rule or flow id of docs/rules.md (R7, F3, also in full-width brackets) or a test id: the project's own words,
+# never the user's or the agent's.
+INTERNAL_ID = re.compile(r"(?<![A-Za-z0-9])(?:R|F)\d{1,2}(?![0-9])|test_[a-z0-9_]+")
+URL = re.compile(r"https?://\S+")  # a link's random token may hold "-R5x"; links are no words
+
+
+def names_an_internal_id(text: str) -> bool:
+    return INTERNAL_ID.search(URL.sub("", text)) is not None
+
+
+SAMPLES = {"name": "深圳示例科技有限公司", "phone": "+86*******8000", "order_id": "o0123456789ab",
+           "total": "¥4,800.00", "amount": "¥4,800.00", "url": "https://example.com/checkout/abc",
+           "minutes": "30", "seconds": "60", "days": "7", "years": "2", "left": "3", "contracts": "600"}
+
+
+def rendered_texts() -> list[tuple[str, str, str]]:
+    """Every text of every locale (config/locales/*.toml, zh and en), filled in with sample values."""
+    texts = Texts.load()
+    found = []
+    for lang, table in texts.tables.items():
+        tr = texts.for_lang(lang)
+        for key, template in table.items():
+            values = {name: SAMPLES.get(name, "示例" if lang == "zh" else "sample") for name in placeholders(template)}
+            found.append((lang, key, tr(key, **values)))
+    return found
+
+
+def test_no_rendered_text_names_a_rule_or_test_id():
+    rendered = rendered_texts()
+    assert {lang for lang, _, _ in rendered} == {"zh", "en"} and len(rendered) > 1000
+    leaks = [f"{lang}: {key}: {text!r}" for lang, key, text in rendered if names_an_internal_id(text)]
+    assert leaks == []
+
+
+@pytest.mark.parametrize("text", ["合同加量包：暂不可购买（R7）", "cannot be paid in chat (R2)", "see F3", "test_buy_advanced"])
+def test_the_internal_id_pattern_catches_what_leaked_before(text):
+    assert names_an_internal_id(text)
+
+
+@pytest.mark.parametrize("text", ["¥19,800.00", "签署报告 1,000 份", "RFC", "R&D", "F-Droid",
+                                  "http://127.0.0.1:8080/checkout/ab-R5x_F3"])
+def test_the_internal_id_pattern_leaves_ordinary_text_alone(text):
+    assert not names_an_internal_id(text)
 
 
 def test_the_shipped_files_copied_elsewhere_load_the_same(tmp_path):

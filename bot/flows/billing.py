@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
@@ -16,7 +18,7 @@ from bot.callbacks import BillingEnt, BillingGo
 from bot.filters import When
 from bot.flows.base import Flow, step_screen
 from bot.flows.payment import offer_payment
-from bot.flows.phone import request_code
+from bot.flows.phone import code_refused, request_code
 from bot.screens import billing as screens
 from bot.screens.base import Screen
 from bot.state.states import Billing, TrialApp
@@ -49,13 +51,57 @@ async def current_enterprise(flow: Flow) -> Enterprise | None:
     return ent if ent is not None and phone and phone in ent.members else None
 
 
+class Entry(Protocol):
+    """What a purchase for an enterprise does first, once the enterprise is known."""
+
+    def __call__(self, event: Message | CallbackQuery, flow: Flow, ent: Enterprise, action: str, *,
+                 notice: str | None = None, callback_answer: CallbackAnswer | None = None) -> Awaitable[None]: ...
+
+
+# 购买套餐's 版本续费, 版本升级 and each service's 立即购买 name no enterprise: the flows register
+# here what they do once it is known (after the phone is verified, or the enterprise chosen).
+ENTRIES: dict[str, Entry] = {}
+
+
+def entry(kind: str) -> Callable[[Entry], Entry]:
+    def register(enter: Entry) -> Entry:
+        ENTRIES[kind] = enter
+        return enter
+    return register
+
+
+def entry_for(action: str) -> Entry | None:
+    return ENTRIES.get(action.split("_", 1)[0])  # "svc_contract_pack" → the "svc" entry
+
+
+async def resolve_enterprise(event: Message | CallbackQuery, flow: Flow, action: str, *,
+                             notice: str | None = None) -> Enterprise | None:
+    """The enterprise a 购买套餐 purchase is for: the phone's only one; a choice among several;
+    none joined: said so, with 了解企业版服务 and 企业认证指引."""
+    joined = await flow.phone_enterprises()
+    if len(joined) == 1:
+        ent = joined[0]
+        if flow.session.billing.enterprise_id != ent.id:
+            flow.session.billing = BillingCart(enterprise_id=ent.id)
+        return ent
+    if not joined:
+        await flow.go(event, Billing.no_enterprise, notice=notice)
+    else:
+        flow.session.billing = BillingCart(resume=BillingEnt(action=action, ent=screens.NONE).pack())
+        await flow.go(event, Billing.pick, notice=notice)
+    return None
+
+
 async def open_enterprise(query: CallbackQuery, flow: Flow, pressed: BillingEnt,
                           callback_answer: CallbackAnswer) -> Enterprise | None:
     """A billing button naming an enterprise: it must be one the user's verified phone joined.
-    Without a verified phone (a new conversation, an old reminder) the phone is verified first."""
+    Without a verified phone (a new conversation, an old reminder) the phone is verified first;
+    one naming none (购买套餐) is for the phone's enterprise."""
     if not flow.session.phone:
         await start_sign_in(query, flow, pressed)
         return None
+    if pressed.ent == screens.NONE and entry_for(pressed.action) is not None:
+        return await resolve_enterprise(query, flow, pressed.action)
     ent_id = pressed.ent
     ent = await flow.app.enterprises.get(ent_id) if ent_id != screens.NONE else None
     if ent is None or flow.session.phone not in ent.members:
@@ -69,16 +115,20 @@ async def open_enterprise(query: CallbackQuery, flow: Flow, pressed: BillingEnt,
     return ent
 
 
-async def may_buy(query: CallbackQuery, flow: Flow, ent: Enterprise, callback_answer: CallbackAnswer) -> bool:
+async def may_buy(event: Message | CallbackQuery, flow: Flow, ent: Enterprise,
+                  callback_answer: CallbackAnswer | None, *, notice: str | None = None) -> bool:
     """Buying for an enterprise needs it verified and the user its super or billing admin; the
-    others stay on its billing screen and are told whom to ask."""
+    others stay on its billing screen and are told whom to ask (an alert on a tap, else a notice)."""
     role = ent.role_of(flow.session.phone)
     if ent.verified and role is not None and role.can_buy:
         return True
     text = flow.tr("billing.unverified_note") if not ent.verified else screens.whom_to_ask(flow.tr, ent)
-    callback_answer.text = text[:200]
-    callback_answer.show_alert = True
-    await flow.go(query, Billing.enterprise)
+    if callback_answer is not None:
+        callback_answer.text = text[:200]
+        callback_answer.show_alert = True
+        await flow.go(event, Billing.enterprise, notice=notice)
+    else:
+        await flow.go(event, Billing.enterprise, notice="\n\n".join(filter(None, [notice, text])))
     return False
 
 
@@ -146,14 +196,20 @@ async def signed_in(event: Message | CallbackQuery, flow: Flow, notice: str) -> 
     await remember_chat(flow)
     pressed = BillingEnt.unpack(session.billing.resume) if session.billing.resume else None
     session.billing = BillingCart()
+    enter = entry_for(pressed.action) if pressed is not None else None
+    if pressed is not None and enter is not None and pressed.ent == screens.NONE:  # from 购买套餐
+        ent = await resolve_enterprise(event, flow, pressed.action, notice=notice)
+        if ent is not None:
+            await enter(event, flow, ent, pressed.action, notice=notice)
+        return
     if pressed is not None and pressed.ent != screens.NONE:
         ent = await flow.app.enterprises.get(pressed.ent)
         if ent is not None and session.phone in ent.members:
             session.billing = BillingCart(enterprise_id=ent.id)
             await flow.go(event, Billing.enterprise, notice=notice)
             return
-    if pressed is not None and pressed.action == "trial":
-        session.trial = TrialForm()
+    if pressed is not None and pressed.action.startswith("trial"):  # "trial_<edition>": chosen before
+        session.trial = TrialForm(edition=pressed.action.removeprefix("trial_") if "_" in pressed.action else None)
         await flow.go(event, TrialApp.enterprise, notice=notice)
         return
     joined = await flow.app.enterprises.for_phone(session.phone or "")
@@ -185,7 +241,7 @@ async def phone_screen(flow: Flow) -> Screen:
 @step_screen(Billing.code)
 async def code_screen(flow: Flow) -> Screen | None:
     pending = flow.session.billing.phone_pending
-    return screens.ask_code(flow.tr, pending) if pending else None
+    return screens.ask_code(flow.tr, pending, flow.session.code_state) if pending else None
 
 
 @step_screen(Billing.enterprise)
@@ -194,6 +250,15 @@ async def enterprise_screen(flow: Flow) -> Screen | None:
     if ent is None:
         return None
     return screens.enterprise(flow.tr, ent, flow.app.catalog, flow.app.clock.now(), flow.session.phone)
+
+
+@step_screen(Billing.pick)
+async def pick_screen(flow: Flow) -> Screen | None:
+    resume, phone = flow.session.billing.resume, flow.session.phone
+    joined = await flow.phone_enterprises()
+    if not (resume and phone and joined):
+        return None
+    return screens.pick_enterprise(flow.tr, BillingEnt.unpack(resume).action, joined, phone)
 
 
 @step_screen(Billing.no_enterprise)
@@ -247,10 +312,8 @@ def router() -> Router:
         if result.ok:
             flow.session.phone, cart.phone_pending = cart.phone_pending, None
             await signed_in(message, flow, tr("phone.verified", phone=mask_phone(flow.session.phone)))
-        elif result.status == "wrong":
-            await flow.again(message, tr("phone.wrong", left=result.attempts_left))
         else:
-            await flow.again(message, tr(f"phone.{result.status}"))
+            await code_refused(message, flow, result)
 
     @r.message(StateFilter(Billing.phone, Billing.code))
     async def not_text(message: Message, flow: Flow) -> None:

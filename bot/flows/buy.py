@@ -50,6 +50,14 @@ async def pack_screen(flow: Flow) -> Screen | None:
     return screens.choose_pack(flow.tr, flow.app.catalog, cart) if cart.edition and cart.years else None
 
 
+@step_screen(Buy.review)
+async def review_screen(flow: Flow) -> Screen | None:
+    cart = flow.session.cart
+    if not (cart.edition and cart.years and cart.pack_chosen):
+        return None
+    return screens.review(flow.tr, flow.app.catalog, cart, quote(flow.app.catalog, cart))
+
+
 @step_screen(Buy.web_only)
 async def web_only_screen(flow: Flow) -> Screen | None:
     app, cart = flow.app, flow.session.cart
@@ -67,7 +75,7 @@ async def web_only_screen(flow: Flow) -> Screen | None:
 
 @step_screen(Buy.enterprise_name)
 async def enterprise_name_screen(flow: Flow) -> Screen:
-    return screens.ask_enterprise_name(flow.tr)
+    return screens.ask_enterprise_name(flow.tr, flow.session.enterprise_name)
 
 
 @step_screen(Buy.target)
@@ -82,10 +90,12 @@ async def target_screen(flow: Flow) -> Screen | None:
 @step_screen(Buy.confirm)
 async def confirm_screen(flow: Flow) -> Screen | None:
     session = flow.session
-    if not (session.cart.pack_chosen and session.phone and session.enterprise_name):
+    if not (session.cart.pack_chosen and session.phone):
         return None
     target = await chosen_enterprise(flow)
     if target is None:
+        if not session.enterprise_name:
+            return None
         return screens.confirm(flow.tr, quote(flow.app.catalog, session.cart), session.enterprise_name, session.phone)
     now = flow.app.clock.now()
     plan = plan_purchase(flow.app.catalog, session.cart, target, now)
@@ -146,7 +156,7 @@ def router() -> Router:
         flow.session.cart.pack_chosen = False
         await flow.go(query, Buy.years if edition.chat_payable else Buy.web_only)
 
-    @r.callback_query(Nav.filter(F.to == "years"), StateFilter(Buy.pack))
+    @r.callback_query(Nav.filter(F.to == "years"), StateFilter(Buy.pack, Buy.review))
     async def back_to_years(query: CallbackQuery, flow: Flow) -> None:
         await flow.go(query, Buy.years)
 
@@ -159,9 +169,38 @@ def router() -> Router:
         flow.session.cart.years = callback_data.years
         await flow.go(query, Buy.pack)
 
-    @r.callback_query(Nav.filter(F.to == "pack"), StateFilter(Buy.enterprise_name))
+    @r.callback_query(Nav.filter(F.to == "pack"), StateFilter(Buy.review, Buy.enterprise_name))
     async def back_to_pack(query: CallbackQuery, flow: Flow) -> None:
         await flow.go(query, Buy.pack)
+
+    @r.callback_query(Nav.filter(F.to == "review"), StateFilter(Buy.enterprise_name))
+    async def back_from_name(query: CallbackQuery, flow: Flow) -> None:
+        """Back to where the name was asked from: 订单确认 (修改企业名称), else 产品选购页."""
+        if flow.session.phone and flow.session.enterprise_name:
+            await to_confirmation(query, flow)
+        else:
+            await flow.go(query, Buy.review)
+
+    @r.callback_query(StateFilter(Buy.review), BuyAction.filter(F.action == "buy_now"))
+    async def buy_now(query: CallbackQuery, flow: Flow) -> None:
+        """产品选购页's 立即购买 → 信息补充页 (企业名称, 验证手机号), or straight on when known."""
+        if not quote(flow.app.catalog, flow.session.cart).chat_payable:
+            await flow.go(query, Buy.web_only)
+        elif flow.session.phone is None and flow.session.enterprise_name is None:
+            await flow.go(query, Buy.enterprise_name)
+        else:
+            await continue_to_phone(query, flow)
+
+    @r.callback_query(StateFilter(Buy.confirm), BuyAction.filter(F.action == "name"))
+    async def change_name(query: CallbackQuery, flow: Flow) -> None:
+        await flow.go(query, Buy.enterprise_name)  # 修改企业名称: a typo is fixed here
+
+    @r.callback_query(StateFilter(Buy.enterprise_name), BuyAction.filter(F.action == "keep_name"))
+    async def keep_name(query: CallbackQuery, flow: Flow) -> None:
+        if flow.session.enterprise_name is None:
+            await flow.again(query)
+            return
+        await continue_to_phone(query, flow)
 
     @r.callback_query(StateFilter(Buy.pack), PickPack.filter())
     async def pick_pack(query: CallbackQuery, callback_data: PickPack, flow: Flow,
@@ -172,12 +211,7 @@ def router() -> Router:
             return
         cart = flow.session.cart
         cart.pack, cart.pack_chosen = code, True
-        if not quote(flow.app.catalog, cart).chat_payable:
-            await flow.go(query, Buy.web_only)
-        elif flow.session.enterprise_name is None:
-            await flow.go(query, Buy.enterprise_name)
-        else:
-            await continue_to_phone(query, flow)
+        await flow.go(query, Buy.review if quote(flow.app.catalog, cart).chat_payable else Buy.web_only)
 
     @r.message(StateFilter(Buy.enterprise_name), When(F.text))
     async def enterprise_name(message: Message, flow: Flow) -> None:
@@ -186,7 +220,10 @@ def router() -> Router:
         except TextRefused as refused:
             await flow.again(message, flow.tr(unsafe_or(refused, "buy.name_invalid")))
             return
-        flow.session.enterprise_name = name
+        session = flow.session
+        session.enterprise_name, session.name_draft = name, True
+        if session.buy_for != OTHER:
+            session.buy_for = None  # an enterprise found by the old name: found again by the new one
         await continue_to_phone(message, flow)
 
     @r.callback_query(StateFilter(Buy.target), BuyFor.filter())
@@ -196,12 +233,12 @@ def router() -> Router:
             await refuse_stale(query, flow, callback_answer)  # not an enterprise this phone joined
             return
         flow.session.buy_for = callback_data.ent
-        await flow.go(query, Buy.confirm)
+        await to_confirmation(query, flow)
 
     @r.callback_query(StateFilter(Buy.confirm), BuyFor.filter(F.ent == OTHER))
     async def for_another(query: CallbackQuery, flow: Flow) -> None:
         flow.session.buy_for = OTHER
-        await flow.go(query, Buy.confirm)
+        await to_confirmation(query, flow)
 
     @r.callback_query(StateFilter(Buy.confirm), BuyAction.filter(F.action == "target"))
     async def change_target(query: CallbackQuery, flow: Flow) -> None:
@@ -235,24 +272,33 @@ def router() -> Router:
             order, _ = await create_order(query, flow, q, name, delivered_to, upgrade)
         await offer_payment(query, flow, order)  # the invoice first: if it fails, the confirmation stays
         session.new_cart()  # the next purchase starts from a fresh cart
+        session.name_draft = False  # an order used the name: it is kept for the next purchase (R11)
 
     return r
 
 
 async def to_confirmation(event: Message | CallbackQuery, flow: Flow, *, notice: str | None = None) -> None:
     """The phone is verified: whom the purchase is for (R18, R19), then 订单确认. An enterprise
-    named as typed is taken without asking; with none joined, it is bound after payment."""
+    named as typed is taken without asking, and so is the one verified enterprise an admin buys
+    for when no name was typed; with none joined, it is bound after payment, and that needs
+    the enterprise name (信息补充页)."""
     session = flow.session
     targets = await verified_enterprises(flow)
-    if session.buy_for == OTHER or any(e.id == session.buy_for for e in targets):
-        await flow.go(event, Buy.confirm, notice=notice)
+    if not (session.buy_for == OTHER or any(e.id == session.buy_for for e in targets)):
+        named = [e for e in targets if name_key(e.name) == name_key(session.enterprise_name or "")]
+        if not targets:
+            session.buy_for = OTHER
+        elif len(named) == 1:
+            session.buy_for = named[0].id
+        elif session.enterprise_name is None and len(targets) == 1 and can_buy_for(targets[0], session.phone):
+            session.buy_for = targets[0].id  # 更换购买企业 on the confirmation
+        else:
+            await flow.go(event, Buy.target, notice=notice)
+            return
+    if session.buy_for == OTHER and session.enterprise_name is None:
+        await flow.go(event, Buy.enterprise_name, notice=notice)
         return
-    named = [e for e in targets if name_key(e.name) == name_key(session.enterprise_name or "")]
-    if not targets or len(named) == 1:
-        session.buy_for = named[0].id if named else OTHER
-        await flow.go(event, Buy.confirm, notice=notice)
-    else:
-        await flow.go(event, Buy.target, notice=notice)
+    await flow.go(event, Buy.confirm, notice=notice)
 
 
 async def create_order(query: CallbackQuery, flow: Flow, q: Quote, enterprise_name: str | None,

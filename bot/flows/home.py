@@ -24,6 +24,8 @@ def router() -> Router:
 
     @r.message(CommandStart())
     async def start(message: Message, flow: Flow) -> None:
+        if flow.session.name_draft:  # a name no order used yet: starting over forgets it
+            flow.session.enterprise_name, flow.session.name_draft = None, False
         await remember_chat(flow)  # the billing reminders go to the chats of a verified phone
         await flow.go(message, None)
 

@@ -13,7 +13,8 @@ from bot.screens.base import Screen
 from bot.state.states import Buy, Info
 
 FAQ_URL = "https://cloud.tencent.com/document/product/1323/71859"  # 定价与购买常见问题 (the guide's link)
-PAGES = {"refund": Info.refund, "invoice": Info.invoice, "faq": Info.faq, "editions": Info.editions}
+PAGES = {"refund": Info.refund, "invoice": Info.invoice, "faq": Info.faq, "editions": Info.editions,
+         "verify": Info.verify}
 
 
 @step_screen(Info.refund)
@@ -33,7 +34,12 @@ async def faq_screen(flow: Flow) -> Screen:
 
 @step_screen(Info.editions)
 async def editions_screen(flow: Flow) -> Screen:
-    return screens.editions(flow.tr, flow.app.catalog, flow.app.settings.web_purchase_url)
+    return screens.editions(flow.tr, flow.app.catalog)
+
+
+@step_screen(Info.verify)
+async def verify_screen(flow: Flow) -> Screen:
+    return screens.verify_guide(flow.tr, flow.app.settings.enterprise_verification_guide_url)
 
 
 def router() -> Router:
@@ -45,14 +51,15 @@ def router() -> Router:
 
     @r.callback_query(InfoPage.filter(F.page.startswith("buy_")))
     async def buy(query: CallbackQuery, callback_data: InfoPage, flow: Flow, callback_answer: CallbackAnswer) -> None:
-        """立即购买 from the edition details: the purchase of F2 with the edition chosen (R9, R10)."""
+        """立即购买 from the edition details: the purchase of F2 with the edition chosen (R9, R10);
+        an edition the chat cannot take goes to 购买咨询 / 网页端购买 (R2), as 版本选购 does."""
         edition = flow.app.catalog.edition(callback_data.page.removeprefix("buy_"))
-        if edition is None or not edition.sellable or not edition.chat_payable:
+        if edition is None or not edition.sellable:
             callback_answer.text = flow.tr("error.stale")
             await flow.again(query)
             return
         flow.session.new_cart()
         flow.session.cart.edition = edition.code
-        await flow.go(query, Buy.years)
+        await flow.go(query, Buy.years if edition.chat_payable else Buy.web_only)
 
     return r

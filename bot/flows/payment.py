@@ -18,6 +18,7 @@ from bot.runtime.logs import bind as bind_log
 from bot.runtime.metrics import ORDERS, PAYMENTS
 from bot.screens.billing import line_label, order_label
 from bot.state.states import Billing, Buy
+from config.texts import Translator
 from services.orders import STARS, Order
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
         return
     await bot.send_invoice(
         chat_id=order.chat_id,
-        title=tr("pay.invoice_title", label=order_label(tr, order))[:TITLE_MAX],
+        title=invoice_title(tr, order),
         description=tr("pay.invoice_description", order_id=order.id, items=" + ".join(labels),
                        contracts=f"{order.contracts:,}")[:DESCRIPTION_MAX],
         payload=order.id,
@@ -58,6 +59,13 @@ async def send_invoice(bot: Bot, order: Order, flow: Flow) -> None:
         currency=order.currency,
         prices=[LabeledPrice(label=label, amount=line.amount_fen) for label, line in zip(labels, order.lines, strict=True)],
     )
+
+
+def invoice_title(tr: Translator, order: Order) -> str:
+    """What is bought, add-on pack included, in Telegram's 32 characters: with the brand when it
+    fits, else the short label alone."""
+    full = tr("pay.invoice_title", label=order_label(tr, order))
+    return full if len(full) <= TITLE_MAX else order_label(tr, order, short=True)[:TITLE_MAX]
 
 
 async def send_stars_invoice(bot: Bot, order: Order, flow: Flow, labels: list[str]) -> None:
@@ -68,13 +76,13 @@ async def send_stars_invoice(bot: Bot, order: Order, flow: Flow, labels: list[st
     tr = flow.tr
     await bot.send_invoice(
         chat_id=order.chat_id,
-        title=tr("pay.invoice_title", label=order_label(tr, order))[:TITLE_MAX],
+        title=invoice_title(tr, order),
         description=tr("pay.invoice_description", order_id=order.id, items=" + ".join(labels),
                        contracts=f"{order.contracts:,}")[:DESCRIPTION_MAX],
         payload=order.id,
         provider_token="",
         currency=STARS,
-        prices=[LabeledPrice(label=tr("pay.invoice_title", label=order_label(tr, order))[:LABEL_MAX],
+        prices=[LabeledPrice(label=invoice_title(tr, order)[:LABEL_MAX],
                              amount=order.total_stars)],
     )
 

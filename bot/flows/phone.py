@@ -16,6 +16,7 @@ from bot.flows.buy import to_confirmation
 from bot.runtime.metrics import CODES
 from bot.screens.base import Screen
 from bot.state.states import Buy, Menu, Phone
+from services.codes import VerifyResult
 from services.phones import InvalidPhone, mask_phone, normalize_phone
 from services.sms import SmsDeliveryError
 
@@ -28,7 +29,7 @@ async def number_screen(flow: Flow) -> Screen:
 @step_screen(Phone.code)
 async def code_screen(flow: Flow) -> Screen | None:
     pending = flow.session.phone_pending
-    return screens.ask_code(flow.tr, pending) if pending else None
+    return screens.ask_code(flow.tr, pending, flow.session.code_state) if pending else None
 
 
 def is_label(key: str) -> Callable[[Message, AppContext], Awaitable[bool]]:
@@ -43,8 +44,8 @@ def router() -> Router:
 
     @r.message(StateFilter(Phone.number), When(F.text), is_label("btn.back"))
     async def back(message: Message, flow: Flow) -> None:
-        await flow.close_keyboard(message, flow.tr("btn.back"))
-        await flow.go(message, Buy.pack)
+        # Back to 企业名称, the step before (the reply keyboard goes with a word, not "返回").
+        await flow.go(message, Buy.enterprise_name)
 
     @r.message(StateFilter(Phone.number), When(F.text), is_label("btn.contact"))
     async def contact(message: Message, flow: Flow) -> None:  # R17, from the reply keyboard
@@ -74,10 +75,8 @@ def router() -> Router:
             session.phone, session.phone_pending = session.phone_pending, None
             session.chat_noted = session.chat_mark(tr.lang)  # noted by the code check itself
             await to_confirmation(message, flow, notice=tr("phone.verified", phone=mask_phone(session.phone)))
-        elif result.status == "wrong":
-            await flow.again(message, tr("phone.wrong", left=result.attempts_left))
         else:
-            await flow.again(message, tr(f"phone.{result.status}"))
+            await code_refused(message, flow, result)
 
     @r.callback_query(StateFilter(Phone.code), PhoneAction.filter(F.action == "resend"))
     async def resend(query: CallbackQuery, flow: Flow) -> None:
@@ -115,6 +114,22 @@ def own_contact(message: Message) -> bool:
     return contact is not None and message.from_user is not None and contact.user_id == message.from_user.id
 
 
+async def code_refused(message: Message, flow: Flow, result: VerifyResult) -> None:
+    """A code that did not verify, said once and truly (every flow's code step): a wrong one
+    with the tries left; a dead one (too many tries, expired, none sent) turns the step into
+    "get a new code", never a prompt to type one."""
+    tr, status = flow.tr, result.status
+    if status == "wrong":
+        await flow.again(message, tr("phone.wrong", left=result.attempts_left))
+    elif status in ("too_many", "expired", "no_code"):
+        flow.session.code_state = "dead"
+        await flow.again(message, tr(f"phone.{status}"))
+    elif flow.session.code_state in ("dead", "waiting"):
+        await flow.again(message)  # no code to type: the step already says what to do
+    else:
+        await flow.again(message, tr("phone.malformed"))
+
+
 async def request_code(event: Message | CallbackQuery, flow: Flow, phone: str, *, number_step: State,
                        code_step: State, remember: Callable[[str], None], proven: bool = False) -> None:
     """F3's send step, shared by every flow that verifies a phone (purchase, 费用管理, trial):
@@ -134,7 +149,15 @@ async def request_code(event: Message | CallbackQuery, flow: Flow, phone: str, *
     CODES.labels(result.status).inc()
     if result.sent or result.status == "cooldown":
         remember(phone)
-        notice = None if result.sent else tr("phone.cooldown", seconds=result.retry_after)
+        notice = None
+        if result.sent:
+            flow.session.code_state = "sent"
+        elif await flow.app.codes.live(flow.user_id, phone):  # the code sent before still works
+            flow.session.code_state = "sent"
+            notice = tr("phone.cooldown_live", seconds=result.retry_after)
+        else:
+            flow.session.code_state = "waiting"
+            notice = tr("phone.cooldown", seconds=result.retry_after)
         await flow.go(event, code_step, notice=notice)
     elif result.status == "phone_limit":
         await flow.go(event, number_step, notice=tr("phone.phone_limit", minutes=-(-result.retry_after // 60)))

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.types import CallbackQuery
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick
 from bot.flows.base import Flow, step_screen
-from bot.flows.billing import current_enterprise, may_buy, new_purchase, open_enterprise, submit_order
+from bot.flows.billing import current_enterprise, entry, may_buy, new_purchase, open_enterprise, submit_order
 from bot.screens import billing as screens
 from bot.screens.base import Screen
 from bot.state.states import Billing
 from services.billing import BillingRefused, renewal_quote
-from services.enterprises import FREE_EDITION
+from services.enterprises import FREE_EDITION, Enterprise
 
 
 @step_screen(Billing.renew_years)
@@ -41,7 +41,16 @@ async def confirm_screen(flow: Flow) -> Screen | None:
         q = renewal_quote(flow.app.catalog, ent.paid_edition(now), cart.years)
     except BillingRefused:
         return screens.nothing_to_renew(flow.tr, ent)
-    return screens.renew_confirm(flow.tr, ent, q, now, flow.session.phone)
+    return screens.renew_confirm(flow.tr, flow.app.catalog, ent, q, now, flow.session.phone)
+
+
+@entry("renew")
+async def enter(event: Message | CallbackQuery, flow: Flow, ent: Enterprise, action: str, *,
+                notice: str | None = None, callback_answer: CallbackAnswer | None = None) -> None:
+    if not await may_buy(event, flow, ent, callback_answer, notice=notice):
+        return
+    new_purchase(flow, ent, "renewal").edition = ent.paid_edition(flow.app.clock.now())
+    await flow.go(event, Billing.renew_years, notice=notice)
 
 
 def router() -> Router:
@@ -50,10 +59,8 @@ def router() -> Router:
     @r.callback_query(BillingEnt.filter(F.action == "renew"))
     async def start(query: CallbackQuery, callback_data: BillingEnt, flow: Flow, callback_answer: CallbackAnswer) -> None:
         ent = await open_enterprise(query, flow, callback_data, callback_answer)
-        if ent is None or not await may_buy(query, flow, ent, callback_answer):
-            return
-        new_purchase(flow, ent, "renewal").edition = ent.paid_edition(flow.app.clock.now())
-        await flow.go(query, Billing.renew_years)
+        if ent is not None:
+            await enter(query, flow, ent, "renew", callback_answer=callback_answer)
 
     # The confirmation shows the years again when the edition changed under it.
     @r.callback_query(StateFilter(Billing.renew_years, Billing.renew_confirm), BillingPick.filter(F.what == "years"))

@@ -16,7 +16,7 @@ from bot.callbacks import BillingEnt, TrialPick
 from bot.filters import When
 from bot.flows.base import Flow, step_screen, unsafe_or
 from bot.flows.billing import remember_chat, start_sign_in
-from bot.flows.phone import own_contact, request_code
+from bot.flows.phone import code_refused, own_contact, request_code
 from bot.screens import trial as screens
 from bot.screens.base import Screen
 from bot.state.states import TrialApp
@@ -117,7 +117,7 @@ async def phone_screen(flow: Flow) -> Screen | None:
 @step_screen(TrialApp.code)
 async def code_screen(flow: Flow) -> Screen | None:
     pending = flow.session.trial.phone_pending
-    return screens.ask_code(flow.tr, pending) if pending and await _form_ready(flow) else None
+    return screens.ask_code(flow.tr, pending, flow.session.code_state) if pending and await _form_ready(flow) else None
 
 
 @step_screen(TrialApp.industry)
@@ -158,25 +158,27 @@ def router() -> Router:
     filling = StateFilter(TrialApp.name, TrialApp.phone, TrialApp.code, TrialApp.industry, TrialApp.volume,
                           TrialApp.review)
 
-    @r.callback_query(BillingEnt.filter(F.action == "trial"))
+    # "trial", or "trial_<edition>" from the edition details (版本详情页: the edition chosen there).
+    @r.callback_query(BillingEnt.filter(F.action.startswith("trial")))
     async def start(query: CallbackQuery, callback_data: BillingEnt, flow: Flow, callback_answer: CallbackAnswer) -> None:
         if not flow.session.phone:  # who is applying is known from the verified phone
             await start_sign_in(query, flow, callback_data)
             return
         await remember_chat(flow)
+        wanted = wanted_edition(callback_data.action)
         if callback_data.ent == NONE:
             joined = [e for e in await flow.app.enterprises.for_phone(flow.session.phone) if e.verified]
             if len(joined) != 1:
-                flow.session.trial = TrialForm()
+                flow.session.trial = TrialForm(edition=wanted)
                 await flow.go(query, TrialApp.enterprise)
                 return
             callback_data = BillingEnt(action="trial", ent=joined[0].id)
-        await choose(query, flow, callback_data.ent, callback_answer)
+        await choose(query, flow, callback_data.ent, callback_answer, wanted)
 
     @r.callback_query(StateFilter(TrialApp.enterprise), TrialPick.filter(F.field == "enterprise"))
     async def pick_enterprise(query: CallbackQuery, callback_data: TrialPick, flow: Flow,
                               callback_answer: CallbackAnswer) -> None:
-        await choose(query, flow, callback_data.value, callback_answer)
+        await choose(query, flow, callback_data.value, callback_answer, flow.session.trial.edition)
 
     @r.callback_query(StateFilter(TrialApp.edition, TrialApp.confirm), TrialPick.filter(F.field == "edition"))
     async def pick_edition(query: CallbackQuery, callback_data: TrialPick, flow: Flow,
@@ -234,10 +236,8 @@ def router() -> Router:
         if result.ok:
             form.contact_phone, form.phone_pending = form.phone_pending, None
             await flow.go(message, next_step(form), notice=tr("phone.verified", phone=mask_phone(form.contact_phone)))
-        elif result.status == "wrong":
-            await flow.again(message, tr("phone.wrong", left=result.attempts_left))
         else:
-            await flow.again(message, tr(f"phone.{result.status}"))
+            await code_refused(message, flow, result)
 
     @r.message(StateFilter(*TEXT_STEPS))
     async def not_text(message: Message, flow: Flow) -> None:
@@ -307,7 +307,15 @@ def router() -> Router:
     return r
 
 
-async def choose(query: CallbackQuery, flow: Flow, ent_id: str, callback_answer: CallbackAnswer) -> None:
+def wanted_edition(action: str) -> str | None:
+    """The edition a trial button names ("trial_professional"), if any."""
+    return action.removeprefix("trial_") if action.startswith("trial_") else None
+
+
+async def choose(query: CallbackQuery, flow: Flow, ent_id: str, callback_answer: CallbackAnswer,
+                 wanted: str | None = None) -> None:
+    """The enterprise is chosen: the edition named before, when it may be tried, goes straight
+    to its confirmation (the one chance); otherwise the editions offered, or why none is."""
     ent = await flow.app.enterprises.get(ent_id)
     if ent is None or flow.session.phone not in ent.members:
         callback_answer.text = flow.tr("billing.not_member")
@@ -315,7 +323,14 @@ async def choose(query: CallbackQuery, flow: Flow, ent_id: str, callback_answer:
         await flow.again(query)
         return
     flow.session.trial = TrialForm(enterprise_id=ent.id)
-    await flow.go(query, TrialApp.edition)  # the editions offered, or why none is
+    reason = refusal_of(flow, ent, wanted) if wanted is not None else None
+    if wanted is not None and reason is None:
+        flow.session.trial.edition = wanted
+        await flow.go(query, TrialApp.confirm)
+        return
+    # Not that edition (the screen says why when nothing can be tried at all).
+    notice = flow.tr("trial.alert_not_higher") if reason == "not_higher" else None
+    await flow.go(query, TrialApp.edition, notice=notice)
 
 
 async def take_phone(message: Message, flow: Flow, raw: str, *, proven: bool = False) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.types import CallbackQuery
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick
 from bot.flows.base import Flow, step_screen
-from bot.flows.billing import current_enterprise, may_buy, new_purchase, open_enterprise, submit_order
+from bot.flows.billing import current_enterprise, entry, may_buy, new_purchase, open_enterprise, submit_order
 from bot.screens import billing as screens
 from bot.screens.base import Screen
 from bot.state.states import Billing
@@ -56,8 +56,8 @@ async def confirm_screen(flow: Flow) -> Screen | None:
         return None
     now, phone = flow.app.clock.now(), flow.session.phone
     if isinstance(priced, Quote):  # from 体验版: a first edition
-        return screens.new_edition_confirm(flow.tr, ent, priced, now, phone)
-    return screens.upgrade_confirm(flow.tr, ent, priced, phone)
+        return screens.new_edition_confirm(flow.tr, flow.app.catalog, ent, priced, now, phone)
+    return screens.upgrade_confirm(flow.tr, flow.app.catalog, ent, priced, phone)
 
 
 def price(flow: Flow, ent: Enterprise) -> UpgradeQuote | Quote | None:
@@ -74,16 +74,23 @@ def price(flow: Flow, ent: Enterprise) -> UpgradeQuote | Quote | None:
     return upgrade_quote(cat, current, cart.edition, ent.expires_at, now)
 
 
+@entry("upgrade")
+async def enter(event: Message | CallbackQuery, flow: Flow, ent: Enterprise, action: str, *,
+                notice: str | None = None, callback_answer: CallbackAnswer | None = None) -> None:
+    if not await may_buy(event, flow, ent, callback_answer, notice=notice):
+        return
+    new_purchase(flow, ent, "upgrade")
+    await flow.go(event, Billing.upgrade_edition, notice=notice)
+
+
 def router() -> Router:
     r = Router(name="upgrade")
 
     @r.callback_query(BillingEnt.filter(F.action == "upgrade"))
     async def start(query: CallbackQuery, callback_data: BillingEnt, flow: Flow, callback_answer: CallbackAnswer) -> None:
         ent = await open_enterprise(query, flow, callback_data, callback_answer)
-        if ent is None or not await may_buy(query, flow, ent, callback_answer):
-            return
-        new_purchase(flow, ent, "upgrade")
-        await flow.go(query, Billing.upgrade_edition)
+        if ent is not None:
+            await enter(query, flow, ent, "upgrade", callback_answer=callback_answer)
 
     # A step may show an earlier step's screen when the enterprise changed under it: the
     # earlier step's buttons are taken at the later steps too.

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.types import CallbackQuery
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick
 from bot.flows.base import Flow, step_screen
-from bot.flows.billing import current_enterprise, may_buy, new_purchase, open_enterprise, submit_order
+from bot.flows.billing import current_enterprise, entry, may_buy, new_purchase, open_enterprise, submit_order
 from bot.screens import billing as screens
 from bot.screens.base import Screen
 from bot.state.states import Billing
@@ -71,7 +71,39 @@ async def confirm_screen(flow: Flow) -> Screen | None:
     q = priced(flow, ent)
     if q is None:
         return await option_screen(flow)
-    return screens.service_confirm(flow.tr, ent, q, flow.app.clock.now(), flow.session.phone)
+    return screens.service_confirm(flow.tr, flow.app.catalog, ent, q, flow.app.clock.now(), flow.session.phone)
+
+
+async def choose_service(event: Message | CallbackQuery, flow: Flow, ent: Enterprise, code: str, *,
+                         notice: str | None = None, callback_answer: CallbackAnswer | None = None) -> None:
+    """A service's 立即购买: its options, or why it cannot be bought (R6–R8) and what unlocks it."""
+    a = availability(code, ent.paid_edition(flow.app.clock.now()), verified=ent.verified)
+    if not a.available:
+        why = flow.tr("value_added.locked_alert", name=screens.service_name(flow.tr, a.service),
+                      reason=flow.tr(f"value_added.reason_{a.reason}"), unlock=flow.tr(f"value_added.how_{a.unlock}"))
+        if callback_answer is not None:
+            callback_answer.text, callback_answer.show_alert = why[:200], True
+            await flow.go(event, Billing.services, notice=notice)
+        else:
+            await flow.go(event, Billing.services, notice="\n\n".join(filter(None, [notice, why])))
+        return
+    if not await may_buy(event, flow, ent, callback_answer, notice=notice):
+        return
+    cart = flow.session.billing
+    cart.kind, cart.service, cart.option, cart.years = "service", a.service, None, None
+    await flow.go(event, Billing.service_option, notice=notice)
+
+
+@entry("svc")
+async def enter(event: Message | CallbackQuery, flow: Flow, ent: Enterprise, action: str, *,
+                notice: str | None = None, callback_answer: CallbackAnswer | None = None) -> None:
+    """From 购买套餐: the service's own 立即购买 (action svc_<service>)."""
+    code = action.removeprefix("svc_")
+    new_purchase(flow, ent, "service")
+    if code not in SERVICES:
+        await flow.go(event, Billing.services, notice=notice)
+        return
+    await choose_service(event, flow, ent, code, notice=notice, callback_answer=callback_answer)
 
 
 def router() -> Router:
@@ -87,6 +119,13 @@ def router() -> Router:
         new_purchase(flow, ent, "service")  # every member may look; buying is checked on choosing
         await flow.go(query, Billing.services)
 
+    @r.callback_query(BillingEnt.filter(F.action.startswith("svc_")))
+    async def start_service(query: CallbackQuery, callback_data: BillingEnt, flow: Flow,
+                            callback_answer: CallbackAnswer) -> None:
+        ent = await open_enterprise(query, flow, callback_data, callback_answer)
+        if ent is not None:
+            await enter(query, flow, ent, callback_data.action, callback_answer=callback_answer)
+
     @r.callback_query(in_flow, BillingPick.filter(F.what == "service"))
     async def pick_service(query: CallbackQuery, callback_data: BillingPick, flow: Flow,
                            callback_answer: CallbackAnswer) -> None:
@@ -95,19 +134,7 @@ def router() -> Router:
             callback_answer.text = flow.tr("error.stale")
             await flow.again(query)
             return
-        a = availability(callback_data.code, ent.paid_edition(flow.app.clock.now()), verified=ent.verified)
-        if not a.available:  # R6–R8: the reason, and what unlocks it
-            callback_answer.text = flow.tr("value_added.locked_alert", name=screens.service_name(flow.tr, a.service),
-                                           reason=flow.tr(f"value_added.reason_{a.reason}"),
-                                           unlock=flow.tr(f"value_added.how_{a.unlock}"))[:200]
-            callback_answer.show_alert = True
-            await flow.go(query, Billing.services)
-            return
-        if not await may_buy(query, flow, ent, callback_answer):
-            return
-        cart = flow.session.billing
-        cart.kind, cart.service, cart.option, cart.years = "service", a.service, None, None
-        await flow.go(query, Billing.service_option)
+        await choose_service(query, flow, ent, callback_data.code, callback_answer=callback_answer)
 
     @r.callback_query(choosing, BillingPick.filter(F.what == "option"))
     async def pick_option(query: CallbackQuery, callback_data: BillingPick, flow: Flow,

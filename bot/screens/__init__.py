@@ -95,7 +95,31 @@ def home(tr: Translator, enterprises: list[Enterprise], now: datetime) -> Screen
 # 购买套餐 → 版本选购 (F2) ---------------------------------------------------------------
 
 
+def chat_payment_rule(tr: Translator, cat: Catalog) -> str:
+    """Why an edition cannot be paid in chat (R2): one text, the same on every screen. The chat
+    takes the editions the catalog marks chat-payable, up to its one per-order limit."""
+    chat = [edition_name(tr, e.code) for e in cat.sellable_editions if e.chat_payable]
+    web = [edition_name(tr, e.code) for e in cat.sellable_editions if not e.chat_payable]
+    return tr("common.chat_payment_rule", chat_names=name_list(tr, chat), web_names=name_list(tr, web),
+              limit=format_fen(cat.chat_payment_limit_fen))
+
+
+def name_list(tr: Translator, names: list[str]) -> str:
+    """专业版、旗舰版 / Professional and Flagship."""
+    if not names:
+        return "—"
+    if tr.lang == "zh" or len(names) == 1:
+        return "、".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def catalog(tr: Translator, cat: Catalog) -> Screen:
+    """购买套餐, as the mini-program's page: 立即购买 (版本选购), 版本续费, 版本升级, each
+    value-added service with its 立即购买, and 选购版本 (the edition details, with 申请试用)."""
+    from bot.callbacks import BillingEnt, InfoPage
+    from bot.screens.billing import NONE, service_name
+    from services.value_added import SERVICES
+
     lines = [tr("catalog.title")]
     for ed in cat.sellable_editions:
         lines.append(tr("catalog.edition_line", name=edition_name(tr, ed.code),
@@ -104,8 +128,22 @@ def catalog(tr: Translator, cat: Catalog) -> Screen:
         lines.append(tr("catalog.packs_title"))
         for pack in cat.addon_packs:
             lines.append(tr("catalog.pack_line", name=pack_name(tr, pack.code), price=format_fen(pack.price_fen)))
-    lines.append(tr("catalog.chat_limit_note", limit=format_fen(cat.chat_payment_limit_fen)))
-    markup = inline([button(tr("btn.buy_now"), Nav(to="buy"))], nav_row(tr))
+    lines.append("\n" + chat_payment_rule(tr, cat))
+    lines.append(tr("catalog.services_title"))
+    lines += [tr("catalog.service_line", name=service_name(tr, code), about=tr(f"value_added.about_{code}"))
+              for code in SERVICES]
+    lines.append(tr("catalog.trial_line", days=cat.trial_days))
+    lines.append(tr("catalog.enterprise_note"))
+    services = [button(tr("value_added.buy_button", name=service_name(tr, code)),
+                       BillingEnt(action=f"svc_{code}", ent=NONE)) for code in SERVICES]
+    markup = inline(
+        [button(tr("btn.buy_now"), Nav(to="buy"))],
+        [button(tr("billing.btn_renew"), BillingEnt(action="renew", ent=NONE)),
+         button(tr("billing.btn_upgrade"), BillingEnt(action="upgrade", ent=NONE))],
+        services[:2], services[2:],
+        [button(tr("catalog.btn_editions"), InfoPage(page="editions"))],
+        nav_row(tr),
+    )
     return Screen("\n".join(lines), markup)
 
 
@@ -142,8 +180,29 @@ def choose_pack(tr: Translator, cat: Catalog, cart: Cart) -> Screen:
 # web_only (R2): bot/screens/checkout.py, with the web checkout link.
 
 
-def ask_enterprise_name(tr: Translator) -> Screen:
-    return Screen(tr("buy.name_prompt"), inline(nav_row(tr, back="pack")))
+def review(tr: Translator, cat: Catalog, cart: Cart, q: Quote) -> Screen:
+    """产品选购页: what was chosen, priced, and its own 立即购买 (→ 信息补充页)."""
+    ed = cat.edition(cart.edition or "")
+    assert ed is not None
+    text = tr("buy.review", edition=edition_name(tr, ed.code), per_year=f"{ed.contracts_per_year:,}",
+              years=cart.years, pack=pack_name(tr, cart.pack), contracts=f"{q.contracts:,}",
+              total=format_fen(q.total_fen))
+    markup = inline(
+        [button(tr("btn.buy_now"), BuyAction(action="buy_now"))],
+        [button(tr("buy.change_years"), Nav(to="years")), button(tr("buy.change_pack"), Nav(to="pack"))],
+        [button(tr("buy.choose_other"), Nav(to="buy"))],
+        nav_row(tr),
+    )
+    return Screen(text, markup)
+
+
+def ask_enterprise_name(tr: Translator, current: str | None = None) -> Screen:
+    """信息补充页: the enterprise name; one typed before can be kept or typed anew."""
+    if current is None:
+        return Screen(tr("buy.name_prompt"), inline(nav_row(tr, back="review")))
+    text = tr("buy.name_prompt") + "\n\n" + tr("buy.name_current", name=current)
+    return Screen(text, inline([button(tr("buy.keep_name", name=current), BuyAction(action="keep_name"))],
+                               nav_row(tr, back="review")))
 
 
 def confirm(tr: Translator, q: Quote, enterprise_name: str, phone: str) -> Screen:
@@ -162,6 +221,7 @@ def confirm(tr: Translator, q: Quote, enterprise_name: str, phone: str) -> Scree
     ]
     markup = inline(
         [button(tr("btn.submit"), BuyAction(action="submit"))],
+        [button(tr("buy.change_name"), BuyAction(action="name"))],
         [button(tr("buy.choose_other"), Nav(to="buy"))],
         nav_row(tr),
     )
@@ -259,13 +319,26 @@ def ask_phone(tr: Translator) -> Screen:
     return Screen(tr("phone.prompt"), keyboard)
 
 
-def ask_code(tr: Translator, phone: str) -> Screen:
+def code_text(tr: Translator, phone: str, state: str | None) -> str:
+    """The code step's text, true to where the code is (F3): sent (type it), not sent yet (a
+    cool-down), or no longer usable (too many tries, expired): never a prompt for a dead code."""
+    key = {"waiting": "phone.code_waiting", "dead": "phone.code_dead"}.get(state or "", "phone.code_prompt")
+    return tr(key, phone=mask_phone(phone))
+
+
+def ask_code(tr: Translator, phone: str, state: str | None = None) -> Screen:
     markup = inline(
         [button(tr("btn.resend"), PhoneAction(action="resend"))],
         [button(tr("btn.change_phone"), PhoneAction(action="change"))],
         nav_row(tr),
     )
-    return Screen(tr("phone.code_prompt", phone=mask_phone(phone)), markup)
+    return Screen(code_text(tr, phone, state), markup)
+
+
+def verify_guide_row(tr: Translator) -> list[InlineKeyboardButton]:
+    """企业认证指引: wherever an unverified buyer is told to verify (R12, R13)."""
+    from bot.callbacks import InfoPage
+    return [button(tr("info.btn_verify"), InfoPage(page="verify"))]
 
 
 def keyboard_removed(text: str) -> Screen:
@@ -279,13 +352,14 @@ def paid(tr: Translator, order: Order) -> Screen:
     if order.delivery is not None:  # an enterprise's own order, delivered at once (F7–F9)
         from bot.screens import billing
         return billing.delivered(tr, order)
+    from bot.screens.billing import order_label
     text = "\n\n".join([
-        tr("pay.success", order_id=order.id, edition=edition_name(tr, order.edition),
-           years=order.years, total=paid_total(order)),
+        tr("pay.success", order_id=order.id, label=order_label(tr, order), total=paid_total(order)),
         tr("pay.reminder"),
     ])
     markup = inline(
         [button(tr("btn.bind_now"), OrderAction(action="bind", order_id=order.id))],
+        verify_guide_row(tr),
         [button(tr("btn.my_orders"), Nav(to="orders"))],
         nav_row(tr),
     )
@@ -312,13 +386,7 @@ def order_list(tr: Translator, orders: list[Order]) -> Screen:
         return Screen(tr("orders.empty"), inline([button(tr("btn.buy_plan"), Nav(to="catalog"))], nav_row(tr)))
     from bot.screens import billing  # renewal, upgrade and service orders name what they buy
 
-    rows = [
-        [button(billing.order_row(tr, o) if o.kind.value != "edition" or o.for_enterprise else
-                tr("orders.row", edition=edition_name(tr, o.edition), years=o.years,
-                   total=format_fen(o.total_fen), status=status_label(tr, o)),
-                OrderAction(action="view", order_id=o.id))]
-        for o in orders
-    ]
+    rows = [[button(billing.order_row(tr, o), OrderAction(action="view", order_id=o.id))] for o in orders]
     return Screen(tr("orders.title"), inline(*rows, nav_row(tr)))
 
 
@@ -353,6 +421,7 @@ def order_detail(tr: Translator, order: Order, enterprise: Enterprise | None, no
         lines.append(tr("orders.detail_term_over", end=local_date(term_ends, tr)))
     elif order.status is OrderStatus.PAID:
         rows.append([button(tr("btn.bind_now"), OrderAction(action="bind", order_id=order.id))])
+        rows.append(verify_guide_row(tr))
         lines.append(tr("pay.reminder"))
     if order.status in (OrderStatus.PAID, OrderStatus.BOUND):  # R16: 开具发票, by customer service
         rows.append([button(tr("support.btn_invoice"), SupportAction(action="invoice", ref=order.id))])
@@ -373,7 +442,7 @@ def bind_choose(tr: Translator, order: Order, enterprises: list[Enterprise], pho
     note = "\n" + tr("bind.unverified_note", names="、".join(unverified)) if unverified else ""
     if not verified:
         text = tr("bind.none", phone=mask_phone(phone)) + note
-        return Screen(text, inline([button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
+        return Screen(text, inline(verify_guide_row(tr), [button(tr("btn.my_orders"), Nav(to="orders"))], nav_row(tr)))
     bindable = [e for e in verified if e.id not in problems]
     lines = [tr("bind.choose_title", order_id=order.id) if bindable else tr("bind.none_bindable", order_id=order.id)]
     for e in verified:
@@ -413,8 +482,8 @@ def bind_no_phone(tr: Translator, order: Order) -> Screen:
 
 
 def bind_confirm(tr: Translator, order: Order, enterprise: Enterprise) -> Screen:
-    text = tr("bind.confirm", order_id=order.id, edition=edition_name(tr, order.edition),
-              years=order.years, name=enterprise.name)
+    from bot.screens.billing import order_label
+    text = tr("bind.confirm", order_id=order.id, label=order_label(tr, order), name=enterprise.name)
     markup = inline(
         [button(tr("btn.confirm_bind"), BindConfirm(order_id=order.id, enterprise_id=enterprise.id))],
         [button(tr("btn.back"), OrderAction(action="bind", order_id=order.id))],

@@ -9,7 +9,17 @@ from datetime import datetime
 from aiogram.types import InlineKeyboardButton
 
 from bot.callbacks import BillingEnt, BillingGo, BillingPick, InfoPage, Nav
-from bot.screens import edition_name, local_date, local_time, nav_row, pack_name, status_label
+from bot.screens import (
+    chat_payment_rule,
+    code_text,
+    edition_name,
+    local_date,
+    local_time,
+    nav_row,
+    pack_name,
+    status_label,
+    verify_guide_row,
+)
 from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.billing import UpgradeQuote, days_left
@@ -49,8 +59,9 @@ def line_label(tr: Translator, line: QuoteLine) -> str:
     return line.code
 
 
-def order_label(tr: Translator, order: Order) -> str:
-    """What an order buys, in a few words (我的订单 rows, invoices, the delivery screen)."""
+def order_label(tr: Translator, order: Order, *, short: bool = False) -> str:
+    """What an order buys, in a few words (我的订单 rows, invoices, the delivery screen); `short`
+    names an add-on pack briefly (the invoice title's 32 characters)."""
     if order.kind is OrderKind.RENEWAL:
         return tr("billing.label_renewal", name=edition_name(tr, order.edition), years=order.years)
     if order.kind is OrderKind.UPGRADE:
@@ -58,7 +69,11 @@ def order_label(tr: Translator, order: Order) -> str:
         return tr("billing.label_upgrade", source=edition_name(tr, source), name=edition_name(tr, order.edition))
     if order.kind is OrderKind.SERVICE:
         return "、".join(line_label(tr, line) for line in order.lines)
-    return tr("buy.line_edition", name=edition_name(tr, order.edition), years=order.years)
+    label = tr("buy.line_edition", name=edition_name(tr, order.edition), years=order.years)
+    if not order.pack:
+        return label
+    pack = tr(f"pack_short.{order.pack}") if short and tr.has(f"pack_short.{order.pack}") else pack_name(tr, order.pack)
+    return tr("buy.label_with_pack", label=label, pack=pack)
 
 
 def order_row(tr: Translator, order: Order) -> str:
@@ -124,6 +139,8 @@ def enterprise(tr: Translator, ent: Enterprise, cat: Catalog, now: datetime, pho
         [button(tr("billing.btn_value_added"), BillingEnt(action="services", ent=ent.id))],
         [button(tr("billing.btn_trial"), BillingEnt(action="trial", ent=ent.id))],
     ]
+    if not ent.verified:
+        rows.append(verify_guide_row(tr))
     return Screen("\n".join(lines), inline(*rows, nav_row(tr)))
 
 
@@ -132,18 +149,26 @@ def ask_phone(tr: Translator) -> Screen:
     return Screen(tr("billing.phone_prompt"), inline(nav_row(tr)))
 
 
-def ask_code(tr: Translator, phone: str) -> Screen:
+def ask_code(tr: Translator, phone: str, state: str | None = None) -> Screen:
     markup = inline(
         [button(tr("btn.resend"), BillingGo(action="resend"))],
         [button(tr("btn.change_phone"), BillingGo(action="change"))],
         nav_row(tr),
     )
-    return Screen(tr("phone.code_prompt", phone=mask_phone(phone)), markup)
+    return Screen(code_text(tr, phone, state), markup)
+
+
+def pick_enterprise(tr: Translator, action: str, enterprises: list[Enterprise], phone: str) -> Screen:
+    """From 购买套餐: which of the phone's enterprises 版本续费 / 版本升级 / a service is for."""
+    rows = [[button(e.name, BillingEnt(action=action, ent=e.id))] for e in enterprises]
+    return Screen(tr("billing.pick_enterprise", phone=mask_phone(phone)),
+                  inline(*rows, [button(tr("btn.buy_plan"), Nav(to="catalog"))], nav_row(tr)))
 
 
 def no_enterprise(tr: Translator, phone: str) -> Screen:
     markup = inline(
         [button(tr("billing.btn_about_enterprise"), InfoPage(page="editions"))],
+        verify_guide_row(tr),
         [button(tr("btn.buy_plan"), Nav(to="catalog"))],
         nav_row(tr),
     )
@@ -182,7 +207,17 @@ def renew_years(tr: Translator, ent: Enterprise, cat: Catalog, now: datetime) ->
     return Screen(text, inline(*rows, back_row(tr, ent), nav_row(tr)))
 
 
-def renew_confirm(tr: Translator, ent: Enterprise, q: Quote, now: datetime, phone: str | None) -> Screen:
+def pay_where(tr: Translator, cat: Catalog, q: Quote, web_key: str = "billing.pay_where_web") -> str:
+    """Where the order is paid; off the chat, why (the one reason, or the per-order limit)."""
+    if q.chat_payable:
+        return tr("billing.pay_where_chat")
+    edition = cat.edition(q.edition) if q.kind != "service" else None  # a service names it for the record only
+    reason = (chat_payment_rule(tr, cat) if edition is not None and not edition.chat_payable
+              else tr("billing.web_why_limit"))
+    return tr(web_key, reason=reason, name=edition_name(tr, q.edition or ""))
+
+
+def renew_confirm(tr: Translator, cat: Catalog, ent: Enterprise, q: Quote, now: datetime, phone: str | None) -> Screen:
     lines = [
         tr("renew.confirm_title"),
         tr("billing.confirm_enterprise", name=ent.name),
@@ -194,7 +229,7 @@ def renew_confirm(tr: Translator, ent: Enterprise, q: Quote, now: datetime, phon
     ]
     if phone:
         lines.append(tr("buy.confirm_phone", phone=mask_phone(phone)))
-    lines += ["", tr("billing.pay_where_chat" if q.chat_payable else "billing.pay_where_web"), tr("buy.confirm_note")]
+    lines += ["", pay_where(tr, cat, q), tr("buy.confirm_note")]
     markup = inline(
         [button(tr("btn.submit"), BillingGo(action="submit"))],
         [button(tr("renew.other_years"), BillingEnt(action="renew", ent=ent.id))],
@@ -260,7 +295,7 @@ def upgrade_calculation(tr: Translator, u: UpgradeQuote) -> list[str]:
     ]
 
 
-def upgrade_confirm(tr: Translator, ent: Enterprise, u: UpgradeQuote, phone: str | None) -> Screen:
+def upgrade_confirm(tr: Translator, cat: Catalog, ent: Enterprise, u: UpgradeQuote, phone: str | None) -> Screen:
     lines = [
         tr("upgrade.confirm_title"),
         tr("billing.confirm_enterprise", name=ent.name),
@@ -272,7 +307,7 @@ def upgrade_confirm(tr: Translator, ent: Enterprise, u: UpgradeQuote, phone: str
     ]
     if phone:
         lines.append(tr("buy.confirm_phone", phone=mask_phone(phone)))
-    lines += ["", tr("billing.pay_where_chat" if u.chat_payable else "upgrade.pay_where_web"), tr("buy.confirm_note")]
+    lines += ["", pay_where(tr, cat, u.quote(), "upgrade.pay_where_web"), tr("buy.confirm_note")]
     markup = inline(
         [button(tr("btn.submit"), BillingGo(action="submit"))],
         [button(tr("upgrade.other_edition"), BillingEnt(action="upgrade", ent=ent.id))],
@@ -282,7 +317,8 @@ def upgrade_confirm(tr: Translator, ent: Enterprise, u: UpgradeQuote, phone: str
     return Screen("\n".join(lines), markup)
 
 
-def new_edition_confirm(tr: Translator, ent: Enterprise, q: Quote, now: datetime, phone: str | None) -> Screen:
+def new_edition_confirm(tr: Translator, cat: Catalog, ent: Enterprise, q: Quote, now: datetime,
+                        phone: str | None) -> Screen:
     """From 体验版: the edition bought for the enterprise, delivered at payment."""
     lines = [
         tr("upgrade.confirm_title"),
@@ -295,7 +331,7 @@ def new_edition_confirm(tr: Translator, ent: Enterprise, q: Quote, now: datetime
     ]
     if phone:
         lines.append(tr("buy.confirm_phone", phone=mask_phone(phone)))
-    lines += ["", tr("billing.pay_where_chat" if q.chat_payable else "upgrade.pay_where_web"), tr("buy.confirm_note")]
+    lines += ["", pay_where(tr, cat, q, "upgrade.pay_where_web"), tr("buy.confirm_note")]
     markup = inline(
         [button(tr("btn.submit"), BillingGo(action="submit"))],
         [button(tr("upgrade.other_edition"), BillingEnt(action="upgrade", ent=ent.id))],
@@ -329,7 +365,7 @@ def services(tr: Translator, ent: Enterprise, now: datetime, offers: list[Availa
             lines.append(tr("value_added.available", name=name, about=tr(f"value_added.about_{a.service}")))
             rows.append([button(tr("value_added.buy_button", name=name), BillingPick(what="service", code=a.service))])
         else:
-            lines.append(tr("value_added.unavailable", name=name, rule=a.rule,
+            lines.append(tr("value_added.unavailable", name=name,
                             reason=tr(f"value_added.reason_{a.reason}"), unlock=tr(f"value_added.how_{a.unlock}")))
             rows.append([button(tr("value_added.locked_button", name=name), BillingPick(what="service", code=a.service))])
     if ent.running_trial(now) is not None:
@@ -360,7 +396,8 @@ def service_options(tr: Translator, ent: Enterprise, cat: Catalog, service: str)
                                nav_row(tr)))
 
 
-def service_confirm(tr: Translator, ent: Enterprise, q: Quote, now: datetime, phone: str | None) -> Screen:
+def service_confirm(tr: Translator, cat: Catalog, ent: Enterprise, q: Quote, now: datetime,
+                    phone: str | None) -> Screen:
     line = q.lines[0]
     lines = [
         tr("value_added.confirm_title"),
@@ -377,7 +414,7 @@ def service_confirm(tr: Translator, ent: Enterprise, q: Quote, now: datetime, ph
     lines.append(tr("buy.confirm_total", total=format_fen(q.total_fen)))
     if phone:
         lines.append(tr("buy.confirm_phone", phone=mask_phone(phone)))
-    lines += ["", tr("billing.pay_where_chat" if q.chat_payable else "billing.pay_where_web"), tr("buy.confirm_note")]
+    lines += ["", pay_where(tr, cat, q), tr("buy.confirm_note")]
     markup = inline(
         [button(tr("btn.submit"), BillingGo(action="submit"))],
         [button(tr("value_added.other_service"), BillingEnt(action="services", ent=ent.id))],
@@ -393,7 +430,7 @@ def web_pay(tr: Translator, order: Order, url: str, cat: Catalog) -> Screen:
     """R2, R4: the order is made; the chat cannot take this payment: the link to copy."""
     edition = cat.edition(order.edition) if order.kind is not OrderKind.SERVICE else None
     if edition is not None and not edition.chat_payable:  # 专业版, 旗舰版
-        why = tr("billing.web_why_edition", name=edition_name(tr, order.edition))
+        why = tr("billing.web_why_edition", name=edition_name(tr, order.edition), reason=chat_payment_rule(tr, cat))
     else:
         why = tr("billing.web_why_limit")
     text = tr("billing.web_pay", order_id=order.id, label=order_label(tr, order), total=format_fen(order.total_fen),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, WebAppInfo
 
 from bot.callbacks import Nav
-from bot.screens import edition_name, nav_row
+from bot.screens import chat_payment_rule, edition_name, nav_row
 from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.catalog import Cart, Catalog, format_fen
@@ -23,7 +23,8 @@ def web_only(tr: Translator, cat: Catalog, cart: Cart, url: str, total_fen: int 
     """R2: Professional and Flagship, or a total over the chat limit, are bought elsewhere:
     购买咨询, or 网页端购买 with the cart already in the link; the link is also text to copy (R4)."""
     if total_fen is None:
-        text = tr("buy.web_only_edition", name=edition_name(tr, cart.edition or ""), url=url)
+        text = tr("buy.web_only_edition", name=edition_name(tr, cart.edition or ""), url=url,
+                  reason=chat_payment_rule(tr, cat))
     else:
         text = tr("buy.web_only_total", total=format_fen(total_fen),
                   limit=format_fen(cat.chat_payment_limit_fen), url=url)

@@ -6,7 +6,7 @@ from datetime import datetime
 from aiogram.types import InlineKeyboardButton
 
 from bot.callbacks import BillingEnt, InfoPage, TrialPick
-from bot.screens import edition_name, local_time, nav_row
+from bot.screens import code_text, edition_name, local_time, nav_row, verify_guide_row
 from bot.screens.base import Screen, button, inline
 from bot.screens.billing import whom_to_ask
 from config.texts import Translator
@@ -37,7 +37,8 @@ def no_enterprise(tr: Translator, phone: str, unverified: list[Enterprise]) -> S
     text = tr("trial.no_enterprise", phone=mask_phone(phone))
     if unverified:
         text += "\n" + tr("trial.unverified_names", names="、".join(e.name for e in unverified))
-    return Screen(text, inline([button(tr("billing.btn_about_enterprise"), InfoPage(page="editions"))], nav_row(tr)))
+    return Screen(text, inline([button(tr("billing.btn_about_enterprise"), InfoPage(page="editions"))],
+                               verify_guide_row(tr), nav_row(tr)))
 
 
 def refused(tr: Translator, ent: Enterprise, reason: str) -> Screen:
@@ -53,6 +54,8 @@ def refused(tr: Translator, ent: Enterprise, reason: str) -> Screen:
     rows = [[button(tr("billing.back_to_enterprise"), BillingEnt(action="view", ent=ent.id))]]
     if reason in ("used", "not_higher"):
         rows.insert(0, [button(tr("billing.btn_upgrade"), BillingEnt(action="upgrade", ent=ent.id))])
+    if reason == "not_verified":
+        rows.insert(0, verify_guide_row(tr))
     return Screen(text, inline(*rows, nav_row(tr)))
 
 
@@ -92,13 +95,13 @@ def ask_phone(tr: Translator, form: TrialForm) -> Screen:
     return Screen(text, inline(*_back_to_review(tr, form), nav_row(tr)))
 
 
-def ask_code(tr: Translator, phone: str) -> Screen:
+def ask_code(tr: Translator, phone: str, state: str | None = None) -> Screen:
     markup = inline(
         [button(tr("btn.resend"), TrialPick(field="resend"))],
         [button(tr("btn.change_phone"), TrialPick(field="change"))],
         nav_row(tr),
     )
-    return Screen(_progress(tr, 2) + "\n" + tr("phone.code_prompt", phone=mask_phone(phone)), markup)
+    return Screen(_progress(tr, 2) + "\n" + code_text(tr, phone, state), markup)
 
 
 def choose_industry(tr: Translator, cat: Catalog, form: TrialForm) -> Screen:

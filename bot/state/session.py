@@ -19,8 +19,12 @@ class Session(BaseModel):
     cart: Cart = Cart()
     cart_id: str | None = None  # one order per cart: a double tap cannot make two
     enterprise_name: str | None = None  # R11: asked on the first purchase, then reused
+    name_draft: bool = False  # the name is typed but no order used it yet: /start forgets it
     phone: str | None = None  # verified, E.164
     phone_pending: str | None = None  # waiting for its SMS code
+    # Where the code of the code step is (F3): "sent" (type it), "waiting" (none sent yet: a
+    # cool-down), "dead" (too many tries, expired, none): the step's text follows it.
+    code_state: str | None = None
     chat_noted: str | None = None  # "<phone> <lang>" noted in the phone's chats (reminders), once
     # Whom the purchase is for (R18, R19): an enterprise id the verified phone has joined, or
     # OTHER (an enterprise not verified yet: bound after payment); None until asked.

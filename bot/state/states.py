@@ -11,6 +11,7 @@ class Buy(StatesGroup):  # F2
     edition = State()  # 版本选购
     years = State()
     pack = State()
+    review = State()  # 产品选购页: the choice, priced, and its 立即购买 (→ 信息补充页)
     web_only = State()  # R2: chosen edition or total cannot be paid in chat
     enterprise_name = State()
     target = State()  # R18, R19: which verified enterprise the purchase is for
@@ -44,6 +45,7 @@ class Billing(StatesGroup):  # 费用管理 (F1) and what an enterprise buys for
     services = State()  # 增值服务 (F9)
     service_option = State()
     service_confirm = State()
+    pick = State()  # from 购买套餐: which of the phone's enterprises it is for
     web_pay = State()  # the order is made; it is paid on the web (R2, R4)
     phone = State()  # who is asking: the member's phone (F3's code service), then back to billing
     code = State()
@@ -66,4 +68,5 @@ class Info(StatesGroup):  # information screens from 首页
     refund = State()  # 退费说明 (R5)
     invoice = State()  # 开票说明 (R16)
     faq = State()  # 常见问题
-    editions = State()  # 了解企业版服务 (R9)
+    editions = State()  # 了解企业版服务 / 选购版本: the edition details (R9)
+    verify = State()  # 企业认证指引

@@ -335,6 +335,7 @@ class LoadTest:
             await tap("ed:advanced")
             await tap("yr:1")
             await tap("pk:none")
+            await tap("buy:buy_now")
             await message(u.text(buyer.enterprise_name))
             await message(u.contact(buyer.phone), "ph:", also=lambda: buyer.phone in self.sms.codes)
             await message(u.text(self.sms.codes.pop(buyer.phone)), "buy:submit")

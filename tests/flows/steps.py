@@ -34,9 +34,15 @@ async def to_pack(buyer: ChatUser, years: int = 1) -> None:
     await buyer.tap(years_button(years))
 
 
-async def to_enterprise_name(buyer: ChatUser, years: int = 1, pack: str | re.Pattern[str] = NO_PACK) -> None:
+async def to_review(buyer: ChatUser, years: int = 1, pack: str | re.Pattern[str] = NO_PACK) -> None:
+    """产品选购页: the edition, years and pack chosen, with its 立即购买."""
     await to_pack(buyer, years)
     await buyer.tap(pack)
+
+
+async def to_enterprise_name(buyer: ChatUser, years: int = 1, pack: str | re.Pattern[str] = NO_PACK) -> None:
+    await to_review(buyer, years, pack)
+    await buyer.tap("立即购买")
 
 
 async def to_phone(buyer: ChatUser, years: int = 1) -> None:
@@ -91,6 +97,10 @@ async def at_years(h, buyer):
 
 async def at_pack(h, buyer):
     await to_pack(buyer, years=2)
+
+
+async def at_review(h, buyer):
+    await to_review(buyer, years=2)
 
 
 async def at_web_only(h, buyer):

@@ -24,6 +24,8 @@ async def test_whole_advanced_purchase_through_delivery(esign_harness):
     screen = await buyer.tap("2年 · ¥9,600.00")
     assert "合同加量包" in screen.text
     screen = await buyer.tap("合同加量包 1千份 · +¥4,000.00")
+    assert "产品选购" in screen.text and "合计：¥13,600.00" in screen.text
+    screen = await buyer.tap("立即购买")
     assert "企业名称" in screen.text
 
     screen = await buyer.send("深圳示例科技有限公司")
@@ -84,6 +86,7 @@ async def test_the_super_admin_of_a_verified_enterprise_gets_the_purchase_delive
     await buyer.tap("高级版 · ¥4,800.00/年")
     await buyer.tap("2年 · ¥9,600.00")
     await buyer.tap("不加购合同加量包")
+    await buyer.tap("立即购买")
     await buyer.send("深圳示例科技有限公司")
     await buyer.share_contact()
 

@@ -51,7 +51,7 @@ async def test_F1_a_member_without_billing_rights_sees_the_overview_and_is_told_
     member.expect("您的角色：企业成员")
     member.expect(r"请联系：超级管理员 \+86\*{7}8000、计费管理员 \+86\*{7}1111")
 
-    for action in ("版本续费", "升级版本"):
+    for action in ("版本续费", "版本升级"):
         answer = await tap_answer(member, action)
         assert answer["show_alert"] is True and "+86*******8000" in answer["text"]
         member.expect("💼 费用管理")  # still on the enterprise's billing screen
@@ -88,10 +88,10 @@ async def test_R9_a_user_with_no_enterprise_sees_about_the_enterprise_editions_w
     screen = await user.tap("了解企业版服务")
 
     assert "高级版：¥4,800.00/年" in screen.text and "专业版：¥19,800.00/年" in screen.text and "旗舰版" in screen.text
-    assert "聊天内仅可购买高级版" in screen.text
+    assert "在本聊天中只能支付高级版订单" in screen.text
     assert "高级版 · 立即购买" in screen.buttons
     assert not any(b.startswith(("专业版 · 立即购买", "旗舰版 · 立即购买")) for b in screen.buttons)
-    user.expect_buttons("购买咨询", "网页端购买")
+    user.expect_buttons("购买咨询", "专业版 · 网页端购买", "旗舰版 · 网页端购买", "旗舰版 · 申请试用")
     screen = await user.tap("高级版 · 立即购买")  # R10: on to 1–3 years, then the add-on pack
     assert "请选择购买时长" in screen.text
     await user.tap(re.compile("^2年"))

@@ -50,7 +50,7 @@ async def test_R2_R4_renewing_professional_cannot_be_paid_in_chat_the_order_wait
     assert (order.channel, order.kind, order.total_fen) == (Channel.WEB, OrderKind.RENEWAL, 1_980_000)
     url = await h.app.checkout.link_for_order(order)
     assert url in screen.text  # the link to copy
-    assert "由于微信支付限额，专业版需前往网页端购买" in screen.text
+    assert "专业版无法在聊天中支付。在本聊天中只能支付高级版订单" in screen.text
     admin.expect_buttons("网页端购买", "购买咨询")
     assert admin.telegram.invoices(admin.id) == []
     # Paid on the web: delivered to the enterprise at once.
@@ -64,7 +64,7 @@ async def test_R4_experience_has_nothing_to_renew_and_is_offered_the_upgrade(esi
     await open_billing(admin)
     screen = await admin.tap("版本续费")
     assert "当前为体验版，无需续费" in screen.text
-    screen = await admin.tap("升级版本")
+    screen = await admin.tap("版本升级")
     assert "体验版可升级至以下版本" in screen.text
 
 

@@ -1,4 +1,4 @@
-"""升级版本 upgrade (R4, R5, F8): only higher editions; never a downgrade; the price is the
+"""版本升级 upgrade (R4, R5, F8): only higher editions; never a downgrade; the price is the
 annual difference for the days left (shown on the confirmation); the edition changes at once
 and the expiry stays; an upgrade to 专业版/旗舰版 ends on the web purchase link to copy."""
 import re
@@ -21,7 +21,7 @@ EDITION_BUTTON = re.compile(r"^(高级版|专业版|旗舰版) · ")
 async def test_R4_R5_only_higher_editions_are_offered(esign_harness, edition, offered):
     admin, _ = await member_of(esign_harness, edition)
     await open_billing(admin)
-    screen = await admin.tap("升级版本")
+    screen = await admin.tap("版本升级")
     assert [EDITION_BUTTON.match(b).group(1) for b in screen.buttons if EDITION_BUTTON.match(b)] == offered
     assert "不支持退费及版本降级" in screen.text
     if not offered:
@@ -31,7 +31,7 @@ async def test_R4_R5_only_higher_editions_are_offered(esign_harness, edition, of
 async def test_R5_asking_for_a_downgrade_is_answered_no(esign_harness):
     admin, _ = await member_of(esign_harness, "professional")
     await open_billing(admin)
-    await admin.tap("升级版本")
+    await admin.tap("版本升级")
     screen = await admin.tap("版本降级？")
     assert "暂不支持版本降级及退费" in screen.text
     # A forged or old button for a lower edition is refused, and nothing is ordered.
@@ -45,7 +45,7 @@ async def test_R5_asking_for_a_downgrade_is_answered_no(esign_harness):
 async def test_R4_the_confirmation_shows_the_calculation(esign_harness):
     admin, _ = await member_of(esign_harness, "advanced", days=200)
     await open_billing(admin)
-    await admin.tap("升级版本")
+    await admin.tap("版本升级")
     screen = await admin.tap(re.compile("^专业版"))
     assert "剩余天数：200 天（到期 2026-07-24）" in screen.text
     assert "(¥19,800.00 − ¥4,800.00) × 200 ÷ 365 = ¥15,000.00 × 200 ÷ 365 = ¥8,219.18（向上取整到分）" in screen.text
@@ -62,7 +62,7 @@ async def test_R4_in_chat_an_upgrade_to_professional_or_flagship_shows_the_web_l
     h = esign_harness
     admin, ent = await member_of(h, "advanced", days=days, contracts=500)
     await open_billing(admin)
-    await admin.tap("升级版本")
+    await admin.tap("版本升级")
     await admin.tap(re.compile(f"^{target}"))
     screen = await admin.tap("提交订单")
 
@@ -86,7 +86,7 @@ async def test_R4_from_experience_advanced_is_bought_for_the_enterprise_in_chat_
     h = esign_harness
     admin, ent = await member_of(h, "experience", contracts=0)
     await open_billing(admin)
-    await admin.tap("升级版本")
+    await admin.tap("版本升级")
     await admin.tap(re.compile("^高级版"))
     screen = await admin.tap(re.compile("^1年"))
     assert "体验版 → 高级版" in screen.text and "到期时间：2027-01-05" in screen.text
@@ -102,7 +102,7 @@ async def test_R4_an_upgrade_priced_before_the_edition_changed_is_chosen_again(e
     h = esign_harness
     admin, ent = await member_of(h, "advanced")
     await open_billing(admin)
-    await admin.tap("升级版本")
+    await admin.tap("版本升级")
     await admin.tap(re.compile("^专业版"))
     await h.enterprises.update(ent.id, lambda e: setattr(e, "edition", "professional"))  # upgraded on the web
     answer = await tap_answer(admin, "提交订单")

@@ -34,18 +34,18 @@ async def test_R6_R7_R8_under_experience_the_locked_services_say_why_and_how_to_
     admin, _ = await member_of(esign_harness, "experience")
     await open_billing(admin)
     screen = await admin.tap("增值服务")
-    assert ("🔒 合同加量包：暂不可购买（R7）。原因：体验版下只可以购买签署报告、腾讯会议·在线签约服务，"
+    assert ("🔒 合同加量包：暂不可购买。原因：体验版下只可以购买签署报告、腾讯会议·在线签约服务，"
             "购买任一版本后可购买合同加量包") in screen.text
-    assert "解锁方式：购买任一版本（单击「升级版本」）" in screen.text
-    assert "🔒 第三方应用集成：暂不可购买（R8）。原因：第三方应用集成仅支持专业版、旗舰版购买" in screen.text
+    assert "解锁方式：购买任一版本（单击「版本升级」）" in screen.text
+    assert "🔒 第三方应用集成：暂不可购买。原因：第三方应用集成仅支持专业版、旗舰版购买" in screen.text
     answer = await tap_answer(admin, "🔒 合同加量包（暂不可购买）")
     assert answer["show_alert"] is True and "购买任一版本" in answer["text"]
     # A forged pick of a locked service goes nowhere either.
     answer = await admin.tap_stale(admin.screen.message_id, BillingPick(what="service", code="app_integration").pack())
     assert "仅支持专业版、旗舰版" in answer["text"]
     assert await esign_harness.orders_of(admin) == []
-    screen = await admin.tap(re.compile("^升级版本以解锁"))
-    assert "⬆️ 升级版本" in screen.text
+    screen = await admin.tap(re.compile("^版本升级以解锁"))
+    assert "⬆️ 版本升级" in screen.text
 
 
 async def buy(admin, service: str, option: str | re.Pattern[str]):

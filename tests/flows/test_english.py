@@ -48,6 +48,9 @@ async def test_english_purchase_from_home_to_binding(esign_harness):
     assert_english(screen)
 
     screen = await buyer.tap("Contract add-on pack, 1,000 · +¥4,000.00")
+    assert "Your selection" in screen.text and "Total: ¥13,600.00" in screen.text
+    assert_english(screen)
+    screen = await buyer.tap("Buy now")
     assert "enter your enterprise name" in screen.text
 
     screen = await buyer.send("x")
@@ -82,7 +85,7 @@ async def test_english_purchase_from_home_to_binding(esign_harness):
 
     await buyer.tap("Submit order")
     invoice = buyer.last_invoice()
-    assert invoice["title"] == "Tencent E-Sign Advanced, 2 yr"
+    assert invoice["title"] == "Advanced, 2 yr + 1k pack"  # the pack too, in Telegram's 32 characters
     assert [p["label"] for p in invoice["prices"]] == ["Advanced, 2 yr", "Contract add-on pack, 1,000"]
     assert not CJK.search(invoice["title"] + invoice["description"])
 
@@ -94,8 +97,8 @@ async def test_english_purchase_from_home_to_binding(esign_harness):
 
     screen = await buyer.tap("My orders")
     assert "My orders" in screen.text
-    assert "Advanced 2 yr · ¥13,600.00 · Paid, waiting to be bound" in screen.buttons
-    screen = await buyer.tap("Advanced 2 yr · ¥13,600.00 · Paid, waiting to be bound")
+    assert "Advanced, 2 yr + Contract add-on pack, 1,000 · ¥13,600.00 · Paid, waiting to be bound" in screen.buttons
+    screen = await buyer.tap("Advanced, 2 yr + Contract add-on pack, 1,000 · ¥13,600.00 · Paid, waiting to be bound")
     assert "Status: Paid, waiting to be bound" in screen.text
     assert "Bind now" in screen.buttons
 
@@ -124,6 +127,7 @@ async def test_english_payment_refusals_and_refund_notice(esign_harness):
     await buyer.tap("Advanced · ¥4,800.00/year")
     await buyer.tap("1 yr · ¥4,800.00")
     await buyer.tap("No add-on pack")
+    await buyer.tap("Buy now")
     await buyer.send(NAME)
     await buyer.share_contact()
     await buyer.send(esign_harness.sms.last_code(buyer.phone))

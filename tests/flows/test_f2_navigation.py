@@ -26,6 +26,8 @@ async def test_F2_back_from_the_enterprise_name_keeps_edition_and_years(esign_ha
     buyer = esign_harness.user()
     await to_enterprise_name(buyer, years=3)
     screen = await buyer.tap("返回")
+    assert "产品选购" in screen.text and "购买时长：3年" in screen.text
+    screen = await buyer.tap("修改合同加量包")
     assert "高级版 3年\n是否加购合同加量包" in screen.text
     session = await esign_harness.session_of(buyer)
     assert session.cart.edition == "advanced" and session.cart.years == 3
@@ -42,7 +44,8 @@ async def test_F2_choose_another_edition_at_the_confirmation_starts_a_fresh_cart
     assert session.cart.edition is None and session.cart_id != old_cart
     await buyer.tap(ADVANCED)
     await buyer.tap(years_button(1))
-    screen = await buyer.tap(NO_PACK)
+    await buyer.tap(NO_PACK)
+    screen = await buyer.tap("立即购买")
     assert "合计：¥4,800.00" in screen.text  # phone and name were kept
     await buyer.tap("提交订单")
     [order] = await esign_harness.orders.list_for_user(buyer.id)

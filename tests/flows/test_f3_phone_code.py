@@ -32,9 +32,10 @@ async def test_F3_five_wrong_codes_lock_the_code_until_a_new_one_is_sent(esign_h
         assert f"还可尝试 {left} 次" in screen.text
     screen = await buyer.send(wrong_code(right))
     assert "验证码错误次数过多" in screen.text
+    assert "请输入 6 位验证码" not in screen.text and "请单击「重新发送验证码」获取新的验证码" in screen.text
 
     screen = await buyer.send(right)  # even the right code is refused now
-    assert "验证码错误次数过多" in screen.text
+    assert "验证码错误次数过多" in screen.text and "请输入 6 位验证码" not in screen.text
     assert "订单确认" not in screen.text
     assert await esign_harness.state_of(buyer) == "Phone:code"
     assert (await esign_harness.session_of(buyer)).phone is None
@@ -43,6 +44,7 @@ async def test_F3_five_wrong_codes_lock_the_code_until_a_new_one_is_sent(esign_h
     esign_harness.clock.advance(seconds=10)
     screen = await buyer.tap("重新发送验证码")
     assert "请 50 秒后再试" in screen.text
+    assert "验证码已发送至" not in screen.text and "验证码尚未发送" in screen.text  # no code to type yet
     assert esign_harness.sms.count(buyer.phone) == 1
 
     # ...and after it a new code is sent, which works.
@@ -69,7 +71,8 @@ async def test_F3_resend_within_the_cool_down_says_to_wait(esign_harness):
 
     screen = await buyer.tap("重新发送验证码")
 
-    assert "验证码发送过于频繁，请 60 秒后再试。" in screen.text
+    assert "刚才发送的验证码仍然有效，请直接输入；60 秒后才能重新发送。" in screen.text
+    assert "过于频繁" not in screen.text  # the code it has still works: nothing to contradict
     assert esign_harness.sms.count(buyer.phone) == 1
     assert await esign_harness.state_of(buyer) == "Phone:code"
     first = esign_harness.sms.last_code(buyer.phone)

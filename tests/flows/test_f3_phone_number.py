@@ -64,10 +64,11 @@ async def test_F3_own_contact_without_plus_is_accepted(esign_harness):
     assert esign_harness.sms.count("+8613800138000") == 1
 
 
-async def test_F3_back_from_the_number_returns_to_the_pack_with_the_cart(esign_harness):
+async def test_F3_back_from_the_number_returns_to_the_enterprise_name_with_the_cart(esign_harness):
     buyer = esign_harness.user()
     await to_phone(buyer)
     screen = await buyer.tap("返回")
-    assert "是否加购合同加量包" in screen.text
+    assert "企业名称" in screen.text and "当前填写：深圳示例科技有限公司" in screen.text
     assert esign_harness.telegram.reply_keyboard(buyer.id) is None
-    assert await esign_harness.state_of(buyer) == "Buy:pack"
+    assert await esign_harness.state_of(buyer) == "Buy:enterprise_name"
+    assert (await esign_harness.session_of(buyer)).cart.edition == "advanced"

@@ -23,15 +23,16 @@ async def test_F6_list_shows_each_order_with_status_and_total_newest_first(esign
     await buyer.tap("立即购买")
     await buyer.tap(re.compile("^高级版 · "))
     await buyer.tap(years_button(3))
-    await buyer.tap("合同加量包 1万份 · +¥30,000.00")  # name and phone are remembered
+    await buyer.tap("合同加量包 1万份 · +¥30,000.00")
+    await buyer.tap("立即购买")  # name and phone are remembered
     await buyer.tap("提交订单")
 
     await buyer.tap("我的订单")
     screen = buyer.latest
 
     assert "我的订单" in screen.text
-    rows = [b for b in screen.buttons if "年 · " in b]
-    assert rows == ["高级版 3年 · ¥44,400.00 · 待支付", "高级版 1年 · ¥4,800.00 · 已支付待绑定"]
+    rows = [b for b in screen.buttons if " · ¥" in b]
+    assert rows == ["高级版 3年 + 合同加量包 1万份 · ¥44,400.00 · 待支付", "高级版 1年 · ¥4,800.00 · 已支付待绑定"]
     assert first.status is OrderStatus.PAID
 
 

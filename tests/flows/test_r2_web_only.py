@@ -55,8 +55,7 @@ async def test_R2_catalog_says_only_advanced_is_sold_in_chat(esign_harness):
     buyer = esign_harness.user()
     await buyer.send("/start")
     screen = await buyer.tap("购买套餐")
-    assert "聊天内仅可购买高级版" in screen.text
-    assert "单笔 ¥50,000.00" in screen.text
+    assert "在本聊天中只能支付高级版订单，单笔不超过 ¥50,000.00" in screen.text
 
 
 @pytest.fixture
@@ -107,6 +106,8 @@ async def test_R2_cart_under_the_lowered_limit_is_still_sold_in_chat(small_limit
     await buyer.tap(ADVANCED)
     await buyer.tap(years_button(2))
     screen = await buyer.tap(NO_PACK)
+    assert "产品选购" in screen.text and "立即购买" in screen.buttons
+    screen = await buyer.tap("立即购买")
     assert "企业名称" in screen.text
     assert await harness.state_of(buyer) == "Buy:enterprise_name"
 
@@ -119,6 +120,7 @@ async def test_R2_web_only_survives_the_limit_being_checked_again_at_submit(smal
     await buyer.tap(ADVANCED)
     await buyer.tap(years_button(1))
     await buyer.tap(NO_PACK)
+    await buyer.tap("立即购买")
     await buyer.send("深圳示例科技有限公司")
     await buyer.share_contact()
     await buyer.send(harness.sms.last_code(buyer.phone))

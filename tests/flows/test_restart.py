@@ -23,6 +23,8 @@ async def test_restart_at_the_years_step_continues_with_the_cart(esign_harness):
     screen = await buyer.tap(years_button(2))
     assert "高级版 2年\n是否加购合同加量包" in screen.text
     screen = await buyer.tap(NO_PACK)
+    assert "产品选购" in screen.text
+    screen = await buyer.tap("立即购买")
     assert "企业名称" in screen.text
 
 
@@ -55,7 +57,7 @@ async def test_restart_at_the_code_step_keeps_the_cool_down_and_the_tries(esign_
 
     esign_harness.restart()
     screen = await buyer.tap("重新发送验证码")
-    assert "请 60 秒后再试" in screen.text
+    assert "60 秒后才能重新发送" in screen.text
     screen = await buyer.send(f"{(int(code) + 1) % 1_000_000:06d}")
     assert "还可尝试 3 次" in screen.text
 

@@ -47,7 +47,7 @@ async def test_R2_consultation_from_the_flagship_screen_carries_the_cart(esign_h
     text = card(agent, buyer)
     assert "工单" in text and "购买咨询" in text
     assert "购物车：旗舰版" in text
-    assert "来源：版本选购 · 无法在聊天中支付（R2）" in text
+    assert "来源：版本选购 · 无法在聊天中支付" in text
     # The cart is still there: the purchase screen the buyer left is unchanged above.
     assert (await esign_harness.session_of(buyer)).cart.edition == "flagship"
 

@@ -19,6 +19,7 @@ from tests.flows.steps import (
     at_order_details,
     at_pack,
     at_payment,
+    at_review,
     at_web_only,
     at_years,
     to_code,
@@ -62,7 +63,8 @@ STEPS = {
     "catalog": (at_catalog, "📦 购买套餐", "Menu:catalog", ("立即购买", "版本选购")),
     "editions": (at_editions, "版本选购", "Buy:edition", (ADVANCED, "请选择购买时长")),
     "years": (at_years, "请选择购买时长", "Buy:years", (years_button(3), "高级版 3年")),
-    "pack": (at_pack, "高级版 2年\n是否加购合同加量包", "Buy:pack", (NO_PACK, "企业名称")),
+    "pack": (at_pack, "高级版 2年\n是否加购合同加量包", "Buy:pack", (NO_PACK, "产品选购")),
+    "review": (at_review, "产品选购", "Buy:review", ("立即购买", "企业名称")),
     "web_only": (at_web_only, "专业版无法在聊天中支付", "Buy:web_only", ("重新选择版本", "版本选购")),
     "confirmation": (at_confirmation, "订单确认", "Buy:confirm", submit_works),
     "payment": (at_payment, "已提交，应付 ¥4,800.00", "Buy:payment", pay_works),
@@ -155,7 +157,8 @@ async def test_enterprise_name_is_asked_once_and_reused_for_the_next_purchase(es
     await buyer.tap("立即购买")
     await buyer.tap(ADVANCED)
     await buyer.tap(years_button(2))
-    screen = await buyer.tap(NO_PACK)
+    await buyer.tap(NO_PACK)
+    screen = await buyer.tap("立即购买")
     assert "订单确认" in screen.text  # no name, no phone again (R11: first purchase only)
     assert f"企业名称：{ENTERPRISE_NAME}" in screen.text
     assert "高级版 2年：¥9,600.00" in screen.text

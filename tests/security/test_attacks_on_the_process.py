@@ -47,7 +47,7 @@ async def start(w: World, **env: str) -> BotProcess:
 
 
 STEPS = (("购买套餐", "高级版：¥4,800.00/年"), ("立即购买", "版本选购"), (re.compile("^高级版"), "请选择购买时长"),
-         (re.compile("^1年"), "是否加购合同加量包"), (re.compile("^不加购合同加量包"), "企业名称"))
+         (re.compile("^1年"), "是否加购合同加量包"), (re.compile("^不加购合同加量包"), "产品选购"), ("立即购买", "企业名称"))
 
 
 async def said(w: World, user: FakeUser, update, expected: str | tuple[str, ...]) -> JSON:

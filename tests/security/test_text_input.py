@@ -73,7 +73,7 @@ async def test_english_buyers_are_told_in_english(esign_harness):
     buyer = esign_harness.user("en")
     await buyer.send("/start")
     for label in ("Buy a plan", "Buy now", "Advanced · ¥4,800.00/year", "2 yr · ¥9,600.00",
-                  "Contract add-on pack, 1,000 · +¥4,000.00"):
+                  "Contract add-on pack, 1,000 · +¥4,000.00", "Buy now"):
         await buyer.tap(label)
     screen = await buyer.send(f"Acme{ZWSP} Ltd")
     assert "invisible, text-direction or control characters" in screen.text

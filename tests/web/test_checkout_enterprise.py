@@ -1,6 +1,6 @@
 """R18, R19 on the web checkout: once the enterprise's 安全手机 is verified, the enterprise the
 purchase is for is known, so what it already has decides what the purchase is — a higher
-edition is an upgrade at 升级版本's price (the paid time is never dropped), the same edition a
+edition is an upgrade at 版本升级's price (the paid time is never dropped), the same edition a
 renewal, a lower one is refused before any payment — and it is delivered at payment."""
 from __future__ import annotations
 

@@ -99,8 +99,7 @@ async def test_F12_R2_a_complete_cart_over_the_limit_is_not_asked_again(redis, c
 async def test_F12_whole_web_purchase_pays_the_order_and_tells_the_chat_with_bind_now(web_world):
     w = web_world
     h = w.harness
-    buyer = h.user(phone="+8613800138000")
-    await h.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
+    buyer = h.user(phone="+8613800138000")  # no enterprise verified yet: bound after payment (R11–R13)
 
     url, cashier = await buy_professional_on_the_web(w, buyer)
 
@@ -124,7 +123,8 @@ async def test_F12_whole_web_purchase_pays_the_order_and_tells_the_chat_with_bin
     again = await w.get(url)
     assert again.status == 303 and again.location.endswith("/result")
 
-    # The order behaves like one paid in chat: 立即绑定 binds it (R12).
+    # The order behaves like one paid in chat: once the enterprise is verified, 立即绑定 binds it (R12).
+    await h.enterprise(ENTERPRISE_NAME, members={buyer.phone: "super_admin"})
     await buyer.tap("立即绑定")
     await buyer.tap(ENTERPRISE_NAME)
     await buyer.tap("确认绑定")

@@ -82,6 +82,7 @@ async def buy_until_invoice(page: Page, *, edition: str = "^高级版", years: s
     await page.tap(re.compile(edition))
     await page.tap(re.compile(years))
     await page.tap("不加购合同加量包")
+    await page.tap("立即购买")
     await page.send(DEMO_ENTERPRISE)
     chat = await page.chat()
     assert chat["keyboard"]["rows"][0][0]["request_contact"] is True   # the 📱 button
@@ -226,6 +227,7 @@ async def test_F1_several_buyers_side_by_side_each_in_their_own_chat_and_languag
     await en.tap(re.compile("^Advanced"))
     await en.tap(re.compile("^1 yr"))
     await en.tap("No add-on pack")
+    await en.tap("Buy now")
     await en.send("Example Co.")
     await en.post("contact")
     [sms] = (await en.state())["sms"]["items"]

@@ -133,6 +133,10 @@ class Chat:
         await expect(self.bot_messages.last).to_contain_text(text)
 
 
+# 立即购买 alone: each value-added service's button on 购买套餐 ends with it too.
+BUY_NOW = re.compile("^立即购买$")
+
+
 async def test_F2_F5_a_whole_advanced_purchase_in_the_browser(page, playground):
     chat = Chat(page)
     await chat.start()
@@ -143,10 +147,12 @@ async def test_F2_F5_a_whole_advanced_purchase_in_the_browser(page, playground):
     assert await chat.bot_messages.count() == 1                       # edited in place
     await expect(chat.bot_messages.last.locator(".edited")).to_have_text("已编辑")
 
-    await chat.tap("立即购买")
+    await chat.tap(BUY_NOW)
     await chat.tap(re.compile("^高级版"))
     await chat.tap(re.compile("^2年"))
     await chat.tap(re.compile("^合同加量包 1千份"))
+    await chat.expect("产品选购")
+    await chat.tap(BUY_NOW)
     await chat.expect("企业名称")
     await chat.type(DEMO_ENTERPRISE)
     await chat.expect("验证手机号")
@@ -250,7 +256,7 @@ async def test_F12_web_checkout_links_open_in_a_new_tab(browser, redis, clock):
         chat = Chat(page)
         await chat.start()
         await chat.tap("购买套餐")
-        await chat.tap("立即购买")
+        await chat.tap(BUY_NOW)
         await chat.tap(re.compile("^旗舰版"))
         link = chat.pane.locator("a.ikb-btn", has_text="网页端购买").last
         await expect(link).to_have_attribute("target", "_blank")
@@ -281,7 +287,7 @@ async def test_F11_a_consultation_through_the_page(page, playground):
     chat = Chat(page)
     await chat.start()
     await chat.tap("购买套餐")
-    await chat.tap("立即购买")
+    await chat.tap(BUY_NOW)
     await chat.tap(re.compile("^旗舰版"))
     await chat.tap("购买咨询")
 

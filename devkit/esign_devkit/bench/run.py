@@ -5,7 +5,7 @@ dispatcher (bot.app.build_dispatcher: the same middlewares, storage and per-user
 production) on a real Redis, with the in-process fake Telegram (esign_devkit.bench.telegram), so no
 network time is counted:
 
-    /start · 购买套餐 · 立即购买 · 高级版 · 1年 · 不加购合同加量包 · enterprise name ·
+    /start · 购买套餐 · 立即购买 · 高级版 · 1年 · 不加购合同加量包 · 立即购买 · enterprise name ·
     shared phone · SMS code · 提交订单 · pre-checkout · payment · 立即绑定 · the enterprise · 确认绑定
 
 In the same run, the baseline: bare aiogram 3 (RedisStorage + RedisEventIsolation) running a
@@ -58,7 +58,7 @@ ROUND_TRIP = ("one write of one or more commands to the Redis socket and the rea
               "(a command, an EVALSHA, a pipeline or a MULTI..EXEC block each count one; WATCH and "
               "the reads between WATCH and MULTI each count one), counted client-side in "
               "redis-py's Connection.send_packed_command; connection handshakes excluded")
-PURCHASE_STEPS = ("start", "catalog", "buy_now", "edition", "years", "pack", "enterprise_name",
+PURCHASE_STEPS = ("start", "catalog", "buy_now", "edition", "years", "pack", "review", "enterprise_name",
                   "phone", "code", "submit", "pre_checkout", "payment", "bind_now", "bind_pick",
                   "bind_confirm")
 _KEY_PARTS = re.compile(r"[:{}]")  # a key's parts, hash tag braces dropped
@@ -337,6 +337,7 @@ class Bench:
             await feed(u.tap("ed:advanced"))
             await feed(u.tap("yr:1"))
             await feed(u.tap("pk:none"))
+            await feed(u.tap("buy:buy_now"))
             await feed(u.text(buyer.enterprise_name))
             await feed(u.contact(buyer.phone))
             code = self.sms.codes.get(buyer.phone)
