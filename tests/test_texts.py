@@ -198,3 +198,21 @@ def test_translator_needs_every_placeholder(tmp_path):
     tr = Texts.load(write_locales(tmp_path, ZH, EN)).for_lang("en")
     with pytest.raises(KeyError):
         tr("home.overview", name="Acme")
+
+
+def test_every_conversation_step_has_a_name_for_the_staff_card():
+    """An agent reads where the customer was (the card's 来源) as words, never a raw step name."""
+    from aiogram.fsm.state import StatesGroup
+
+    from bot.screens.support import where_label
+    from bot.state import states
+
+    steps = [state.state for group in vars(states).values()
+             if isinstance(group, type) and issubclass(group, StatesGroup) and group is not StatesGroup
+             for state in group.__all_states__]
+    assert len(steps) > 40
+    texts = Texts.load()
+    for lang in LANGS:
+        tr = texts.for_lang(lang)
+        unnamed = [step for step in steps if where_label(tr, step) == step]
+        assert unnamed == [], (lang, unnamed)
