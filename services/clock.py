@@ -1,6 +1,7 @@
 """Time comes from an injected clock so that tests can fix and advance it. Always UTC."""
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -36,3 +37,10 @@ def to_ts(moment: datetime) -> float:
 
 def from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    """The same day `years` later (29 February becomes 28 February), in the moment's own zone."""
+    year = moment.year + years
+    day = min(moment.day, calendar.monthrange(year, moment.month)[1])
+    return moment.replace(year=year, day=day)

@@ -6,18 +6,18 @@ Every kind re-checks, at delivery, that the enterprise is still as the order was
 refused with a reason and nothing changes."""
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from services.billing import days_left, line_service
 from services.catalog import Catalog, Edition
+from services.clock import add_years
 from services.enterprises import FREE_EDITION, Enterprise
 from services.value_added import CONTRACT_PACK, SIGNING_REPORT, availability
 
 if TYPE_CHECKING:
-    from services.orders import Order
+    from services.order_records import Order
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,6 @@ class DeliveryRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def add_years(moment: datetime, years: int) -> datetime:
-    year = moment.year + years
-    day = min(moment.day, calendar.monthrange(year, moment.month)[1])  # 29 Feb → 28 Feb
-    return moment.replace(year=year, day=day)
 
 
 def deliver(enterprise: Enterprise, order: Order, catalog: Catalog, now: datetime) -> Conversion | None:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from services.catalog import Cart, load_catalog, quote
-from services.delivery import Conversion, DeliveryRefused, add_years, deliver
+from services.clock import add_years
+from services.delivery import Conversion, DeliveryRefused, deliver
 from services.enterprises import Enterprise
 from services.orders import Channel, Order, OrderStatus
 

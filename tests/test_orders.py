@@ -9,7 +9,7 @@ import pytest
 
 from services import keys
 from services.catalog import Cart, load_catalog, quote
-from services.delivery import add_years
+from services.clock import add_years
 from services.enterprises import RedisEnterpriseDirectory, Role
 from services.orders import Channel, Order, OrderService, OrderStatus, refund_record
 

@@ -24,7 +24,7 @@ from bot.screens.base import Screen, button, inline, link
 from config.texts import Translator
 from services.billing import UpgradeQuote, days_left
 from services.catalog import Catalog, Edition, Quote, QuoteLine, format_fen
-from services.delivery import add_years
+from services.clock import add_years
 from services.enterprises import FREE_EDITION, Enterprise, Role
 from services.orders import Order, OrderKind
 from services.phones import mask_phone

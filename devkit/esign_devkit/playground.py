@@ -27,12 +27,12 @@ from bot.runtime.logs import setup_logging
 from bot.runtime.runner import StartupError, load_settings
 from config.settings import Settings
 from esign_devkit.local_redis import open_redis
+from esign_devkit.playground_env import free_port, generous_codes, is_port_free
 from esign_devkit.testing.fake_telegram import FakeTelegram, FakeUser, fresh_update_id
 from esign_devkit.testing.harness import screen_of
 from esign_devkit.testing.scenario import Recorder
 from esign_devkit.webplay.server import STAFF_TITLE, with_playground_staff_chat
 from services.catalog import CatalogError, format_fen
-from services.codes import CodePolicy
 from services.sms import ConsoleSms, SmsGateway
 
 HELP = """Type a message to send it. Commands:
@@ -320,27 +320,7 @@ async def play(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port_free(host: str, port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp's site will
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def web_settings(settings: Settings, port_free: Callable[[str, int], bool] = _port_free) -> tuple[Settings, str | None]:
+def web_settings(settings: Settings, port_free: Callable[[str, int], bool] = is_port_free) -> tuple[Settings, str | None]:
     """Where the playground's web app listens and where its links point, decided before the
     services are built (checkout links and payment notices read PUBLIC_BASE_URL then).
 
@@ -355,18 +335,10 @@ def web_settings(settings: Settings, port_free: Callable[[str, int], bool] = _po
         return settings, None
     note = None
     if not port_free(host, port):
-        free = _free_port(host)
+        free = free_port(host)
         note = f"Web checkout: port {port} is taken, using {free} (the links say so)."
         port = free
     return settings.model_copy(update={"web_port": port, "public_base_url": f"http://{shown}:{port}"}), note
-
-
-def generous_codes(policy: CodePolicy) -> CodePolicy:
-    """The SMS vendor's limits (5 codes an hour for a phone) are for production: exploring the
-    playground with its one demo phone asks for many more. The resend cool-down is kept."""
-    return policy.model_copy(update={
-        "phone_spacing_seconds": 0, "phone_per_hour": 1000, "phone_per_day": 10_000,
-        "unproven_per_hour": 500, "unproven_per_day": 5000, "user_per_hour": 1000, "user_per_day": 10_000})
 
 
 async def serve_web(app, bot, dp, say):

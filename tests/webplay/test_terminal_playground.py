@@ -7,7 +7,8 @@ import io
 import re
 from pathlib import Path
 
-from esign_devkit.playground import AGENT_ALIAS, Playground, generous_codes, web_settings
+from esign_devkit.playground import AGENT_ALIAS, Playground, web_settings
+from esign_devkit.playground_env import generous_codes
 from esign_devkit.testing.harness import BotHarness
 from esign_devkit.testing.scenario import Recorder, format_result, load_text, run_scenario
 from esign_devkit.webplay.server import checkout_port_for

@@ -45,6 +45,7 @@ from bot.app import build_context, build_dispatcher
 from bot.cli.admin import seed_demo
 from bot.context import AppContext
 from config.settings import Settings
+from esign_devkit.playground_env import free_port, generous_codes, is_port_free
 from esign_devkit.testing.fake_telegram import FakeApiError, FakeTelegram, FakeUser, fresh_update_id
 from esign_devkit.testing.fake_wechat_pay import FakeWechatPay
 from esign_devkit.webplay.providers import add_scan_page, start_provider
@@ -59,7 +60,7 @@ STATIC = Path(__file__).with_name("static")
 FIRST_BUYER_ID = 10001  # the terminal playground's default user: both see the same conversation
 FIRST_AGENT_ID = 20001
 # The staff group of the playground, a forum supergroup of the fake Telegram. The hand-off
-# (issue 4) reads STAFF_CHAT_ID; when the setting exists and is empty, the playground fills it in.
+# reads STAFF_CHAT_ID; when the setting exists and is empty, the playground fills it in.
 PLAYGROUND_STAFF_CHAT_ID = -1001000000777
 STAFF_TITLE = "腾讯电子签 · 客服群"
 POLL_SECONDS = 25.0
@@ -158,7 +159,6 @@ class WebPlayground:
         settings = with_playground_staff_chat(settings)
         clock = clock or SystemClock()
         app = build_context(settings, redis, clock=clock, sms=ConsoleSms(clock))
-        from esign_devkit.playground import generous_codes  # the demo phone is not locked out
 
         app.codes.policy = generous_codes(app.codes.policy)
         enterprise, phone = await seed_demo(app.enterprises)
@@ -690,17 +690,9 @@ def checkout_port_for(settings: Settings, host: str, page_port: int) -> int:
     WEB_PORT when it is set, else the port after the page's (a free one when that is taken)."""
     if "web_port" in settings.model_fields_set:
         return settings.web_port
-    from esign_devkit.playground import _port_free
 
-    return page_port + 1 if page_port and _port_free(host, page_port + 1) else _free_port(host)
+    return page_port + 1 if page_port and is_port_free(host, page_port + 1) else free_port(host)
 
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the command -----------------------------------------------------------------------------------
