@@ -16,6 +16,7 @@ steps:
   - tap: /^高级版/
   - tap: /^1年/
   - tap: 不加购合同加量包
+  - tap: 立即购买
   - send: 杭州示例网络有限公司
   - contact
   - code
@@ -27,6 +28,7 @@ steps:
   - tap: /^高级版/
   - tap: /^3年/
   - tap: 不加购合同加量包
+  - tap: 立即购买
   - tap: 提交订单
   - pay
   - expect_order: paid
@@ -55,6 +57,7 @@ async def test_my_orders_lists_two_orders_of_one_instant_newest_first(esign_harn
         await buyer.tap(re.compile("^高级版 · "))
         await buyer.tap(years_button(2))
         await buyer.tap("不加购合同加量包")
+        await buyer.tap("立即购买")
         await buyer.tap("提交订单")  # no clock step: both orders are made at the same moment
 
         newest = await esign_harness.expect_order(buyer, "pending_payment")
