@@ -23,3 +23,18 @@ def redis(esign_redis):
 @pytest.fixture
 def clock(esign_clock):
     return esign_clock
+
+
+# The files that take longest (they start processes or private Redis servers) go first, so that
+# under pytest-xdist (--dist loadfile) they run beside the many short ones instead of alone at
+# the end of the run.
+LONGEST_FIRST = [
+    "test_redis_topologies.py", "test_money_transport.py", "test_process.py", "test_redis_outage.py",
+    "test_bench.py", "test_order_state_machine.py", "test_fuzz_updates.py", "test_web_fuzz.py",
+    "test_attacks_on_the_process.py", "test_two_instances.py", "test_refunds_cli.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
