@@ -185,7 +185,16 @@ async def test_the_tuned_walk_chooses_what_aiogram_chooses(added_later):
         assert "late" in names
 
 
-async def test_the_production_dispatcher_follows_the_setting(monkeypatch):
+def test_the_setting_is_read_from_the_environment(monkeypatch):
+    """CI runs the flow suite with AIOGRAM_TUNING=false: the harness's settings must see it."""
+    from config.settings import Settings
+
+    assert Settings(_env_file=None, bot_token=None).aiogram_tuning is True
+    monkeypatch.setenv("AIOGRAM_TUNING", "false")
+    assert Settings(_env_file=None, bot_token=None).aiogram_tuning is False
+
+
+async def test_the_production_dispatcher_follows_the_setting():
     from aiogram import Bot
 
     from bot.app import build_context, build_dispatcher
