@@ -154,6 +154,7 @@ class LoadTest:
         self.run = Run(redis_url, pool)
         self.telegram = (telegram_class or _load_telegram_class())(bot_id=self.run.bot_id)
         self.command, self.log_level, self.extra_env = command, log_level, env or {}
+        self.step_timeout = STEP_TIMEOUT
         self.token = f"{self.run.bot_id}:LOADTEST{secrets.token_hex(4)}"
         self.secret = secrets.token_hex(16)
         self.sms = BenchSms()
@@ -193,7 +194,8 @@ class LoadTest:
         sms_port = free_port()
         await web.TCPSite(sms_runner, "127.0.0.1", sms_port).start()
         self.runners.append(sms_runner)
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                          timeout=aiohttp.ClientTimeout(total=self.step_timeout))
 
         from config.settings import Settings
 
@@ -303,14 +305,14 @@ class LoadTest:
 
     async def until(self, chat_id: int, done: Any) -> None:
         event = self.telegram.event(chat_id)
-        deadline = time.monotonic() + STEP_TIMEOUT
+        deadline = time.monotonic() + self.step_timeout
         while not done():
             event.clear()
             if done():
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise Stuck(f"chat {chat_id}: no answer in {STEP_TIMEOUT:.0f}s; last screen "
+                raise Stuck(f"chat {chat_id}: no answer in {self.step_timeout:.0f}s; last screen "
                             f"{self.telegram.latest_text(chat_id)[:60]!r}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)

@@ -238,7 +238,7 @@ async def rates(rate_list: list[float], seconds: float, warm_up: float, processe
 
 
 async def burst(buyers: int, within: float, processes: int, global_limit: int, redis_url: str,
-                progress: Any) -> dict[str, Any]:
+                progress: Any, step_timeout: float = 60.0) -> dict[str, Any]:
     from bot.app import build_context
     from config.settings import Settings
     from esign_devkit.bench.run import Buyer, _purchase_memory
@@ -249,6 +249,7 @@ async def burst(buyers: int, within: float, processes: int, global_limit: int, r
     test = LoadTest(buyers, processes, redis_url, 0.0, 64, telegram_class=_telegram_class())
     tg = test.telegram
     tg.global_limit = global_limit
+    test.step_timeout = step_timeout
     try:
         await test.start()
         app = build_context(Settings(_env_file=None, bot_token=None, code_secret="loadtest-secret"), test.run.redis,
@@ -378,6 +379,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--within", type=float, default=60, help="burst: seconds in which they start (default 60)")
     parser.add_argument("--global-limit", type=int, default=0,
                         help="burst: answer 429 beyond this many new messages a second across chats (default: count only)")
+    parser.add_argument("--step-timeout", type=float, default=60,
+                        help="burst: seconds a buyer waits for one answer before giving up (default 60)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     progress = (lambda _: None) if args.json else (lambda text: print(f"... {text}", file=sys.stderr, flush=True))
@@ -388,7 +391,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(rows, ensure_ascii=False) if args.json else rates_table(rows))
         return 0 if all(not r["http_errors"] and not r["bot_error_lines"] for r in rows) else 1
     result = asyncio.run(burst(args.buyers, args.within, int(args.processes or 1), args.global_limit, args.redis,
-                               progress))
+                               progress, args.step_timeout))
     print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 1))
     return 0 if result["completed"] == args.buyers and not result["http_errors"] else 1
 
