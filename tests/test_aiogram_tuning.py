@@ -46,7 +46,7 @@ def tree(dp: Dispatcher, calls: list[Any]) -> None:
 
     def handler(name: str, outcome: Any = None):
         async def handle(event: Any, **data: Any) -> Any:
-            extra = {k: data[k] for k in ("callback_data", "root", "command", "mw", "outer", "raw_state") if k in data}
+            extra = {k: data[k] for k in ("callback_data", "root", "mw", "outer", "dp_outer", "raw_state") if k in data}
             calls.append((name, extra, data["handler"].callback is handle, data["event_router"].name))
             if outcome is SkipHandler:
                 raise SkipHandler
@@ -60,6 +60,12 @@ def tree(dp: Dispatcher, calls: list[Any]) -> None:
 
     dp.message.middleware(inner_mw)
     dp.callback_query.middleware(inner_mw)
+
+    async def dp_outer(h: Any, event: Any, data: dict[str, Any]) -> Any:
+        data["dp_outer"] = True
+        return await h(event, data)
+
+    dp.message.outer_middleware(dp_outer)
 
     staff = Router(name="staff")
 

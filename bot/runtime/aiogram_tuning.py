@@ -20,8 +20,9 @@ outcome:
   decided that way is not run again;
 - the handler arguments are copied once per router visited and once for the handler called.
 
-A router with outer middlewares of its own for the event's kind is left to aiogram
-(`Router.propagate_event`), and so is an event kind the dispatcher does not observe. The
+The dispatcher's own outer middlewares for the event's kind run as aiogram runs them; a
+sub-router with outer middlewares of its own for it is left to aiogram (`Router.propagate_event`),
+and so is an event kind the dispatcher does not observe. The
 plan is rebuilt whenever routers or handlers are added. tests/test_aiogram_tuning.py checks
 that the same handler is chosen, with the same arguments, as by aiogram's own walk.
 """
@@ -155,7 +156,7 @@ class TunedDispatcher(Dispatcher):
     async def propagate_event(self, update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
         node = self.plan(update_type)
         observer = self.observers.get(update_type)
-        if node is None or observer is None or node.aiogram_walks:
+        if node is None or observer is None:
             return await super().propagate_event(update_type, event, **kwargs)
 
         async def walk(telegram_event: TelegramObject, **data: Any) -> Any:
