@@ -38,6 +38,7 @@ from bot.flows import (
 from bot.flows.support.desk import Desk
 from bot.middlewares import Conversations
 from bot.refunds import BotStarRefunds
+from bot.runtime.aiogram_tuning import TunedDispatcher
 from bot.runtime.logs import LogContext
 from bot.runtime.metrics import UpdateMetrics
 from bot.state.conversations import ConversationStorage, ConversationStore
@@ -184,7 +185,8 @@ def build_dispatcher(app: AppContext, bot: Bot) -> Dispatcher:
     """The dispatcher for `bot`: handlers get `app` and the help desk (`desk`) with each update."""
     # The conversation middleware keeps the FSM (bot.middlewares); dp.storage reads the same store.
     storage = ConversationStorage(app.conversations)
-    dp = Dispatcher(storage=storage, disable_fsm=True)
+    dispatcher = TunedDispatcher if app.settings.aiogram_tuning else Dispatcher
+    dp = dispatcher(storage=storage, disable_fsm=True)
     dp["app"] = app
     dp["desk"] = Desk(bot, app)
     app.refunds.stars = BotStarRefunds(bot)  # refundStarPayment needs this bot

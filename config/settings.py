@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     # [50000,20,10]; [700,10,10] is CPython's default (docs/performance.md, "The garbage collector").
     gc_thresholds: tuple[int, int, int] = (50_000, 20, 10)
 
+    # aiogram's router walk in one pass, skipping routers and handlers that cannot match
+    # (bot/runtime/aiogram_tuning.py; docs/performance.md). false: aiogram's own walk.
+    aiogram_tuning: bool = True
+
     @field_validator("gc_thresholds")
     @classmethod
     def _gc_thresholds_not_negative(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:

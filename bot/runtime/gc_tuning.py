@@ -4,8 +4,8 @@ CPython starts a young-generation collection every 700 net allocations of contai
 An update allocates a few hundred (the pydantic models of the update and of the Bot API replies,
 coroutines, dicts), and with hundreds of updates in flight, objects that die a moment later are
 caught alive, promoted and scanned again in the older generations; each full collection also
-scans everything start-up made (modules, aiogram's and pydantic's schemas: ~230,000 objects).
-In `python -m bot bench` (200 buyers at once) that was ~25 % of the bot's CPU.
+scans everything start-up made (modules, aiogram's and pydantic's schemas). docs/performance.md
+has what that costs.
 
 So, once the process is set up:
 - `gc.freeze()`: what start-up made is never scanned again (it lives as long as the process);

@@ -51,6 +51,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+BOT_COMMAND = ("-m", "bot", "run")
+
+
+def _is_error(line: str) -> bool:
+    return '"level": "error"' in line or '"level": "critical"' in line or line.startswith("Traceback")
+
+
 class Stuck(Exception):
     """A buyer waited too long for the bot's answer."""
 
@@ -136,14 +143,18 @@ def pct(values: list[float], q: float) -> float:
 
 class LoadTest:
     def __init__(self, users: int, processes: int, redis_url: str, duplicates: float, pool: int,
-                 profile_bot: str | None = None) -> None:
+                 profile_bot: str | None = None, *, command: tuple[str, ...] = BOT_COMMAND,
+                 log_level: str = "INFO", telegram_class: type | None = None,
+                 env: dict[str, str] | None = None) -> None:
         from esign_devkit.bench.run import BenchSms, Run
 
         self.users = users
         self.processes_wanted = processes
         self.duplicates = duplicates
         self.run = Run(redis_url, pool)
-        self.telegram = _load_telegram_class()(bot_id=self.run.bot_id)
+        self.telegram = (telegram_class or _load_telegram_class())(bot_id=self.run.bot_id)
+        self.command, self.log_level, self.extra_env = command, log_level, env or {}
+        self.step_timeout = STEP_TIMEOUT
         self.token = f"{self.run.bot_id}:LOADTEST{secrets.token_hex(4)}"
         self.secret = secrets.token_hex(16)
         self.sms = BenchSms()
@@ -183,7 +194,8 @@ class LoadTest:
         sms_port = free_port()
         await web.TCPSite(sms_runner, "127.0.0.1", sms_port).start()
         self.runners.append(sms_runner)
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                          timeout=aiohttp.ClientTimeout(total=self.step_timeout))
 
         from config.settings import Settings
 
@@ -200,11 +212,11 @@ class LoadTest:
                 "WEBHOOK_URL": f"http://127.0.0.1:{port}", "WEBHOOK_SECRET": self.secret,
                 "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
                 "SMS_BACKEND": "http", "SMS_API_URL": f"http://127.0.0.1:{sms_port}/sms", "SMS_API_KEY": SMS_KEY,
-                "CODE_SECRET": "loadtest-secret", "LOG_LEVEL": "WARNING",
+                "CODE_SECRET": "loadtest-secret", "LOG_LEVEL": self.log_level, **self.extra_env,
             }
             profiled = ["-m", "cProfile", "-o", self.profile_bot] if self.profile_bot and index == 0 else []
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, *profiled, "-m", "bot", "run", cwd=ROOT, env=env,
+                sys.executable, *profiled, *self.command, cwd=ROOT, env=env,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             )
             lines: list[str] = []
@@ -217,8 +229,12 @@ class LoadTest:
 
     @staticmethod
     async def _read(stream: asyncio.StreamReader, sink: list[str]) -> None:
+        """The process's log: errors kept, and the last lines (a run at INFO writes many)."""
         async for raw in stream:
-            sink.append(raw.decode(errors="replace").rstrip())
+            line = raw.decode(errors="replace").rstrip()
+            if len(sink) > 200 and not _is_error(line):
+                del sink[100]  # keep the first lines (start-up) and the latest
+            sink.append(line)
 
     async def _wait_healthy(self, index: int, port: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -256,12 +272,7 @@ class LoadTest:
                 await self.run.redis.delete(*ours)
 
     def bot_errors(self) -> list[str]:
-        found = []
-        for lines in self.stderr:
-            for line in lines:
-                if '"level": "error"' in line or '"level": "critical"' in line or line.startswith("Traceback"):
-                    found.append(line)
-        return found
+        return [line for lines in self.stderr for line in lines if _is_error(line)]
 
     # --- buyers ------------------------------------------------------------------------------
 
@@ -294,14 +305,14 @@ class LoadTest:
 
     async def until(self, chat_id: int, done: Any) -> None:
         event = self.telegram.event(chat_id)
-        deadline = time.monotonic() + STEP_TIMEOUT
+        deadline = time.monotonic() + self.step_timeout
         while not done():
             event.clear()
             if done():
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise Stuck(f"chat {chat_id}: no answer in {STEP_TIMEOUT:.0f}s; last screen "
+                raise Stuck(f"chat {chat_id}: no answer in {self.step_timeout:.0f}s; last screen "
                             f"{self.telegram.latest_text(chat_id)[:60]!r}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)

@@ -1,278 +1,129 @@
-"""Before and after, on the same machine at the same time: `python -m esign_devkit.bench.ablation`.
+"""What each aiogram patch earns, in one process: `python -m esign_devkit.bench.ablation`.
 
-Runs `python -m bot bench` once per variant, each in a process of its own, from the wiring
-the bot had before issue 7 ("stock") to today's, one change at a time:
+The bot runs through aiogram's public API; a patch of how aiogram works stays only if it earns
+at least 10 % of the CPU an update costs (docs/performance.md). This bench measures each one
+against the bot without it, like for like: the same process (collector, logging and Redis pool
+as `python -m bot bench`), the same Redis, and rounds interleaved in an order that turns from
+one round to the next (bare aiogram, each variant), so that a neighbour's load weighs on all.
 
-    stock        aiogram's RedisStorage + RedisEventIsolation + FSM middleware, the unit of
-                 work flushing state and data one command each, the dedup mark its own SET NX,
-                 SMS-code check and a phone's enterprises two round trips each, synchronous
-                 filters in worker threads (aiogram's default), Bot API reply models rebuilt
-                 whenever the garbage collector dropped them
-    +filters     synchronous filters called in the event loop (bot.middlewares.speed_up_dispatch, 1)
-    +models      the Bot API reply models kept (bot.middlewares.KEPT_RESPONSE_MODELS)
-    +scripts     the SMS code checked and used in one script, a phone's enterprises in one
-    +lock        the lock, the dedup check and the state read in one round trip, the writes,
-                 the dedup mark and the unlock in one (bot.state.storage.SessionIsolation)
-    today        + handlers that cannot match skipped before their filters run, the routers
-                 walked in one loop (speed_up_dispatch, 2 and 3)
+    aiogram     AIOGRAM_TUNING=false: aiogram's own router walk
+    tuned       AIOGRAM_TUNING=true: bot/runtime/aiogram_tuning.py
 
-The domain's round trips (checked writes, the order-create script, an order read once an
-update), the cached keyboards and phone numbers are in every variant.
-
-Every variant runs the same alternating rounds against the same bare-aiogram baseline; the
-table shows each one's updates/s, ratio, CPU per update and round trips per update.
+Reported per variant: CPU ms per update over all its rounds (this process's CPU time), the
+per-round figures (their spread), updates/s, and what the patch saves against `aiogram`.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
-import gc
 import json
 import os
-import subprocess
+import statistics
 import sys
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-VARIANTS = ("stock", "+filters", "+models", "+scripts", "+lock", "today")
-ROOT = Path(__file__).resolve().parent.parent
+VARIANTS: dict[str, dict[str, Any]] = {
+    "aiogram": {"aiogram_tuning": False},
+    "tuned": {"aiogram_tuning": True},
+}
 
 
-# --- the unit of work as it was (state and data flushed one command each, deep copies) -------------
-
-_MISSING: Any = object()
-
-
-@dataclass
-class _Record:
-    state: Any = _MISSING
-    data: Any = _MISSING
-    dirty_state: bool = False
-    dirty_data: bool = False
-
-
-@dataclass
-class _Unit:
-    records: dict[Any, _Record] = field(default_factory=dict)
-
-
-_unit: ContextVar[_Unit | None] = ContextVar("stock_unit_of_work", default=None)
-
-
-def _stock_storage_class() -> type:
-    from aiogram.fsm.state import State
-    from aiogram.fsm.storage.base import BaseStorage
-
-    class StockUnitOfWorkStorage(BaseStorage):
-        def __init__(self, inner: BaseStorage) -> None:
-            self.inner = inner
-
-        @asynccontextmanager
-        async def unit_of_work(self) -> AsyncIterator[None]:
-            unit = _Unit()
-            token = _unit.set(unit)
-            try:
-                yield
-                for key, record in unit.records.items():
-                    if record.dirty_state:
-                        await self.inner.set_state(key, record.state)
-                    if record.dirty_data:
-                        await self.inner.set_data(key, record.data)
-            finally:
-                _unit.reset(token)
-
-        def _record(self, key: Any) -> _Record | None:
-            unit = _unit.get()
-            return None if unit is None else unit.records.setdefault(key, _Record())
-
-        async def set_state(self, key: Any, state: Any = None) -> None:
-            record = self._record(key)
-            if record is None:
-                await self.inner.set_state(key, state)
-                return
-            record.state = state.state if isinstance(state, State) else state
-            record.dirty_state = True
-
-        async def get_state(self, key: Any) -> str | None:
-            record = self._record(key)
-            if record is None:
-                return await self.inner.get_state(key)
-            if record.state is _MISSING:
-                record.state = await self.inner.get_state(key)
-            return record.state
-
-        async def set_data(self, key: Any, data: Mapping[str, Any]) -> None:
-            record = self._record(key)
-            if record is None:
-                await self.inner.set_data(key, data)
-                return
-            record.data = copy.deepcopy(dict(data))
-            record.dirty_data = True
-
-        async def get_data(self, key: Any) -> dict[str, Any]:
-            record = self._record(key)
-            if record is None:
-                return await self.inner.get_data(key)
-            if record.data is _MISSING:
-                record.data = await self.inner.get_data(key)
-            return copy.deepcopy(record.data)
-
-        # What bot.middlewares asks of today's storage, over this one's dicts.
-        def in_unit(self) -> bool:
-            return _unit.get() is not None
-
-        async def get_data_text(self, key: Any) -> str | None:
-            data = await self.get_data(key)
-            return json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else None
-
-        async def set_data_text(self, key: Any, text: str | None) -> None:
-            await self.set_data(key, json.loads(text) if text else {})
-
-        async def close(self) -> None:
-            await self.inner.close()
-
-    return StockUnitOfWorkStorage
-
-
-# The SMS-code check as it was: one script takes a try and returns the stored HMAC, a second
-# one uses the code up.
-_STOCK_TRY = """
-local v = redis.call('HMGET', KEYS[1], 'digest', 'expires_at', 'tries')
-if not v[1] then return {'no_code', 0, ''} end
-if tonumber(v[2]) <= tonumber(ARGV[1]) then return {'expired', 0, ''} end
-local max = tonumber(ARGV[2])
-if tonumber(v[3]) >= max then return {'too_many', 0, ''} end
-if ARGV[4] == '0' then return {'peek', max - tonumber(v[3]), ''} end
-local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
-return {'check', max - tries, v[1]}
-"""
-
-
-def _patch_stock_scripts() -> None:
-    import hmac
-
-    from services import codes, enterprises, keys
-    from services.codes import CODE_DIGITS, VerifyResult
-    from services.phones import normalize_phone
-
-    async def verify(self: Any, user_id: int, phone: str, code: str, remember_chat: Any = None) -> Any:
-        result = await check(self, user_id, phone, code)
-        if result.ok and remember_chat is not None:  # the phone's chats were a command of their own
-            await self.redis.hset(keys.phone_chats(normalize_phone(phone)), str(remember_chat[0]), remember_chat[1])
-        return result
-
-    async def check(self: Any, user_id: int, phone: str, code: str) -> Any:
-        script = getattr(self, "_stock_try", None) or self.redis.register_script(_STOCK_TRY)
-        self._stock_try = script
-        phone = normalize_phone(phone)
-        entered = "".join(code.split())
-        args = [repr(self.clock.now().timestamp()), self.policy.max_attempts, str(user_id)]
-        if not (len(entered) == CODE_DIGITS and entered.isdecimal()):
-            _, left, _ = await script(keys=[keys.code(phone, user_id)], args=[*args, "0"])
-            return VerifyResult(status="malformed", attempts_left=int(left))
-        entered = f"{int(entered):0{CODE_DIGITS}d}"
-        status, left, stored = await script(keys=[keys.code(phone, user_id)], args=[*args, "1"])
-        left = int(left)
-        if status != "check":
-            return VerifyResult(status=status)
-        if hmac.compare_digest(stored, self._digest(phone, entered)):
-            if await self._consume(keys=[keys.code(phone, user_id)], args=[stored]):
-                return VerifyResult(status="ok")
-            return VerifyResult(status="no_code")
-        return VerifyResult(status="wrong" if left > 0 else "too_many", attempts_left=left)
-
-    async def for_phone(self: Any, phone: str) -> Any:
-        return await self._load_set(keys.phone_enterprises(phone))
-
-    codes.PhoneCodeService.verify = verify
-    enterprises.RedisEnterpriseDirectory.for_phone = for_phone
-
-
-def apply(variant: str) -> None:
-    """Wind the wiring back to `variant` (in this process, before any dispatcher is built)."""
-    import bot.app
-    import bot.middlewares as mw
-
-    level = VARIANTS.index(variant)
-    if level < VARIANTS.index("+models"):
-        mw.KEPT_RESPONSE_MODELS = ()
-        gc.collect()
-    if level < VARIANTS.index("+scripts"):
-        _patch_stock_scripts()
-    if level < VARIANTS.index("+lock"):
-        from aiogram.fsm.middleware import FSMContextMiddleware
-        from aiogram.fsm.storage.base import DefaultKeyBuilder
-        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
-
-        def build_storage(redis: Any, ttl_seconds: int) -> tuple[Any, Any]:
-            inner = RedisStorage(redis, key_builder=DefaultKeyBuilder(with_bot_id=True),
-                                 state_ttl=ttl_seconds, data_ttl=ttl_seconds)
-            return _stock_storage_class()(inner), RedisEventIsolation(redis, key_builder=inner.key_builder)
-
-        def install(dp: Any, dedup_seconds: int) -> None:
-            dp.fsm = FSMContextMiddleware(dp.fsm.storage, dp.fsm.events_isolation, dp.fsm.strategy)
-            dp.update.outer_middleware(dp.fsm)
-
-        bot.app.build_storage = build_storage
-        bot.app.install_session_lock = install
-    if level < VARIANTS.index("+filters"):
-        bot.app.speed_up_dispatch = lambda dp: None
-    elif level < VARIANTS.index("today"):
-        bot.app.speed_up_dispatch = lambda dp: mw.speed_up_dispatch(dp, skip_early=False, pass_over=False)
-
-
-def run_variant(variant: str, users: int, rounds: int, redis_url: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "esign_devkit.bench.ablation", "--variant", variant, "-n", str(users),
-         "--rounds", str(rounds), "--redis", redis_url],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+async def ablation(users: int, rounds: int, redis_url: str, variants: list[str],
+                   progress: Any = lambda _: None) -> dict[str, Any]:
+    from esign_devkit.bench.run import (
+        Bench,
+        Side,
+        _pair_ratio,
+        _session,
+        _warm_up,
+        gc_tuning,
+        load_average,
+        machine,
+        process_settings,
     )
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"variant {variant} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout)
+
+    loads = [load_average()]
+    async with _session(redis_url, 64, users) as (run, first):
+        benches = {name: Bench(run, users, **VARIANTS[name]) for name in variants}
+        for bench in benches.values():
+            await _warm_up(run, bench, baseline=bench is next(iter(benches.values())))
+        gc_tuning.freeze_start_up()
+        sides: dict[str, list[Side]] = {name: [] for name in ["bare aiogram", *variants]}
+        order = ["bare aiogram", *variants]
+        done = total = 0
+        for r in range(rounds):
+            turn = order[r % len(order):] + order[:r % len(order)]
+            for name in turn:
+                progress(f"round {r + 1}/{rounds}: {name}")
+                if name == "bare aiogram":
+                    sides[name].append(await first.baseline_round(users))
+                    continue
+                side, buyers = await benches[name].bot_round(users)
+                ok, _ = await benches[name].verify(buyers)
+                done, total = done + ok, total + users
+                sides[name].append(side)
+                await run.cleanup()
+            loads.append(load_average())
+        for bench in benches.values():
+            await bench.close()
+    rows: dict[str, Any] = {}
+    for name, measured in sides.items():
+        cpu = sum(s.cpu_seconds for s in measured) * 1000 / sum(s.updates for s in measured)
+        rows[name] = {
+            "cpu_ms_per_update": round(cpu, 3),
+            "rounds_cpu_ms_per_update": [round(s.cpu_ms_per_update, 3) for s in measured],
+            "updates_per_s": round(statistics.median(s.per_s for s in measured), 1),
+            "rounds_updates_per_s": [round(s.per_s, 1) for s in measured],
+            "redis_roundtrips_per_update": round(sum(s.round_trips for s in measured)
+                                                 / sum(s.updates for s in measured), 3),
+        }
+        if name != "bare aiogram":
+            rows[name]["ratio_vs_aiogram"] = _pair_ratio(measured, sides["bare aiogram"])
+            rows[name]["cpu_ratio_vs_aiogram"] = round(rows["bare aiogram"]["cpu_ms_per_update"] / cpu, 3)
+    if "aiogram" in rows:
+        stock = rows["aiogram"]
+        for name in variants:
+            if name != "aiogram":
+                rows[name]["cpu_saved_vs_aiogram_walk"] = round(1 - rows[name]["cpu_ms_per_update"]
+                                                                / stock["cpu_ms_per_update"], 3)
+                rows[name]["rounds_cpu_saved"] = [
+                    round(1 - a.cpu_ms_per_update / b.cpu_ms_per_update, 3)
+                    for a, b in zip(sides[name], sides["aiogram"], strict=True)]
+    return {"users": users, "rounds": rounds, "variants": rows, "purchases_completed": done, "purchases": total,
+            "errors": run.errors.count, "load_average_by_round": loads, "machine": machine(),
+            **process_settings(first.settings)}
+
+
+def table(result: dict[str, Any]) -> str:
+    head = (f"{'variant':14} {'CPU ms/upd':>10} {'rounds CPU ms/upd':>26} {'upd/s':>8} {'ratio':>6} "
+            f"{'RT/upd':>7} {'CPU saved':>10} {'rounds saved':>22}")
+    lines = [head]
+    for name, r in result["variants"].items():
+        lines.append(f"{name:14} {r['cpu_ms_per_update']:>10} {r['rounds_cpu_ms_per_update']!s:>26} "
+                     f"{r['updates_per_s']:>8} {r.get('ratio_vs_aiogram', ''):>6} {r['redis_roundtrips_per_update']:>7} "
+                     f"{r.get('cpu_saved_vs_aiogram_walk', ''):>10} {r.get('rounds_cpu_saved', '')!s:>22}")
+    lines.append(f"purchases completed {result['purchases_completed']}/{result['purchases']}, errors {result['errors']}; "
+                 f"load average by round {result['load_average_by_round']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
     from esign_devkit.bench.run import DEFAULT_REDIS_URL
 
     parser = argparse.ArgumentParser(prog="python -m esign_devkit.bench.ablation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=VARIANTS, help="run one variant in this process (JSON out)")
-    parser.add_argument("--only", help="comma-separated variants to compare (default: all)")
+    parser.add_argument("--only", help=f"comma-separated variants (default: all of {', '.join(VARIANTS)})")
     parser.add_argument("-n", "--users", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if args.variant:
-        apply(args.variant)
-        from esign_devkit.bench.run import bench
-
-        result = asyncio.run(bench(args.users, args.redis, args.rounds))
-        result["variant"] = args.variant
-        print(json.dumps(result, ensure_ascii=False))
-        return 0 if result["purchases_completed"] == result["purchases"] else 1
     variants = [v.strip() for v in args.only.split(",")] if args.only else list(VARIANTS)
-    rows = []
-    for variant in variants:
-        print(f"... {variant}", file=sys.stderr, flush=True)
-        rows.append(run_variant(variant, args.users, args.rounds, args.redis))
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False))
-        return 0
-    head = (f"{'variant':10} {'upd/s':>8} {'aiogram':>8} {'ratio':>6} {'CPU ms':>7} {'aiogram':>8} {'RT/upd':>7}"
-            f" {'p50 ms':>8} {'p99 ms':>8} {'done':>9}")
-    print(head)
-    for r in rows:
-        print(f"{r['variant']:10} {r['updates_per_s']:>8} {r['baseline_updates_per_s']:>8} {r['ratio_vs_aiogram']:>6} "
-              f"{r['cpu_ms_per_update']:>7} {r['baseline_cpu_ms_per_update']:>8} {r['redis_roundtrips_per_update']:>7} "
-              f"{round(r['p50_ms']):>8} {round(r['p99_ms']):>8} {r['purchases_completed']:>4}/{r['purchases']:<4}")
-    return 0
+    if unknown := [v for v in variants if v not in VARIANTS]:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    progress = (lambda _: None) if args.json else (lambda text: print(f"... {text}", file=sys.stderr, flush=True))
+    result = asyncio.run(ablation(args.users, args.rounds, args.redis, variants, progress))
+    print(json.dumps(result, ensure_ascii=False) if args.json else table(result))
+    return 0 if result["purchases_completed"] == result["purchases"] and not result["errors"] else 1
 
 
 if __name__ == "__main__":

@@ -258,7 +258,7 @@ class Run:
 
 
 class Bench:
-    def __init__(self, run: Run, users: int) -> None:
+    def __init__(self, run: Run, users: int, **overrides: Any) -> None:
         from aiogram import Bot
 
         from bot.app import build_context, build_dispatcher
@@ -269,7 +269,7 @@ class Bench:
         self.run = run
         self.users = users
         self.settings = Settings(_env_file=None, bot_token=None, code_secret="bench-secret",
-                                 redis_url=run.redis_url)
+                                 redis_url=run.redis_url, **overrides)
         self.sms = BenchSms()
         self.telegram = BenchTelegram(bot_id=run.bot_id)
         self.bot: Bot = self.telegram.make_bot()
@@ -426,10 +426,10 @@ class Bench:
                                       lambda record: [self.purchase(b, record) for b in buyers], profile)
         return side, buyers
 
-    async def baseline_round(self, count: int, gc_thresholds: tuple[int, int, int] = gc_tuning.CPYTHON_DEFAULT) -> Side:
-        """Bare aiogram, by default with CPython's collector settings, as a bare script runs."""
+    async def baseline_round(self, count: int) -> Side:
+        """Bare aiogram, under the same process settings as the bot's rounds."""
         users = self.base_users(count)
-        with gc_tuning.thresholds(gc_thresholds):
+        with gc_tuning.thresholds(self.settings.gc_thresholds):
             side = await self.measure(self.run.baseline_counter, count,
                                       lambda record: [self.linear(u, record) for u in users])
         for user in users:
@@ -438,7 +438,7 @@ class Bench:
 
     async def mirror_round(self, count: int) -> Side:
         users = self.base_users(count, self.mirror_telegram)
-        with gc_tuning.thresholds(gc_tuning.CPYTHON_DEFAULT):
+        with gc_tuning.thresholds(self.settings.gc_thresholds):
             side = await self.measure(self.run.baseline_counter, count,
                                       lambda record: [self.mirror(u, record) for u in users])
         for user in users:
@@ -532,7 +532,7 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "platform": platform.platform(terse=True)}
+            "platform": platform.platform(terse=True), "load_average": load_average()}
 
 
 async def _redis_info(redis: Any) -> dict[str, Any]:
@@ -544,15 +544,44 @@ async def _used_memory(redis: Any) -> int:
     return int((await redis.info("memory"))["used_memory"])
 
 
+def production_logging(settings: Any) -> None:
+    """Logging as `python -m bot run` sets it up (level, format, aiogram's per-update line
+    off), written to /dev/null: each line is still formatted, as in production. Both sides of
+    the bench run in this one process, so both run under it."""
+    from bot.runtime.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+    handler = logging.getLogger().handlers[0]
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 (the process's lifetime)
+
+
+def process_settings(settings: Any) -> dict[str, Any]:
+    """What both sides ran under (the same for both: one process, one set of settings)."""
+    return {"process": {"gc_thresholds": list(settings.gc_thresholds), "heap_frozen_after_warm_up": True,
+                        "log_level": settings.log_level, "log_format": settings.log_format,
+                        "redis_pool": "FairConnectionPool, production client options",
+                        "parsing": "Dispatcher.feed_raw_update (aiogram's Update.model_validate)",
+                        "aiogram_tuning": settings.aiogram_tuning},
+            "gc_thresholds": list(settings.gc_thresholds), "baseline_gc_thresholds": list(settings.gc_thresholds)}
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 @contextlib.asynccontextmanager
-async def _session(redis_url: str, pool: int, users: int) -> Any:
+async def _session(redis_url: str, pool: int, users: int, **overrides: Any) -> Any:
     """A Run and its Bench; whatever happens, the run's keys are deleted at the end."""
+    from config.settings import Settings
+
+    production_logging(Settings(_env_file=None, bot_token=None, **overrides))
     run = Run(redis_url, pool)
     logging.getLogger().addHandler(run.errors)
     bench = None
     try:
         await run.redis.ping()
-        bench = Bench(run, users)
+        bench = Bench(run, users, **overrides)
         yield run, bench
     finally:
         logging.getLogger().removeHandler(run.errors)
@@ -588,7 +617,6 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
             await bench.mirror_round(WARMUP_USERS)
         ours: list[Side] = []
         base: list[Side] = []
-        base_same_gc: list[Side] = []
         mirror: list[Side] = []
         done, problems = 0, []
         purchase_memory: dict[str, int] = {}
@@ -600,8 +628,6 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
                 if baseline:
                     progress(f"round {r + 1}/{rounds}: bare aiogram, {users} users")
                     base.append(await bench.baseline_round(users))
-                    progress(f"round {r + 1}/{rounds}: bare aiogram with the bot's collector settings, {users} users")
-                    base_same_gc.append(await bench.baseline_round(users, bench.settings.gc_thresholds))
                 if same_traffic:
                     progress(f"round {r + 1}/{rounds}: bare aiogram with the purchase's Telegram traffic, {users} users")
                     mirror.append(await bench.mirror_round(users))
@@ -623,16 +649,7 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
         progress("idle mid-flow sessions")
         memory = await bench.session_bytes()
         result = report(users, rounds, ours, base, memory, purchase_memory, done, problems, run.errors, info)
-        result["gc_thresholds"] = list(bench.settings.gc_thresholds)
-        result["baseline_gc_thresholds"] = list(gc_tuning.CPYTHON_DEFAULT)
-        if base_same_gc:
-            smid = _median(base_same_gc)
-            result.update({
-                "baseline_same_gc_updates_per_s": round(smid.per_s, 1),
-                "ratio_vs_aiogram_same_gc": _pair_ratio(ours, base_same_gc),
-                "baseline_same_gc_cpu_ms_per_update": round(_merged_latencies(base_same_gc).cpu_ms_per_update, 3),
-                "baseline_same_gc_rounds_updates_per_s": [round(x.per_s, 1) for x in base_same_gc],
-            })
+        result.update(process_settings(bench.settings))
         if mirror:
             mmid, mall = _median(mirror), _merged_latencies(mirror)
             result.update({
@@ -645,6 +662,7 @@ async def bench(users: int, redis_url: str, rounds: int = DEFAULT_ROUNDS, profil
                 "same_traffic_rounds_updates_per_s": [round(x.per_s, 1) for x in mirror],
             })
         result["redis_pool"] = pool
+        result["load_average_at_end"] = load_average()
         if profile is not None and profile_path:
             profile.dump_stats(profile_path)
             result["profile"] = profile_path
@@ -768,9 +786,7 @@ def table(result: dict[str, Any]) -> str:
         "",
         f"ratio vs aiogram:            {result['ratio_vs_aiogram']} (updates/s, the median of the rounds' "
         f"ratios {result.get('rounds_ratio_vs_aiogram')}; CPU per update: {result.get('cpu_ratio_vs_aiogram')})",
-        f"ratio, same collector:       {result.get('ratio_vs_aiogram_same_gc')} (bare aiogram under the bot's "
-        f"gc thresholds {result.get('gc_thresholds')} instead of CPython's {result.get('baseline_gc_thresholds')}: "
-        f"{result.get('baseline_same_gc_updates_per_s')} updates/s)",
+        f"both sides:                  {result['process']}",
         f"Redis round trips / update:  {result['redis_roundtrips_per_update']} "
         f"(floor {result['redis_roundtrips_floor_per_update']}: the user's lock in and out)",
         f"Redis commands / update:     {result['redis_commands_per_update']}",
@@ -782,6 +798,8 @@ def table(result: dict[str, Any]) -> str:
         f"machine:                     {result['machine']['cpus']} x {result['machine']['cpu']}, "
         f"Python {result['machine']['python']}, Redis {result['machine']['redis_version']}, "
         f"Redis pool {result['redis_pool']} connections a side",
+        f"load average:                {result['machine']['load_average']} at the start, "
+        f"{result.get('load_average_at_end')} at the end",
     ]
     if "same_traffic_updates_per_s" in result:
         lines.insert(len(rows) + 2, f"ratio vs aiogram, same Telegram traffic: {result['ratio_vs_aiogram_same_traffic']} "
