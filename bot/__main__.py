@@ -17,12 +17,13 @@ developer tools (the devkit package, installed by scripts/setup.sh):
   settings     print the environment variables as a Markdown table (docs/deploy.md)
   bench        benchmark the purchase flow against bare aiogram (docs/performance.md)
   loadtest     signed webhook purchases against python -m bot run processes
+  openloop     latency at fixed update rates, and a burst of buyers (docs/performance.md)
 """
 
 
 # Developer tools live apart from what production runs (devkit/, the esign-bot-devkit package);
 # they are looked up by name so that production never imports them.
-DEVELOPER_TOOLS = ("playground", "flowtest", "flows", "settings", "bench", "loadtest")
+DEVELOPER_TOOLS = ("playground", "flowtest", "flows", "settings", "bench", "loadtest", "openloop")
 
 
 def developer_tool(command: str, rest: list[str]) -> int:

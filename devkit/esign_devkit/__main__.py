@@ -1,4 +1,4 @@
-"""python -m esign_devkit playground | flowtest | flows | settings | bench | loadtest"""
+"""python -m esign_devkit playground | flowtest | flows | settings | bench | loadtest | openloop"""
 from __future__ import annotations
 
 import sys
@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("esign_devkit.settings_table", "the environment variables as a Markdown table (docs/deploy.md)"),
     "bench": ("esign_devkit.bench.run", "benchmark the purchase flow against bare aiogram (docs/performance.md)"),
     "loadtest": ("esign_devkit.loadtest", "signed webhook purchases against python -m bot run processes"),
+    "openloop": ("esign_devkit.openloop", "latency at fixed update rates, and a burst of buyers (docs/performance.md)"),
 }
 
 

@@ -1,7 +1,7 @@
 """What a buyer feels: latency at a fixed arrival rate, and a burst of buyers.
 
-    python -m esign_devkit.openloop rates [--rates 50,200,500] [--seconds 60] [--processes 1,2] [--no-bare]
-    python -m esign_devkit.openloop burst [--buyers 5000] [--within 60] [--processes 1]
+    python -m bot openloop rates [--rates 50,200,500] [--seconds 60] [--processes 1,2] [--no-bare]
+    python -m bot openloop burst [--buyers 5000] [--within 60] [--processes 1]
 
 Processes (all on this machine):
 
@@ -367,7 +367,7 @@ def rates_table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str]) -> int:
     from esign_devkit.bench.run import DEFAULT_REDIS_URL
 
-    parser = argparse.ArgumentParser(prog="python -m esign_devkit.openloop", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bot openloop", description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=("rates", "burst"))
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--rates", default="50,200,500", help="updates a second (default 50,200,500)")
