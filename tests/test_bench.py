@@ -222,9 +222,9 @@ async def test_the_ablation_measures_each_variant_against_aiogram_in_one_process
 async def test_the_open_loop_reports_latency_for_the_bot_and_bare_aiogram(bench_db):
     from esign_devkit.openloop import rates
 
-    rows = await rates([14], seconds=2, warm_up=1, processes=[1], bare=True, redis_url=bench_db,
+    rows = await rates([16], seconds=2, warm_up=1, processes=[1], bare=True, redis_url=bench_db,
                        progress=lambda _: None)
-    assert [(r["side"], r["processes"], r["rate"]) for r in rows] == [("bot", 1, 14), ("bare", 1, 14)]
+    assert [(r["side"], r["processes"], r["rate"]) for r in rows] == [("bot", 1, 16), ("bare", 1, 16)]
     for r in rows:
         assert r["measured_updates"] > 0 and r["answered"] + r["unanswered"] == r["measured_updates"]
         assert r["http_errors"] == 0 and r["bot_error_lines"] == 0
@@ -238,6 +238,6 @@ async def test_a_burst_of_buyers_all_complete_and_the_costs_are_reported(bench_d
     assert result["completed"] == 6 and result["stuck"] == 0, result["first_stuck"]
     assert (result["orders"]["lost"], result["orders"]["doubled"]) == (0, 0)
     assert result["http_errors"] == 0 and result["bot_error_lines"] == 0, result["first_bot_errors"]
-    assert result["updates"] == 6 * 15 and result["max_queue_depth"] >= 1
+    assert result["updates"] == 6 * 16 and result["max_queue_depth"] >= 1
     assert result["redis_bytes_per_1000_purchases"] > 0 and result["bot_cpu_s_per_1000_purchases"] > 0
     assert result["rss_mb_idle"][0] > 0 and result["new_messages_total"] > 0

@@ -12,17 +12,17 @@ Processes (all on this machine):
         <── Bot API calls (HTTP) ──
 
 `rates` is an open loop: updates are posted on a schedule, whether or not the bot has answered
-the earlier ones. Buyers arrive at rate ÷ 7 a second; each sends the purchase's first seven
+the earlier ones. Buyers arrive at rate ÷ 8 a second; each sends the purchase's first eight
 updates one second apart (/start · 购买套餐 · 立即购买 · 高级版 · 1年 · 不加购合同加量包 ·
-the enterprise name), so that after the first seconds the updates arrive at `rate` a second.
+产品选购页's 立即购买 · the enterprise name), so that after the first seconds the updates arrive at `rate` a second.
 A tap is built on the screen the bot last sent; if that screen has not arrived yet (the bot is
 more than a second behind) the buyer stops and is counted as `overrun`. Latency is from the
 POST to the bot's screen (sendMessage / editMessageText) reaching the stand-in, for the updates
-posted after the first `--warm-up` seconds. Bare aiogram gets seven text messages a buyer on the
+posted after the first `--warm-up` seconds. Bare aiogram gets eight text messages a buyer on the
 same schedule (its trivial flow: state read, one field stored, a reply).
 
 `burst` starts `--buyers` buyers at random moments within `--within` seconds; each completes
-the whole purchase (15 updates, waiting for each answer, no pause), as in the webhook load test.
+the whole purchase (16 updates, waiting for each answer, no pause), as in the webhook load test.
 The stand-in answers as Telegram does when a chat gets more than a burst of 3 new messages at 1
 a second (429 with retry_after), and counts new messages a second across chats (Telegram asks
 for about 30 a second per bot; `--global-limit 30` enforces it with 429s too).
@@ -50,7 +50,7 @@ BARE_COMMAND = ("-m", "esign_devkit.bench.bare_webhook")
 SCREENS = frozenset({"sendMessage", "editMessageText", "sendInvoice", "editMessageReplyMarkup"})
 SENDS = frozenset({"sendMessage", "sendInvoice", "sendPhoto", "sendDocument", "copyMessage", "forwardMessage"})
 BOT_STEPS = (("text", "/start"), ("tap", "nav:catalog"), ("tap", "nav:buy"), ("tap", "ed:advanced"),
-             ("tap", "yr:1"), ("tap", "pk:none"), ("name", ""))
+             ("tap", "yr:1"), ("tap", "pk:none"), ("tap", "buy:buy_now"), ("name", ""))
 
 
 def _telegram_class() -> type:
@@ -161,7 +161,7 @@ async def one_rate(side: str, processes: int, rate: float, seconds: float, warm_
     try:
         await test.start()
         parties = Parties(test)
-        steps = BOT_STEPS if side == "bot" else tuple(("text", f"answer {i}") for i in range(7))
+        steps = BOT_STEPS if side == "bot" else tuple(("text", f"answer {i}") for i in range(len(BOT_STEPS)))
         overrun = posted = 0
         lags: list[float] = []
         tasks: set[asyncio.Task[None]] = set()
@@ -191,7 +191,7 @@ async def one_rate(side: str, processes: int, rate: float, seconds: float, warm_
                 await test.post(update)
                 tg.trim(uid)
 
-        # Buyers arrive at rate ÷ 7 a second, each sending 7 updates a second apart; the last
+        # Buyers arrive at rate ÷ 8 a second, each sending 8 updates a second apart; the last
         # ones arrive at the end of the measured window.
         gap = len(steps) / rate
         progress(f"{side}, {processes} process(es), {rate:g} updates/s for {seconds:g} s")
