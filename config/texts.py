@@ -56,6 +56,22 @@ class Translator:
         return key in self._table or key in self._fallback
 
 
+# Parsed locale files by (path, modification time, size): every bot built in one process (the
+# test suite builds hundreds) reads the same files, and a changed file is read again.
+_PARSED: dict[tuple[str, int, int], dict[str, str]] = {}
+
+
+def _read_table(path: Path) -> dict[str, str]:
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in _PARSED:
+            _PARSED[key] = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise TextsError(f"locale {path}: {exc}") from None
+    return _PARSED[key]
+
+
 class Texts:
     def __init__(self, tables: dict[str, dict[str, str]], sources: dict[str, dict[str, str]] | None = None) -> None:
         self.tables = tables
@@ -69,10 +85,7 @@ class Texts:
         for lang in LANGS:
             tables[lang], sources[lang] = {}, {}
             for path in [directory / f"{lang}.toml", *sorted(directory.glob(f"*.{lang}.toml"))]:
-                try:
-                    table = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
-                except (OSError, tomllib.TOMLDecodeError) as exc:
-                    raise TextsError(f"locale {path}: {exc}") from None
+                table = _read_table(path)
                 for key in table.keys() & tables[lang].keys():
                     raise TextsError(f"locale {path}: {key} is also in {sources[lang][key]}")
                 tables[lang].update(table)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: virtualenv, packages, Redis, then pytest, one worker
+# The whole test suite, from a fresh clone: virtualenv, packages, Redis, then pytest, two workers
 # per core (pytest-xdist; TEST_WORKERS=1 for one process), each on a Redis database of its own.
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/flows -x).
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source "$ROOT/scripts/redis.sh"
-export ESIGN_TEST_REDIS_URL="${ESIGN_TEST_REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/13}"
+export ESIGN_TEST_REDIS_URL="${ESIGN_TEST_REDIS_URL:-redis://$REDIS_HOST:$REDIS_PORT/8}"
 
 # The browser tests (tests/web/test_browser*.py, tests/webplay/test_browser*.py) drive Debian's
 # chromium through Playwright (from PyPI, in the test extras; it never downloads a browser), and
@@ -34,4 +34,8 @@ if [ ${#NEED[@]} -gt 0 ]; then
     echo "warning: could not install ${NEED[*]}; browser tests will be skipped (no chromium) or fail (no fonts)" >&2
   fi
 fi
-.venv/bin/python -m pytest -q -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
+# Two workers per core: many tests spend their time waiting on processes they start. At most 8,
+# so that their databases (8, 9, … from the URL's) stay within Redis's default 16.
+cores="$(nproc 2>/dev/null || echo 2)"
+workers="${TEST_WORKERS:-$(( cores * 2 < 8 ? cores * 2 : 8 ))}"
+.venv/bin/python -m pytest -q -n "$workers" --dist loadfile "$@"

@@ -1,13 +1,13 @@
 """The project's own tests use the flow-testing kit's pytest plugin
 (devkit/esign_devkit/testing/pytest_plugin.py) as any tester would. Their Redis database is
-$ESIGN_TEST_REDIS_URL: scripts/test.sh sets it, and a run by hand takes database 13 of the
-local server (emptied before and after each test; under pytest-xdist, worker N takes 13 + N).
+$ESIGN_TEST_REDIS_URL: scripts/test.sh sets it, and a run by hand takes database 8 of the
+local server (emptied before and after each test; under pytest-xdist, worker N takes 8 + N).
 `redis` and `clock` are this suite's short names for the plugin's `esign_redis` and `esign_clock`."""
 import os
 
 import pytest
 
-os.environ.setdefault("ESIGN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+os.environ.setdefault("ESIGN_TEST_REDIS_URL", "redis://127.0.0.1:6379/8")
 pytest_plugins = ["esign_devkit.testing.pytest_plugin"]
 
 from esign_devkit.testing.databases import given_redis_url  # noqa: E402 (after the default above)

@@ -4,8 +4,8 @@
 - Every key carries a hash tag, so each operation keeps to one Cluster slot: the ledger's
   keys share `{esign}`, a conversation's keys share `fsm:{<bot>:<chat>:<user>}`.
 - On a private 3-shard Redis Cluster and a private Sentinel setup (master, replica, Sentinel;
-  never the shared server), the Redis-touching suite (flows, storage, orders, codes,
-  enterprises, support, the `python -m bot run` process tests) passes unchanged.
+  never the shared server), the Redis-touching tests (conversations, orders, codes, the help
+  desk, a purchase through the dispatcher, a killed `python -m bot run`) pass unchanged.
 - On the cluster, conversations spread over the shards while the ledger stays in its slot.
 - A Sentinel failover in the middle of a purchase loses nothing: the bot follows the new
   master and the order is paid and bound once.
@@ -39,13 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
 # The tests that talk to Redis, run again on each topology (the bench and the load test count
 # round trips on a single server's connections, and the browser tests add nothing here).
-# What touches Redis in every way the topology matters: conversations (their own hash slot),
-# the ledger's transactions, codes, the directory, the help desk, the purchase and binding
-# through the dispatcher, and a process killed between a payment and its confirmation.
-SUITE = ["tests/test_conversations.py", "tests/test_orders.py", "tests/test_codes.py", "tests/test_enterprises.py",
-         "tests/test_support_service.py", "tests/flows/test_buy_advanced.py", "tests/flows/test_f5_bind.py",
-         "tests/flows/test_money_safety.py", "tests/flows/test_support_quote.py",
-         "tests/flows/test_repeated_updates.py",
+# One module for each way the topology matters: conversations (their own hash slot, the lock,
+# dedup), the ledger's multi-key transactions (orders, binding), the codes' and the help desk's
+# multi-key scripts, a purchase through the dispatcher and the money checks, and a process
+# killed between a payment and its confirmation.
+SUITE = ["tests/test_conversations.py", "tests/test_orders.py", "tests/test_codes.py", "tests/test_support_service.py",
+         "tests/flows/test_buy_advanced.py", "tests/flows/test_money_safety.py",
          "tests/test_process.py::test_a_hard_kill_between_payment_and_its_confirmation_applies_it_once"]
 PHONE = "+8613800138000"
 
