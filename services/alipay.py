@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 
 from services.clock import Clock
 from services.payment_gateway import (
+    LazySession,
     NoticeAck,
     NoticeRejected,
     PaymentNotice,
@@ -210,8 +211,7 @@ class AlipayGateway:
             parts = urlsplit(gateway_url)
             cashier_origins = CASHIER_ORIGINS if gateway_url == GATEWAY_URL else (f"{parts.scheme}://{parts.netloc}",)
         self._cashier_origins = list(cashier_origins)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(timeout_seconds)
 
     @property
     def form_action_origins(self) -> list[str]:
@@ -433,7 +433,7 @@ class AlipayGateway:
         A refusal raises ProviderError with Alipay's sub_code (or code), status = its code."""
         params = self.signed_params(method, biz)
         try:
-            async with self._client().post(self._gateway_url, data=params) as resp:
+            async with self._http.get().post(self._gateway_url, data=params) as resp:
                 text = await resp.text(encoding="utf-8")
         except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError) as exc:
             raise ProviderError("unreachable", type(exc).__name__) from None
@@ -462,15 +462,8 @@ class AlipayGateway:
             raise ProviderError(str(answer.get("sub_code") or code), message, status=int(code) if code.isdigit() else 0)
         return answer
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
 
 def alipay_gateway(

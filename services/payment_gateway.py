@@ -369,3 +369,22 @@ class SandboxGateway:
             return Decision(payment, lambda pipe: pipe.set(key, payment.model_dump_json(), ex=RECORD_SECONDS))
 
         return await transact(self._redis, [key], decide)
+
+
+class LazySession:
+    """A provider client's one aiohttp session: made on first use (inside the running loop, not
+    when the gateway is built at start-up) and closed once."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

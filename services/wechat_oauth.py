@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 
 from services.clock import Clock
+from services.payment_gateway import LazySession
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,7 @@ class WechatOAuth:
         self._clock = clock
         self._oauth_base = oauth_base.rstrip("/")
         self._api_base = api_base.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(timeout_seconds)
 
     @property
     def origin(self) -> str:
@@ -98,7 +98,7 @@ class WechatOAuth:
         query = urlencode({"appid": self.appid, "secret": self._secret, "code": code,
                            "grant_type": "authorization_code"})
         try:
-            async with self._client().get(f"{self._api_base}/sns/oauth2/access_token?{query}") as resp:
+            async with self._http.get().get(f"{self._api_base}/sns/oauth2/access_token?{query}") as resp:
                 status = resp.status
                 answer = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -114,12 +114,5 @@ class WechatOAuth:
             raise OAuthFailed("no_openid")
         return openid
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()

@@ -46,6 +46,7 @@ from yarl import URL
 
 from services.clock import Clock
 from services.payment_gateway import (
+    LazySession,
     NoticeAck,
     NoticeProblem,
     NoticeRejected,
@@ -223,8 +224,7 @@ class WechatPayGateway:
         self._payment_ttl = payment_ttl
         self.max_skew_seconds = max_skew_seconds
         self._cashier_origins = list(cashier_origins)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(timeout_seconds)
         # JSAPI inside WeChat's browser: the buyer's openid comes from WeChat's OAuth (None: off).
         self.oauth = oauth
         if oauth is not None and oauth.appid != appid:
@@ -495,7 +495,7 @@ class WechatPayGateway:
                    "User-Agent": "esign-purchase-bot"}
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        session = self._client()
+        session = self._http.get()
         try:
             # encoded=True: the path goes out exactly as signed
             async with session.request(method, URL(self._base + url_path, encoded=True),
@@ -523,15 +523,8 @@ class WechatPayGateway:
             raise ProviderError(code, message, status=status)
         return status, answer
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
         if self.oauth is not None:
             await self.oauth.close()
 
