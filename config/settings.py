@@ -206,7 +206,7 @@ class Settings(BaseSettings):
     # approval (an approve button in the topic); 100: every discount does, 0: none does.
     quote_floor_percent: int = Field(default=80, ge=0, le=100)
 
-    # --- time-driven work (issue 5): services/scheduler.py, bot/runtime/jobs.py ---------------------------
+    # --- time-driven work: services/scheduler.py, bot/runtime/jobs.py ---------------------------
     # How often each process runs a scheduler tick (expiry, trials, unpaid orders, reminders).
     # Several instances may run: a Redis lease lets one of them work per tick. 0 turns it off.
     scheduler_interval_seconds: int = Field(default=60, ge=0, le=3600)

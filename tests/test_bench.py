@@ -1,4 +1,4 @@
-"""Issue 7: `python -m bot bench` runs end to end with a few buyers, and the wiring it measures
+"""`python -m bot bench` runs end to end with a few buyers, and the wiring it measures
 costs what docs/performance.md says in Redis round trips (counted, never timed: CI machines
 are slow and shared, so no speed is ever asserted)."""
 from __future__ import annotations

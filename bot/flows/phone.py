@@ -67,7 +67,7 @@ def router() -> Router:
     @r.message(StateFilter(Phone.code), When(F.text))
     async def typed_code(message: Message, flow: Flow) -> None:
         session, tr = flow.session, flow.tr
-        # Reminders of expiry (issue 5) reach the chats where the phone was verified: a right
+        # Reminders of expiry reach the chats where the phone was verified: a right
         # code notes this one, in the same round trip.
         result = await flow.app.codes.verify(flow.user_id, session.phone_pending or "", message.text or "",
                                              remember_chat=(message.chat.id, tr.lang))

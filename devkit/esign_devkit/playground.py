@@ -291,7 +291,7 @@ async def play(args: argparse.Namespace) -> int:
     dp = build_dispatcher(app, bot)
     playground = Playground(telegram, dp, bot, user, recorder=recorder, sms=app.sms, app=app)
     web_runner = await serve_web(app, bot, dp, say)
-    from bot.runtime.jobs import start_background, stop_background  # expiry, trials, reminders (issue 5)
+    from bot.runtime.jobs import start_background, stop_background  # expiry, trials, reminders
 
     jobs = start_background(app, bot, dp["desk"])
     say(HELP)

@@ -1,4 +1,4 @@
-"""Shared steps for the catalogue flow tests (issue 5: F1 overview, F7–F10): an enterprise on a
+"""Shared steps for the catalogue flow tests (F1 overview, F7–F10): an enterprise on a
 given edition, a member who verified their phone in the chat, and the way to its 费用管理."""
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ async def test_F1_the_state_shows_the_first_buyer_with_the_demo_phone_and_the_de
     assert enterprise["name"] == DEMO_ENTERPRISE and enterprise["verified"] and enterprise["edition"] == "体验版"
     assert state["info"]["demo_phone"] == DEMO_PHONE and state["info"]["store"] == "test Redis"
     assert state["sms"] == {"backend": "console", "items": []}
-    # The staff pane is there when the bot has a staff group (the hand-off, issue 4), and says so otherwise.
+    # The staff pane is there when the bot has a staff group (the hand-off), and says so otherwise.
     assert state["staff"]["configured"] is HAND_OFF
     assert state["staff"]["hand_off"] is HAND_OFF
     assert state["staff"]["desk"] is DESK

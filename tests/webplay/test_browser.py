@@ -52,7 +52,7 @@ pytestmark = pytest.mark.skipif(_why_no_browser() is not None and not REQUIRED, 
 
 def _why_no_hand_off() -> str | None:
     if "staff_chat_id" not in Settings.model_fields or "support" not in AppContext.__dataclass_fields__:
-        return ("the bot has no staff group: the customer-service hand-off (issue 4: Settings.staff_chat_id, "
+        return ("the bot has no staff group: the customer-service hand-off (Settings.staff_chat_id, "
                 "AppContext.support) is not in this build yet")
     return None
 

@@ -386,7 +386,7 @@ class BotHarness:
     async def close(self) -> None:
         await self.bot.session.close()
 
-    # --- time-driven work (issue 5): one scheduler tick at the harness clock -------------------
+    # --- time-driven work: one scheduler tick at the harness clock -------------------
 
     async def run_jobs(self):
         """Run one tick of the background task (bot/runtime/jobs.py) at the harness clock: editions and

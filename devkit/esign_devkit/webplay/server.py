@@ -171,7 +171,7 @@ class WebPlayground:
 
     @property
     def has_desk(self) -> bool:
-        """Whether the bot's help desk (issue 4: the support service that works the staff group)
+        """Whether the bot's help desk (the support service that works the staff group)
         is in this build; without it nothing ever posts in the group."""
         return getattr(self.app, "support", None) is not None
 
@@ -746,7 +746,7 @@ async def serve(*, host: str, port: int, lang: str = "zh", user_id: int = FIRST_
             say("Staff group: none (this build has no customer-service hand-off yet); the page says so.")
         elif not playground.has_desk:
             say(f"Staff group: the forum {playground.staff_chat_id}, but this build's bot has no help desk "
-                "working it yet (issue 4); the page says so.")
+                "working it yet; the page says so.")
         else:
             say(f"Staff group: the fake Telegram's forum {playground.staff_chat_id} (agents write in it from the page)")
         jobs = _start_jobs(playground)
