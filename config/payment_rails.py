@@ -11,6 +11,7 @@ Nothing here is ever logged; an unreadable key is named by its setting, never sh
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from services import alipay, wechat_pay
@@ -37,40 +38,31 @@ def key_text(setting: str, value: str, *, bare_base64: bool = False) -> str:
         raise KeyProblem(f"{setting}: neither PEM text nor a readable file ({reason})") from None
 
 
-def wechat_private_key(value: str) -> str:
-    text = key_text("WECHAT_MERCHANT_PRIVATE_KEY", value)
+def _checked(setting: str, value: str, load: Callable[[str], object], what: str, *, bare_base64: bool = False) -> str:
+    """The key's text once `load` accepts it; otherwise a KeyProblem naming the setting."""
+    text = key_text(setting, value, bare_base64=bare_base64)
     try:
-        wechat_pay.load_private_key(text)
+        load(text)
     except Exception:  # cryptography's refusals are not all ValueErrors
-        raise KeyProblem("WECHAT_MERCHANT_PRIVATE_KEY: not an RSA private key in PEM") from None
+        raise KeyProblem(f"{setting}: not {what}") from None
     return text
+
+
+def wechat_private_key(value: str) -> str:
+    return _checked("WECHAT_MERCHANT_PRIVATE_KEY", value, wechat_pay.load_private_key, "an RSA private key in PEM")
 
 
 def wechat_platform_keys(value: dict[str, str]) -> dict[str, str]:
-    found = {}
-    for serial, given in value.items():
-        text = key_text(f"WECHAT_PLATFORM_PUBLIC_KEYS[{serial}]", given)
-        try:
-            wechat_pay.load_public_key(text)
-        except Exception:  # cryptography's refusals are not all ValueErrors
-            raise KeyProblem(f"WECHAT_PLATFORM_PUBLIC_KEYS[{serial}]: not an RSA public key or certificate in PEM") from None
-        found[serial] = text
-    return found
+    return {serial: _checked(f"WECHAT_PLATFORM_PUBLIC_KEYS[{serial}]", given, wechat_pay.load_public_key,
+                             "an RSA public key or certificate in PEM")
+            for serial, given in value.items()}
 
 
 def alipay_private_key(value: str) -> str:
-    text = key_text("ALIPAY_APP_PRIVATE_KEY", value, bare_base64=True)
-    try:
-        alipay.load_private_key(text)
-    except Exception:  # cryptography's refusals are not all ValueErrors
-        raise KeyProblem("ALIPAY_APP_PRIVATE_KEY: not an RSA private key (PEM or base64)") from None
-    return text
+    return _checked("ALIPAY_APP_PRIVATE_KEY", value, alipay.load_private_key, "an RSA private key (PEM or base64)",
+                    bare_base64=True)
 
 
 def alipay_public_key(value: str) -> str:
-    text = key_text("ALIPAY_PUBLIC_KEY", value, bare_base64=True)
-    try:
-        alipay.load_public_key(text)
-    except Exception:  # cryptography's refusals are not all ValueErrors
-        raise KeyProblem("ALIPAY_PUBLIC_KEY: not an RSA public key (PEM or base64)") from None
-    return text
+    return _checked("ALIPAY_PUBLIC_KEY", value, alipay.load_public_key, "an RSA public key (PEM or base64)",
+                    bare_base64=True)
