@@ -58,7 +58,9 @@ async def test_R21_an_agent_refunds_from_the_staff_group_through_wechat_pay_once
     alert = agent.expect(rf"待退款.*\n.*退款单 {case_id}")
     assert "🔁 退款" in str(alert["reply_markup"])
 
+    fake.refund_gate = asyncio.Event()  # WeChat Pay is still at it while both taps are answered
     answers = await asyncio.gather(agent.tap("🔁 退款"), agent.tap("🔁 退款"))  # two taps at once
+    fake.refund_gate.set()
     assert await refunded_eventually(h, case_id)
     await fake.notices.drain()
 

@@ -11,7 +11,8 @@
   sheet: the transaction succeeds and its TRANSACTION.SUCCESS notice, the resource encrypted
   with AES-256-GCM under the APIv3 key, is posted to notify_url, again on WeChat Pay's schedule
   (15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h) until answered 2xx.
-  Refunds finish after `refund_delay` seconds and post REFUND.SUCCESS to their notify_url.
+  Refunds finish after `refund_delay` seconds (and once `refund_gate` is set, when a test sets
+  one) and post REFUND.SUCCESS to their notify_url.
 - WeChat's web authorisation (网页授权, snsapi_base) for JSAPI: `/connect/oauth2/authorize`
   sends the browser back to redirect_uri with a code (and the state as given) for the WeChat
   user `oauth_openid`; `/sns/oauth2/access_token` exchanges a code once, within five minutes,
@@ -127,6 +128,7 @@ class FakeWechatPay:
         self.refunds: dict[tuple[str, str], FakeRefund] = {}  # (mchid, out_refund_no)
         self.requests: list[tuple[str, str, int]] = []  # method, path, status: what was asked
         self.refund_delay = refund_delay
+        self.refund_gate: asyncio.Event | None = None  # when set by a test, refunds finish once it is set
         self.tamper_answers = False
         self.answer_key: RSAPrivateKey | None = None  # sign answers with another key
         self.notices = NoticeSender(retry_schedule, lambda status, _answer: 200 <= status < 300)
@@ -488,6 +490,8 @@ class FakeWechatPay:
 
     async def _finish_refund(self, refund: FakeRefund) -> None:
         await asyncio.sleep(self.refund_delay)
+        if self.refund_gate is not None:
+            await self.refund_gate.wait()
         refund.status, refund.success_time = "SUCCESS", self.clock.now()
         if refund.notify_url:
             self.notices.send(refund.notify_url, lambda: self.refund_notice_for(refund))
